@@ -33,7 +33,7 @@ def raw_from_file(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str
     replaced by a placeholder so validation still sees that they are set."""
     path = stack_file(stack, project_dir)
     if not path.exists():
-        raise ConfigError(f"stack '{stack}': no {path.name} in {project_dir}")
+        raise ConfigError(f"no {path.name} in {project_dir}")
     doc = yaml.safe_load(path.read_text()) or {}
     raw, secrets = {}, set()
     for key, value in (doc.get("config") or {}).items():

@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of bgp4mesh, each composing Docker containers and commands."""

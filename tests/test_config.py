@@ -1,0 +1,160 @@
+"""Stack config validation: each rule rejects bad input with one message that
+names the key, the value and the rule; good stacks load."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from bgp4mesh.config import ConfigError
+from bgp4mesh.stack import PROJECT_DIR, raw_from_file, validate
+
+DEV, _ = raw_from_file("dev")
+
+
+def with_change(path: str, value, base=DEV):
+    """A copy of the dev config with one key (dotted path, [i] for lists) set."""
+    raw = copy.deepcopy(base)
+    parts = path.replace("]", "").replace("[", ".").split(".")
+    target = raw
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    last = parts[-1]
+    if value is DELETE:
+        del target[last]
+    elif last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return raw
+
+
+DELETE = object()
+
+
+def rejected(raw) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("stack", ["dev", "lab", "prod"])
+def test_shipped_stacks_are_valid(stack):
+    cfg = validate(raw_from_file(stack)[0])
+    assert cfg.asn == 65000
+    assert cfg.mesh.range.subnet_of(cfg.prefixes[0])
+
+
+@pytest.mark.parametrize(
+    "value, rule",
+    [
+        (0, "RFC 7607"),
+        (23456, "AS_TRANS"),
+        (4294967296, "32 bits"),
+        ("sixty-five", "whole number"),
+        (65535, "RFC 7300"),
+    ],
+)
+def test_bad_own_asn(value, rule):
+    msg = rejected(with_change("asn", value))
+    assert "bgp4mesh:asn" in msg and str(value) in msg and rule in msg
+
+
+def test_bad_upstream_asn_names_the_list_position():
+    msg = rejected(with_change("upstreams[0].asn", 23456))
+    assert "bgp4mesh:upstreams[0].asn = 23456" in msg and "AS_TRANS" in msg
+
+
+def test_asn_given_as_text_with_prefix_is_read():
+    assert validate(with_change("asn", "AS65000")).asn == 65000
+
+
+@pytest.mark.parametrize(
+    "value, rule",
+    [
+        ("44.30.127.1/24", "host bits are set; the network is 44.30.127.0/24"),
+        ("44.30.127.0/25", "longer than /24"),
+        ("44.30.300.0/24", "not a valid IP prefix"),
+        ("44.30.127.0", "needs its length"),
+    ],
+)
+def test_bad_prefix(value, rule):
+    msg = rejected(with_change("prefixes[0]", value))
+    assert "prefixes[0]" in msg and rule in msg and value.split("/")[0] in msg
+
+
+def test_mesh_range_must_be_inside_an_announced_prefix():
+    msg = rejected(with_change("mesh.range", "44.30.128.0/24"))
+    assert "mesh.range = 44.30.128.0/24" in msg and "not inside any announced prefix" in msg
+
+
+def test_overlapping_ranges():
+    msg = rejected(with_change("lab.underlay", "172.30.0.0/23"))
+    assert "overlaps" in msg and "lab.underlay" in msg and "upstreams[0].link" in msg
+    msg = rejected(with_change("prefixes", ["44.30.0.0/16", "44.30.127.0/24"]))
+    assert "overlap" in msg
+
+
+@pytest.mark.parametrize("name", ["Border", "-x", "x-", "a" * 33, "has_underscore", "1node", ""])
+def test_invalid_names(name):
+    msg = rejected(with_change("mesh.nodes[0].name", name))
+    assert "mesh.nodes[0].name" in msg and "1-32 characters" in msg
+
+
+def test_duplicate_names():
+    msg = rejected(with_change("mesh.nodes[1].name", "node1"))
+    assert "'node1' is used twice" in msg
+    msg = rejected(with_change("mesh.nodes[1].name", "isp"))
+    assert "'isp' is used twice" in msg
+
+
+def test_neighbor_must_be_in_link_subnet():
+    msg = rejected(with_change("upstreams[0].neighbor", "172.30.9.1"))
+    assert "upstreams[0]" in msg and "neighbor 172.30.9.1 is not inside link 172.30.0.0/24" in msg
+
+
+def test_router_id_must_be_ipv4():
+    msg = rejected(with_change("border_routers[0].router_id", "2001:db8::1"))
+    assert "border_routers[0].router_id = '2001:db8::1'" in msg and "IPv4" in msg
+
+
+@pytest.mark.parametrize(
+    "ip, rule",
+    [
+        ("44.30.126.5", "outside mesh.range"),
+        ("44.30.127.0", "network or broadcast"),
+        ("44.30.127.255", "network or broadcast"),
+        ("44.30.127.1", "already pinned by border_routers[0].mesh_ip"),
+    ],
+)
+def test_bad_pinned_mesh_ip(ip, rule):
+    msg = rejected(with_change("mesh.nodes[0].ip", ip))
+    assert f"mesh.nodes[0].ip = {ip}" in msg and rule in msg
+
+
+@pytest.mark.parametrize("path", ["asnn", "mesh.nodez", "upstreams[0].max_prefix", "policy.bogon"])
+def test_unknown_keys_are_rejected(path):
+    raw = copy.deepcopy(DEV)
+    parts = path.replace("]", "").replace("[", ".").split(".")
+    target = raw
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[parts[-1]] = 1
+    msg = rejected(raw)
+    assert f"bgp4mesh:{path}: unknown key" in msg
+
+
+def test_mock_isp_needs_a_lab_stack():
+    msg = rejected(with_change("lab", DELETE))
+    assert "mock ISP needs a lab stack" in msg
+
+
+def test_check_cli_exit_codes(tmp_path):
+    good = subprocess.run([sys.executable, "-m", "bgp4mesh", "check", "--stack", "dev"], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert "AS 65000 announcing 44.30.127.0/24" in good.stdout
+    assert "session isp: 172.30.0.100 -> 172.30.0.1 AS 65001" in good.stdout
+    assert "node1: 44.30.127.10" in good.stdout
+    bad = subprocess.run([sys.executable, "-m", "bgp4mesh", "check", "--stack", "nope"], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Pulumi.nope.yaml" in bad.stderr
