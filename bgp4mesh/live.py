@@ -342,27 +342,34 @@ class Deployment:
         return {k: ("[secret]" if k in self.secret_outputs else v) for k, v in self.outputs.items()}
 
 
-def deploy(stack: str, project_dir: Path = PROJECT_DIR, log: Callable[[str], None] = lambda m: None) -> Deployment:
-    """Run the stack's program for real. On failure everything created is removed
-    and the error re-raised, so a failed run leaves nothing behind."""
+def run_program(stack: str, mocks: pulumi.runtime.Mocks, raw: dict[str, Any], project_dir: Path = PROJECT_DIR) -> tuple[dict, set]:
+    """Run __main__.py under `mocks` with `raw` as the stack's bgp4mesh:* config;
+    return the stack outputs and which of them are secret. Shared by the unit
+    tier (recording mocks) and the live tier (LiveMocks)."""
     from pulumi.runtime.settings import ROOT
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config({f"{NAMESPACE}:{k}": json.dumps(v) for k, v in raw.items()})
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+    return _sync_await(_resolve_outputs())
+
+
+def deploy(stack: str, project_dir: Path = PROJECT_DIR, log: Callable[[str], None] = lambda m: None) -> Deployment:
+    """Run the stack's program for real. On failure everything created is removed
+    and the error re-raised, so a failed run leaves nothing behind."""
     ledger_path = state_dir(stack) / "ledger.json"
     if Ledger.load(ledger_path).entries:
         raise LiveError(f"stack '{stack}' is already up (ledger {ledger_path}); run destroy/`./scripts/lab down` first")
     ledger = Ledger(ledger_path)
     raw, _ = raw_from_file(stack, project_dir)
-    ROOT.set(None)
-    pulumi.runtime.set_mocks(LiveMocks(stack, ledger, log), project=PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config({f"{NAMESPACE}:{k}": json.dumps(v) for k, v in raw.items()})
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
     started = time.monotonic()
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
-        outputs, secret = _sync_await(_resolve_outputs())
+        outputs, secret = run_program(stack, LiveMocks(stack, ledger, log), raw, project_dir)
     except BaseException:
         destroy(stack, ledger, log)
         raise

@@ -1,0 +1,101 @@
+"""Unit tier: the real __main__ program under Pulumi's mock monitor (pulumi/examples
+testing-unit-py style). It asserts what the program declares for each stack."""
+
+import copy
+
+import pytest
+
+from bgp4mesh.stack import raw_from_file
+from bgp4mesh.live import run_program
+from tests.program_mocks import RecordingMocks, run_stack
+
+CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_stack("dev")
+
+
+def container(mocks, docker_name):
+    return next(r for r in mocks.of_type(CONTAINER) if r.inputs["name"] == docker_name)
+
+
+def test_every_lab_network_is_internal_and_gateway_avoids_configured_addresses(dev):
+    mocks, _, _ = dev
+    nets = mocks.of_type(NETWORK)
+    assert nets, "dev declares lab networks"
+    assert all(n.inputs["internal"] is True for n in nets)
+    link = next(n for n in nets if n.inputs["name"] == "bgp4mesh-dev-link-isp")
+    assert link.inputs["ipamConfigs"] == [{"subnet": "172.30.0.0/24", "gateway": "172.30.0.254"}]
+
+
+def test_mock_isp_container(dev):
+    mocks, _, _ = dev
+    isp = container(mocks, "bgp4mesh-dev-isp")
+    assert isp.inputs["networksAdvanced"][0]["ipv4Address"] == "172.30.0.1"
+    assert set(isp.inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW"}
+    assert isp.inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
+    assert "ISP_ADDRESSES=198.51.100.1/32 203.0.113.1/32" in isp.inputs["envs"]
+    conf = next(u for u in isp.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
+    assert "65001" in conf and "172.30.0.100" in conf
+    assert isp.inputs["image"] == "bgp4mesh/bird:local"
+
+
+def test_border_router_container(dev):
+    mocks, outputs, _ = dev
+    border = container(mocks, "bgp4mesh-dev-border")
+    link = [n for n in border.inputs["networksAdvanced"] if n["name"] == "bgp4mesh-dev-link-isp"]
+    assert link and link[0]["ipv4Address"] == "172.30.0.100"
+    assert set(border.inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW"}
+    assert border.inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
+    conf = next(u for u in border.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
+    assert "44.30.127.0/24" in conf
+    assert outputs["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}]
+
+
+def test_images_are_built_locally_not_pulled(dev):
+    mocks, _, _ = dev
+    images = mocks.of_type("docker:index/image:Image")
+    assert {i.inputs["imageName"] for i in images} >= {"bgp4mesh/bird:local", "bgp4mesh/border:local"}
+    assert all(i.inputs["build"]["context"].endswith("/images/" + i.inputs["imageName"].split("/")[1].split(":")[0]) for i in images)
+    assert not mocks.of_type("docker:index/remoteImage:RemoteImage")
+
+
+def test_components_use_type_tokens_and_parent_children(dev):
+    mocks, _, _ = dev
+    # The mock monitor records custom resources; a child's URN carries its parent's type.
+    from pulumi.runtime.settings import get_monitor
+
+    urns = list(get_monitor().resources)
+    assert any("bgp4mesh:index:BorderRouter$docker:index/container:Container::border-router" in u for u in urns)
+    assert any("bgp4mesh:index:MockIsp$docker:index/container:Container::isp-bird" in u for u in urns)
+
+
+def test_lab_stack_is_multihomed():
+    mocks, outputs, _ = run_stack("lab")
+    border = container(mocks, "bgp4mesh-lab-border")
+    assert sorted(n["ipv4Address"] for n in border.inputs["networksAdvanced"] if "link" in n["name"]) == ["172.30.0.100", "172.30.1.100"]
+    assert {c.inputs["name"] for c in mocks.of_type(CONTAINER)} >= {"bgp4mesh-lab-isp-a", "bgp4mesh-lab-isp-b"}
+    assert len(outputs["border_routers"]["border"]["upstream_sessions"]) == 2
+
+
+def test_prod_uses_remote_hosts_and_no_lab_networks():
+    mocks, _, _ = run_stack("prod")
+    assert not mocks.of_type(NETWORK)
+    providers = {r.name: r.inputs.get("host") for r in mocks.resources if r.typ == "pulumi:providers:docker"}
+    assert providers["docker-edge1"] == "ssh://deploy@edge1.example.net"
+    border = container(mocks, "bgp4mesh-prod-border")
+    assert border.inputs.get("networkMode") == "host"
+    assert not any(c.inputs["name"].endswith("-isp") for c in mocks.of_type(CONTAINER))
+
+
+def test_invalid_config_declares_nothing():
+    raw = copy.deepcopy(raw_from_file("dev")[0])
+    raw["asn"] = 23456
+    mocks = RecordingMocks()
+    with pytest.raises(Exception) as info:
+        run_program("dev", mocks, raw)
+    assert "bgp4mesh:asn = 23456" in str(info.value) and "AS_TRANS" in str(info.value)
+    assert mocks.resources == []
