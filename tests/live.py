@@ -1,0 +1,46 @@
+"""Live-tier helpers: deploy a stack for real through the harness, retry checks
+like netlab's validate, and prove teardown leaves nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Callable, TypeVar
+
+from bgp4mesh import live
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], wait: float, every: float = 0.5, what: str = "") -> T:
+    """Retry `check` until it returns a truthy value without raising, or fail with its last error."""
+    deadline = time.monotonic() + wait
+    last: object = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            last = f"returned {result!r}"
+        except (AssertionError, RuntimeError, subprocess.SubprocessError) as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or check.__name__} not true within {wait}s: {last}")
+        time.sleep(every)
+
+
+def leftovers(stack: str) -> list[str]:
+    label = f"label=bgp4mesh.stack={stack}"
+    found = []
+    for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+        out = live.docker(*kind, "-q", "--filter", label, check=False)
+        found += [f"{kind[0]} {x}" for x in out.split()]
+    return found
+
+
+def container_started_at(name: str) -> float:
+    """Container start time as a monotonic-comparable epoch float."""
+    from datetime import datetime
+
+    text = live.docker("inspect", "-f", "{{.State.StartedAt}}", name)
+    return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
