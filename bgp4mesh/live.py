@@ -120,6 +120,8 @@ class LiveMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
         inputs = unwrap(args.inputs)
+        if not args.custom:  # a ComponentResource: a grouping, nothing to create
+            return args.name, inputs
         if args.typ.startswith("pulumi-python:dynamic"):
             return self._dynamic(args, inputs)
         handler = self.handlers.get(args.typ)
