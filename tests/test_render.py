@@ -1,0 +1,662 @@
+"""Render tier: every stack's BIRD configs parse with the real bird binary, and
+the border's import/export policy behaves as the model says.
+
+Behaviour is checked without any network: the rendered border config is run by
+a real BIRD with its BGP and kernel protocols disabled, probe routes (with
+chosen AS paths and communities) are fed from a static protocol through a pipe
+whose filter is the upstream's own rendered import filter, and the surviving
+routes are read back with birdc.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from bgp4mesh.bogons import BOGON_ASNS, BOGON_PREFIXES_V4
+from bgp4mesh.config import ConfigError
+from bgp4mesh.render import (
+    MockRoute,
+    isp_addresses,
+    render_all,
+    render_border,
+    render_isp,
+    subtract_prefixes,
+    subtract_ranges,
+)
+from bgp4mesh.stack import load_file, raw_from_file, validate
+
+STACKS = ("dev", "lab", "prod")
+
+
+# ---- the bird binary ----------------------------------------------------------
+
+
+def _find(name: str) -> str | None:
+    return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
+
+
+@pytest.fixture(scope="session")
+def bird() -> str:
+    path = _find("bird")
+    if path is None:
+        pytest.fail("the render tier needs the real BIRD 2 binary: install bird2 (apt-get install bird2); not skipping")
+    return path
+
+
+@pytest.fixture(scope="session")
+def birdc() -> str:
+    path = _find("birdc")
+    if path is None:
+        pytest.fail("the render tier needs birdc (package bird2); not skipping")
+    return path
+
+
+def bird_parse(bird: str, files: dict[str, str], where: Path) -> subprocess.CompletedProcess:
+    where.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        target = where / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return subprocess.run([bird, "-p", "-c", "bird.conf"], cwd=where, capture_output=True, text=True, timeout=30)
+
+
+def assert_parses(bird: str, files: dict[str, str], where: Path) -> None:
+    result = bird_parse(bird, files, where)
+    assert result.returncode == 0, f"bird -p failed in {where}:\n{result.stderr}{result.stdout}"
+
+
+# ---- stacks -------------------------------------------------------------------
+
+
+def stack_raw(stack: str) -> dict:
+    return copy.deepcopy(raw_from_file(stack)[0])
+
+
+def make(stack: str = "dev", policy: dict | None = None, upstream: dict | None = None, **top):
+    """A validated stack config: a stack file with some keys changed."""
+    raw = stack_raw(stack)
+    if policy:
+        raw["policy"] = {**raw.get("policy", {}), **policy}
+    if upstream:
+        raw["upstreams"][0] = {**raw["upstreams"][0], **upstream}
+    raw.update(top)
+    return validate(raw)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_file_parses(stack, bird, tmp_path):
+    cfg = load_file(stack)
+    rendered = render_all(cfg)
+    expected = {r.name for r in cfg.border_routers} | {u.name for u in cfg.upstreams if u.mock}
+    assert set(rendered) == expected
+    for container, files in rendered.items():
+        assert "bird.conf" in files
+        assert_parses(bird, files, tmp_path / container)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendering_is_deterministic(stack):
+    cfg = load_file(stack)
+    assert render_all(cfg) == render_all(load_file(stack))
+
+
+def test_bird_rejects_a_broken_config(bird, tmp_path):
+    """The gate itself works: a config BIRD cannot parse fails bird -p."""
+    files = render_all(load_file("dev"))["border"]
+    broken = {"bird.conf": files["bird.conf"].replace("import limit", "import limitt")}
+    assert bird_parse(bird, broken, tmp_path).returncode != 0
+
+
+# ---- text-level policy --------------------------------------------------------
+
+
+def blocks(text: str, kind: str) -> dict[str, str]:
+    """{name: body} of every `protocol <kind> <name> { ... }` (brace-matched)."""
+    out = {}
+    for m in re.finditer(rf"^protocol {kind} '?([\w.-]+)'? \{{\n", text, re.M):
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        out[m.group(1)] = text[m.end() : i - 1]
+    return out
+
+
+def define_set(text: str, name: str) -> list[str] | None:
+    m = re.search(rf"^define {name} = \[(.*?)\];", text, re.M | re.S)
+    return None if m is None else [x.strip() for x in m.group(1).split(",") if x.strip()]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_border_sessions_follow_the_model(stack):
+    cfg = load_file(stack)
+    t = cfg.policy.timers
+    for router in cfg.border_routers:
+        text = render_border(cfg, router)["bird.conf"]
+        assert f"router id {router.router_id};" in text
+        assert define_set(text, "OWN_PREFIXES_v4") == [str(p) for p in cfg.prefixes if p.version == 4]
+        assert define_set(text, "OWN_SPACE_v4") == [f"{p}+" for p in cfg.prefixes if p.version == 4]
+        # Origin: a static blackhole, never the mesh interface.
+        assert "protocol direct" not in text
+        own = blocks(text, "static")["own_v4"]
+        assert [f"route {p} blackhole;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
+        sessions = blocks(text, "bgp")
+        assert set(sessions) == {u.name for u in cfg.upstreams_of(router)}
+        for u in cfg.upstreams_of(router):
+            body = sessions[u.name]
+            assert f"local as {cfg.asn};" in body
+            assert f"source address {u.local_address};" in body
+            assert f"neighbor {u.neighbor} as {u.asn};" in body
+            assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
+            assert f"import filter 'import_{u.name}_v4';" in body
+            assert "export filter export_own_v4;" in body
+            assert "import all" not in body and "export all" not in body
+            assert f"enforce first as {'on' if cfg.policy.enforce_first_as else 'off'};" in body
+            assert f"import keep filtered {'on' if cfg.policy.keep_filtered else 'off'};" in body
+            assert f"hold time {t.hold};" in body and f"keepalive time {t.keepalive};" in body
+            assert f"connect retry time {t.connect_retry};" in body
+            assert f"connect delay time {t.connect_delay};" in body
+            assert f"error wait time {t.error_wait_min}, {t.error_wait_max};" in body
+            assert ("password" in body) == (u.password is not None)
+        # v4-only stacks render no IPv6 at all.
+        assert "ipv6" not in text
+
+
+def test_export_filter_names_only_own_prefixes_from_the_static_protocol():
+    text = render_all(load_file("dev"))["border"]["bird.conf"]
+    m = re.search(r"^filter export_own_v4 \{\n(.*?)^\}", text, re.M | re.S)
+    assert m, text
+    lines = [line.strip() for line in m.group(1).splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert lines == ['if source = RTS_STATIC && proto = "own_v4" && net ~ OWN_PREFIXES_v4 then accept;', "reject;"]
+
+
+@pytest.mark.parametrize("action", ["warn", "block", "restart", "disable"])
+def test_limit_action_is_the_configured_one(action, bird, tmp_path):
+    cfg = make(upstream={"limit_action": action, "max_prefixes": 1234})
+    files = render_border(cfg, cfg.border_routers[0])
+    assert f"import limit 1234 action {action};" in files["bird.conf"]
+    assert_parses(bird, files, tmp_path)
+
+
+def test_bogon_filter_off_renders_no_bogon_sets(bird, tmp_path):
+    cfg = make(policy={"bogon_filter": False})
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert "BOGON" not in text and "reject_bogon" not in text
+    # Still always: own space, AS_TRANS, path length, prefix length.
+    for step in ("reject_own_v4();", "reject_as_trans();", "reject_long_as_path();", "reject_prefix_length_v4();"):
+        assert step in text
+    assert_parses(bird, {"bird.conf": text}, tmp_path)
+
+
+def test_bogon_filter_on_without_exemptions_has_the_full_nlnog_lists():
+    cfg = make("prod")
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert define_set(text, "BOGON_PREFIXES_v4") == [f"{p}+" for p in BOGON_PREFIXES_V4]
+    assert define_set(text, "BOGON_ASNS") == [str(a) if a == b else f"{a}..{b}" for a, b in BOGON_ASNS]
+    filt = re.search(r"^filter 'import_transit_v4' \{\n(.*?)^\}", text, re.M | re.S).group(1)
+    steps = [line.strip() for line in filt.splitlines()]
+    # The order of the import steps.
+    assert steps == [
+        "reject_own_v4();",
+        "reject_bogon_prefixes_v4();",
+        "reject_bogon_asns();",
+        "reject_prefix_length_v4();",  # transit has accept_default: true
+        "reject_long_as_path();",
+        "reject_as_trans();",
+        "honor_graceful_shutdown();",
+        "accept;",
+    ]
+
+
+def test_lab_exemptions_leave_the_sets():
+    cfg = load_file("dev")
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    bogons = define_set(text, "BOGON_PREFIXES_v4")
+    for exempt in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"):
+        assert not any(b.startswith(exempt) for b in bogons)
+    assert "10.0.0.0/8+" in bogons
+    asns = define_set(text, "BOGON_ASNS")
+    assert "64512..65534" not in asns and "23456" in asns and "64496..64511" in asns
+
+
+def test_default_route_step_follows_accept_default():
+    on = make(upstream={"accept_default": True})
+    off = make(upstream={"accept_default": False})
+    assert "  reject_default_v4();" not in render_border(on, on.border_routers[0])["bird.conf"]
+    assert "  reject_default_v4();" in render_border(off, off.border_routers[0])["bird.conf"]
+
+
+def test_switches_follow_the_policy(bird, tmp_path):
+    cfg = make(
+        policy={
+            "honor_graceful_shutdown": False,
+            "export_to_kernel": False,
+            "enforce_first_as": False,
+            "keep_filtered": False,
+            "max_as_path_length": 7,
+            "max_prefix_length_v4": 22,
+            "min_prefix_length_v4": 9,
+        },
+        prefixes=["44.30.124.0/22"],
+        mesh={**stack_raw("dev")["mesh"], "range": "44.30.127.0/24"},
+    )
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert "graceful_shutdown" not in text and "65535, 0" not in text
+    assert "protocol kernel" not in text
+    assert "enforce first as off;" in text and "import keep filtered off;" in text
+    assert "bgp_path.len > 7 then" in text
+    assert "net.len > 22 || (net.len < 9 && net != 0.0.0.0/0)" in text
+    assert_parses(bird, {"bird.conf": text}, tmp_path)
+
+
+def test_kernel_exports_only_bgp_routes():
+    text = render_all(load_file("dev"))["border"]["bird.conf"]
+    kernel = blocks(text, "kernel")["kernel_v4"]
+    assert "import none;" in kernel and "learn off;" in kernel
+    assert "if source = RTS_BGP then accept;" in kernel and "reject;" in kernel
+
+
+def test_password_is_rendered_on_both_sides(bird, tmp_path):
+    cfg = make(upstream={"password": "s3cr3t-\\x"})
+    files = render_all(cfg)
+    assert 'password "s3cr3t-\\x";' in files["border"]["bird.conf"]
+    assert 'password "s3cr3t-\\x";' in files["isp"]["bird.conf"]
+    for name, f in files.items():
+        assert_parses(bird, f, tmp_path / name)
+
+
+@pytest.mark.parametrize("bad", ['a"b', "a\nb", "x" * 81])
+def test_unrepresentable_password_is_a_config_error(bad):
+    cfg = make(upstream={"password": bad})
+    with pytest.raises(ConfigError, match="password"):
+        render_border(cfg, cfg.border_routers[0])
+
+
+def test_ipv6_prefixes_add_the_ipv6_bits(bird, tmp_path):
+    cfg = make(prefixes=["44.30.127.0/24", "2001:db8:4430::/48"])
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert define_set(text, "OWN_PREFIXES_v6") == ["2001:db8:4430::/48"]
+    assert "protocol static own_v6" in text and "protocol kernel kernel_v6" in text
+    assert "import filter 'import_isp_v6';" in text and "export filter export_own_v6;" in text
+    assert "net.len > 48 || (net.len < 12 && net != ::/0)" in text
+    assert_parses(bird, {"bird.conf": text}, tmp_path / "border")
+    isp = render_isp(cfg, cfg.upstreams[0])
+    assert "ipv6 {" in isp["bird.conf"]
+    assert_parses(bird, isp, tmp_path / "isp")
+
+
+# ---- set arithmetic ------------------------------------------------------------
+
+
+def test_subtract_prefixes():
+    nets = [ip_network(p) for p in ("10.0.0.0/8", "192.0.2.0/24")]
+    assert subtract_prefixes(nets, []) == ["10.0.0.0/8+", "192.0.2.0/24+"]
+    assert subtract_prefixes(nets, [ip_network("192.0.2.0/24")]) == ["10.0.0.0/8+"]
+    assert subtract_prefixes(nets, [ip_network("192.0.0.0/16")]) == ["10.0.0.0/8+"]
+    # An exemption inside a bogon: the path down to it is exact, the rest P+.
+    assert subtract_prefixes([ip_network("10.0.0.0/8")], [ip_network("10.128.0.0/9")]) == ["10.0.0.0/8", "10.0.0.0/9+"]
+    assert subtract_prefixes([ip_network("10.0.0.0/8")], [ip_network("10.64.0.0/10")]) == [
+        "10.0.0.0/8",
+        "10.0.0.0/9",
+        "10.0.0.0/10+",
+        "10.128.0.0/9+",
+    ]
+
+
+def test_subtract_ranges():
+    assert subtract_ranges([(0, 0), (64512, 65534)], [(64512, 65534)]) == [(0, 0)]
+    assert subtract_ranges([(64512, 65534)], [(65000, 65001)]) == [(64512, 64999), (65002, 65534)]
+    assert subtract_ranges([(64512, 65534)], [(64000, 64600), (65500, 70000)]) == [(64601, 65499)]
+    assert subtract_ranges([(1, 10)], []) == [(1, 10)]
+
+
+# ---- mock ISP -------------------------------------------------------------------
+
+
+def test_isp_addresses():
+    cfg = load_file("dev")
+    assert isp_addresses(cfg.upstreams[0]) == ["198.51.100.1/32", "203.0.113.1/32"]
+    assert isp_addresses(load_file("prod").upstreams[0]) == []
+
+
+def test_isp_follows_the_model():
+    cfg = load_file("lab")
+    for u in cfg.upstreams:
+        text = render_isp(cfg, u)["bird.conf"]
+        assert f"router id {u.neighbor};" in text
+        body = blocks(text, "bgp")["border"]
+        assert f"local as {u.asn};" in body and f"source address {u.neighbor};" in body
+        assert f"neighbor {u.local_address} as {cfg.asn};" in body
+        assert "import all;" in body and "export where source = RTS_STATIC;" in body
+        routes = re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v4"])
+        assert routes == [str(p) for p in u.mock.announce] + ["0.0.0.0/0"]
+        assert "if source = RTS_BGP then accept;" in blocks(text, "kernel")["kernel_v4"]
+
+
+def test_isp_router_id_and_no_default():
+    cfg = make(upstream={"mock": {"router_id": "10.9.9.9", "announce": ["198.51.100.0/24"], "default_route": False}})
+    text = render_isp(cfg, cfg.upstreams[0])["bird.conf"]
+    assert "router id 10.9.9.9;" in text and "0.0.0.0/0" not in text
+
+
+HOSTILE = [
+    MockRoute("44.30.127.0/24"),
+    MockRoute("44.30.127.0/25"),
+    MockRoute("44.30.127.16/28"),
+    MockRoute("10.0.0.0/8"),
+    MockRoute("1.0.0.0/24", [23456]),
+    MockRoute("1.0.1.0/24", list(range(1000, 1100))),
+    MockRoute("1.0.2.0/24", [64496]),
+]
+
+
+def test_hostile_extra_routes_render_and_parse(bird, tmp_path):
+    cfg = load_file("dev")
+    files = render_isp(cfg, cfg.upstreams[0], HOSTILE + [MockRoute(f"11.0.{i}.0/24") for i in range(12)])
+    text = files["bird.conf"]
+    extra = blocks(text, "static")["extra_v4"]
+    assert "route 44.30.127.0/25 blackhole;" in extra and "route 11.0.11.0/24 blackhole;" in extra
+    assert "bgp_path.prepend(23456);" in extra
+    assert extra.count("bgp_path.prepend(") == 1 + 100 + 1
+    # Prepends go on in reverse so the border sees the path in the given order.
+    long_route = re.search(r"route 1\.0\.1\.0/24 blackhole \{(.*?)\};", extra, re.S).group(1)
+    assert [int(a) for a in re.findall(r"prepend\((\d+)\)", long_route)] == list(range(1099, 999, -1))
+    assert_parses(bird, files, tmp_path)
+
+
+def test_mock_route_validation():
+    assert MockRoute("1.2.3.0/24").path == ()
+    assert MockRoute(ip_network("1.2.3.0/24"), [1, 2]).path == (1, 2)
+    with pytest.raises(ValueError):
+        MockRoute("1.2.3.4/24")
+    with pytest.raises(ValueError):
+        MockRoute("1.2.3.0/24", [2**32])
+    cfg = load_file("dev")
+    with pytest.raises(ValueError, match="twice"):
+        render_isp(cfg, cfg.upstreams[0], [MockRoute("1.2.3.0/24"), MockRoute("1.2.3.0/24", [5])])
+
+
+def test_isp_extra_prepends_behave(bird, birdc):
+    """The mock ISP's extra routes carry exactly the requested path inside BIRD
+    (BGP adds the ISP's own ASN in front on export)."""
+    cfg = load_file("dev")
+    files = render_isp(cfg, cfg.upstreams[0], [MockRoute("1.0.0.0/24", [23456]), MockRoute("1.0.1.0/24", [7, 8, 9])])
+    with RunningBird(bird, birdc, files["bird.conf"]) as b:
+        out = b.query("show route protocol extra_v4 all")
+    paths = dict(re.findall(r"^(\S+/\d+)\s.*?BGP\.as_path: ([\d ]+)$", out, re.M | re.S))
+    assert paths == {"1.0.0.0/24": "23456", "1.0.1.0/24": "7 8 9"}, out
+
+
+# ---- behaviour: the import filter in a running BIRD -----------------------------
+
+
+class RunningBird:
+    """A real BIRD running a rendered config with BGP and kernel protocols
+    disabled (no sockets, no kernel routes), for filter behaviour tests."""
+
+    def __init__(self, bird: str, birdc: str, text: str, harness: str = ""):
+        self.bird, self.birdc = bird, birdc
+        self.text = re.sub(r"^(protocol (?:bgp|kernel) \S+ \{\n)", r"\1  disabled;\n", text, flags=re.M) + harness
+
+    def __enter__(self) -> "RunningBird":
+        self.dir = Path(tempfile.mkdtemp(prefix="b4m-bird-", dir="/tmp"))  # short unix socket path
+        (self.dir / "bird.conf").write_text(self.text)
+        self.sock = str(self.dir / "s")
+        self.proc = subprocess.Popen(
+            [self.bird, "-f", "-c", "bird.conf", "-s", self.sock],
+            cwd=self.dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bird exited: {self.proc.stdout.read()}")
+            if os.path.exists(self.sock) and "up" in self.query("show protocols", check=False):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("bird did not come up")
+        return self
+
+    def query(self, command: str, check: bool = True) -> str:
+        r = subprocess.run([self.birdc, "-s", self.sock, *command.split()], capture_output=True, text=True, timeout=10)
+        if check:
+            assert r.returncode == 0, r.stderr + r.stdout
+        return r.stdout
+
+    def settled(self, command: str) -> str:
+        """The answer once two reads in a row agree (route propagation is async)."""
+        last = None
+        for _ in range(50):
+            out = self.query(command)
+            if out == last:
+                return out
+            last = out
+            time.sleep(0.1)
+        return out
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log = self.proc.stdout.read()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _probe_route(prefix: str, path: list[int], gshut: bool) -> str:
+    stmts = [f"bgp_path.prepend({a});" for a in reversed(path)]
+    if gshut:
+        stmts.append("bgp_community.add((65535, 0));")
+    return f"  route {prefix} blackhole {{ {' '.join(stmts)} }};\n" if stmts else f"  route {prefix} blackhole;\n"
+
+
+def import_verdicts(bird, birdc, cfg, probes, upstream=None) -> dict[str, str]:
+    """Feed probe routes through the upstream's rendered import filter.
+
+    probes: (prefix, path as received -- neighbour ASN first, gshut?) tuples.
+    Returns {prefix: "accept" | "accept lp0" | "reject"}."""
+    router = cfg.border_routers[0]
+    upstream = upstream or cfg.upstreams_of(router)[0]
+    text = render_border(cfg, router)["bird.conf"]
+    harness = ""
+    by_family: dict[str, list] = {}
+    for prefix, path, gshut in probes:
+        by_family.setdefault("v4" if ip_network(prefix).version == 4 else "v6", []).append((prefix, path, gshut))
+    for tag, routes in by_family.items():
+        fam = "ipv4" if tag == "v4" else "ipv6"
+        harness += f"\n{fam} table probe_in_{tag};\n{fam} table probe_out_{tag};\n"
+        harness += f"protocol static probe_{tag} {{\n  {fam} {{ table probe_in_{tag}; }};\n"
+        harness += "".join(_probe_route(*r) for r in routes) + "}\n"
+        harness += (
+            f"protocol pipe probe_pipe_{tag} {{\n  table probe_in_{tag};\n  peer table probe_out_{tag};\n"
+            f"  import none;\n  export filter 'import_{upstream.name}_{tag}';\n}}\n"
+        )
+    verdicts = {p: "reject" for p, _, _ in probes}
+    with RunningBird(bird, birdc, text, harness) as b:
+        for tag in by_family:
+            out = b.settled(f"show route table probe_out_{tag} all")
+            for m in re.finditer(r"^(\S+/\d+)\s+blackhole.*?(?=^\S|\Z)", out, re.M | re.S):
+                verdicts[m.group(1)] = "accept lp0" if "BGP.local_pref: 0" in m.group(0) else "accept"
+    return verdicts
+
+
+def long_path(n: int, first: int) -> list[int]:
+    return [first] + [1000 + i for i in range(n - 1)]
+
+
+def test_dev_import_policy_behaviour(bird, birdc):
+    """The dev stack: private ASNs and RFC 5737 nets exempt, default accepted."""
+    cfg = load_file("dev")
+    isp = 65001
+    expect = {
+        # accepted
+        "198.51.100.0/24": ([isp], "accept"),  # exempt test net
+        "203.0.113.0/24": ([isp, 64512], "accept"),  # exempt private ASN
+        "192.0.2.0/24": ([isp], "accept"),
+        "0.0.0.0/0": ([isp], "accept"),  # accept_default
+        "8.0.0.0/8": ([isp, 3356], "accept"),  # min length
+        "1.1.1.0/24": ([isp, 13335], "accept"),
+        "1.0.100.0/24": (long_path(100, isp), "accept"),  # exactly max_as_path_length
+        # rejected
+        "44.30.127.0/24": ([isp], "reject"),  # own prefix
+        "44.30.127.0/25": ([isp], "reject"),  # inside own prefix
+        "44.30.127.16/28": ([isp], "reject"),
+        "10.0.0.0/8": ([isp], "reject"),  # bogon
+        "10.1.0.0/16": ([isp], "reject"),  # inside a bogon
+        "192.168.1.0/24": ([isp], "reject"),
+        "192.0.2.0/25": ([isp], "reject"),  # exempt from bogons, still too long
+        "1.2.3.0/25": ([isp], "reject"),  # longer than /24
+        "4.0.0.0/7": ([isp], "reject"),  # shorter than /8
+        "1.0.0.0/24": ([isp, 23456], "reject"),  # AS_TRANS
+        "1.0.101.0/24": (long_path(101, isp), "reject"),  # longer than 100
+        "1.0.2.0/24": ([isp, 64496], "reject"),  # documentation ASN, not exempt
+        "1.0.3.0/24": ([isp, 4200000001], "reject"),  # 32-bit private ASN
+        "1.0.4.0/24": ([isp, 65536], "reject"),  # documentation 32-bit
+    }
+    probes = [(p, path, False) for p, (path, _) in expect.items()] + [("1.0.5.0/24", [isp, 3356], True)]
+    got = import_verdicts(bird, birdc, cfg, probes)
+    want = {p: v for p, (_, v) in expect.items()} | {"1.0.5.0/24": "accept lp0"}
+    assert got == want
+
+
+def test_bogon_filter_off_behaviour(bird, birdc):
+    cfg = make(policy={"bogon_filter": False})
+    got = import_verdicts(
+        bird,
+        birdc,
+        cfg,
+        [
+            ("10.0.0.0/8", [65001], False),
+            ("1.0.2.0/24", [65001, 64496], False),
+            ("1.0.0.0/24", [65001, 23456], False),  # AS_TRANS: always
+            ("44.30.127.0/25", [65001], False),  # own space: always
+            ("1.2.3.0/25", [65001], False),  # length: always
+        ],
+    )
+    assert got == {
+        "10.0.0.0/8": "accept",
+        "1.0.2.0/24": "accept",
+        "1.0.0.0/24": "reject",
+        "44.30.127.0/25": "reject",
+        "1.2.3.0/25": "reject",
+    }
+
+
+def test_bogon_filter_without_exemptions_behaviour(bird, birdc):
+    """Prod-like: no exemptions, so the lab's test nets and private ASNs are bogons."""
+    cfg = make(policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
+    got = import_verdicts(
+        bird,
+        birdc,
+        cfg,
+        [
+            ("198.51.100.0/24", [6939], False),
+            ("1.1.1.0/24", [6939, 65001], False),
+            ("1.1.2.0/24", [6939, 13335], False),
+        ],
+    )
+    assert got == {"198.51.100.0/24": "reject", "1.1.1.0/24": "reject", "1.1.2.0/24": "accept"}
+
+
+def test_exemption_inside_a_bogon_behaviour(bird, birdc):
+    cfg = make(policy={"bogon_exempt_prefixes": ["10.64.0.0/10"], "bogon_exempt_asns": [{"first": 65001, "last": 65001}]})
+    probes = [
+        ("10.64.0.0/10", [65001], False),
+        ("10.65.1.0/24", [65001], False),
+        ("10.0.0.0/8", [65001], False),
+        ("10.0.0.0/9", [65001], False),
+        ("10.128.0.0/16", [65001], False),
+        ("10.1.0.0/16", [65001], False),
+        ("1.1.1.0/24", [65001, 65002], False),  # 65002 is not exempt
+    ]
+    got = import_verdicts(bird, birdc, cfg, probes)
+    assert got == {
+        "10.64.0.0/10": "accept",
+        "10.65.1.0/24": "accept",
+        "10.0.0.0/8": "reject",
+        "10.0.0.0/9": "reject",
+        "10.128.0.0/16": "reject",
+        "10.1.0.0/16": "reject",
+        "1.1.1.0/24": "reject",
+    }
+
+
+def test_switches_behaviour(bird, birdc):
+    cfg = make(
+        policy={"honor_graceful_shutdown": False, "max_as_path_length": 3},
+        upstream={"accept_default": False},
+    )
+    got = import_verdicts(
+        bird,
+        birdc,
+        cfg,
+        [
+            ("0.0.0.0/0", [65001], False),
+            ("1.0.0.0/24", [65001, 1, 2], False),
+            ("1.0.1.0/24", [65001, 1, 2, 3], False),
+            ("1.0.2.0/24", [65001], True),
+        ],
+    )
+    assert got == {"0.0.0.0/0": "reject", "1.0.0.0/24": "accept", "1.0.1.0/24": "reject", "1.0.2.0/24": "accept"}
+
+
+def test_ipv6_import_behaviour(bird, birdc):
+    cfg = make(prefixes=["44.30.127.0/24", "2a0e:4430::/48"])
+    got = import_verdicts(
+        bird,
+        birdc,
+        cfg,
+        [
+            ("2a0e:4430::/48", [65001], False),  # own
+            ("2a0e:4430:1::/64", [65001], False),  # inside own
+            ("2001:db8::/32", [65001], False),  # bogon
+            ("fc00::/8", [65001], False),  # ULA
+            ("::/0", [65001], False),  # accept_default
+            ("2a00:1450::/32", [65001, 15169], False),
+            ("2a00:1450:1::/49", [65001, 15169], False),  # too long
+            ("2a00::/11", [65001], False),  # too short
+        ],
+    )
+    assert got == {
+        "2a0e:4430::/48": "reject",
+        "2a0e:4430:1::/64": "reject",
+        "2001:db8::/32": "reject",
+        "fc00::/8": "reject",
+        "::/0": "accept",
+        "2a00:1450::/32": "accept",
+        "2a00:1450:1::/49": "reject",
+        "2a00::/11": "reject",
+    }
+
+
+def test_export_filter_behaviour(bird, birdc):
+    """Only the own_v4 static route passes the export filter; a same-space route
+    from any other protocol does not."""
+    cfg = load_file("dev")
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    harness = (
+        "\nipv4 table probe_export;\n"
+        "protocol static probe_other {\n  ipv4;\n  route 1.1.1.0/24 blackhole;\n  route 44.30.127.128/25 blackhole;\n"
+        "  route 0.0.0.0/0 blackhole;\n}\n"
+        "protocol pipe probe_pipe {\n  table master4;\n  peer table probe_export;\n  import none;\n"
+        "  export filter export_own_v4;\n}\n"
+    )
+    with RunningBird(bird, birdc, text, harness) as b:
+        out = b.settled("show route table probe_export")
+    assert re.findall(r"^(\S+/\d+)", out, re.M) == ["44.30.127.0/24"], out
+    assert "[own_v4 " in out
