@@ -1,0 +1,74 @@
+"""Lab BGP bring-up: containers running -> session Established -> own prefix in the ISP's table.
+
+Each run deploys the dev stack for real through the live harness, then reads the
+times BIRD itself recorded on the ISP (protocol state change for Established,
+route install time for 44.30.127.0/24) and compares them with Docker's StartedAt
+of the later of the two containers. Same clock (one kernel). Median of --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bgp4mesh import live  # noqa: E402
+from bgp4mesh.birdc import Target, protocols  # noqa: E402
+
+ISP, BORDER = "bgp4mesh-dev-isp", "bgp4mesh-dev-border"
+
+
+def started_at(name: str) -> float:
+    text = live.docker("inspect", "-f", "{{.State.StartedAt}}", name)
+    return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
+
+
+def bird_time(hms: str, ref: float) -> float:
+    """BIRD prints HH:MM:SS.mmm of today (UTC in the container)."""
+    day = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromisoformat(f"{day}T{hms}+00:00").timestamp()
+
+
+def one_run() -> tuple[float, float]:
+    live.deploy("dev")
+    try:
+        isp = Target(ISP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = isp.birdc("show", "route", "protocol", "border")
+            found = re.search(r"44\.30\.127\.0/24\s+\S+\s+\[border (\S+)\]", text)
+            if found and protocols(isp)["border"].info == "Established":
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("own prefix never reached the ISP")
+        both = max(started_at(ISP), started_at(BORDER))
+        since = isp.birdc("show", "protocols", "border").splitlines()[-1].split()[4]
+        return bird_time(since, both) - both, bird_time(found.group(1), both) - both
+    finally:
+        live.destroy("dev")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(__doc__)
+    est, pfx = [], []
+    for i in range(args.runs):
+        e, p = one_run()
+        est.append(e)
+        pfx.append(p)
+        print(f"run {i + 1}: Established {e:.2f}s, own prefix at ISP {p:.2f}s after both containers started")
+    print(f"median over {args.runs}: Established {statistics.median(est):.2f}s, own prefix at ISP {statistics.median(pfx):.2f}s")
+
+
+if __name__ == "__main__":
+    main()
