@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
@@ -24,8 +25,14 @@ def labels(stack: str) -> list[dict]:
 
 def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional[pulumi.ResourceOptions] = None) -> docker.Network:
     """An internal bridge: no lab packet can be forwarded off this machine. The
-    gateway is placed explicitly so the bridge never takes a configured address."""
-    return docker.Network(
+    gateway is placed explicitly so the bridge never takes a configured address.
+
+    Docker isolates internal networks with FORWARD rules that, with br_netfilter on,
+    also drop packets routed *between containers of the same bridge* when the
+    destination is outside the subnet (ISP -> border -> mesh address). A rule that
+    accepts only what enters and leaves that same bridge restores routing inside
+    the lab without opening any path out of it; it lives and dies with the network."""
+    network = docker.Network(
         name,
         name=resource_name(stack, name),
         driver="bridge",
@@ -34,6 +41,14 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
         labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
         opts=opts,
     )
+    rule = network.id.apply(lambda i: f"DOCKER-USER -i br-{i[:12]} -o br-{i[:12]} -j ACCEPT")
+    command.local.Command(
+        f"{name}-intra-bridge-routing",
+        create=rule.apply(lambda r: f"iptables -C {r} 2>/dev/null || iptables -I {r}"),
+        delete=rule.apply(lambda r: f"while iptables -D {r} 2>/dev/null; do :; done"),
+        opts=pulumi.ResourceOptions(parent=network),
+    )
+    return network
 
 
 class ImageSet:
