@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, TypedDict
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -12,6 +12,7 @@ from bgp4mesh.config import StackConfig
 from bgp4mesh.render import render_border
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, labels, resource_name, uploads
+from .mesh_node import MeshJoin
 
 
 class BorderRouterArgs(TypedDict):
@@ -24,17 +25,24 @@ class BorderRouterArgs(TypedDict):
     links: dict[str, pulumi.Input[str]]
     """Upstream name -> Docker network of that peering link (lab). Empty on a real
     host, where the sessions run on the host's own interfaces (host networking)."""
+    mesh: NotRequired[MeshJoin]
+    """Join the mesh too (netclient in the same container), to be its egress gateway."""
+    underlay_address: NotRequired[str]
+    """The router's static WireGuard endpoint on the underlay (with `mesh`)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
     """One container holding the eBGP sessions of `router` with the edge policy
-    rendered from the model; the mesh half is added by `attach_mesh`."""
+    rendered from the model, and (with `mesh`) netclient beside BIRD, so BIRD and
+    the WireGuard interface share one network namespace and restart together."""
 
     container_name: pulumi.Output[str]
     router_id: pulumi.Output[str]
     asn: pulumi.Output[int]
     peering_addresses: pulumi.Output[list]
     upstream_sessions: pulumi.Output[list]
+    mesh_ip: pulumi.Output[Optional[str]]
+    member: Optional[pulumi.Resource]
 
     def __init__(self, name: str, args: BorderRouterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:BorderRouter", name, None, opts)
@@ -46,6 +54,16 @@ class BorderRouter(pulumi.ComponentResource):
             for up in sessions
             if up.name in args["links"]
         ]
+        files = uploads(render_border(cfg, router), "/etc/bird")
+        envs: pulumi.Input[list] = ["ROUTES_FROM_BGP_ONLY=1"]
+        extra: dict = {}
+        join = args.get("mesh")
+        if join is not None:
+            mesh = join.container_args(stack, name, args["underlay_address"], self)
+            networks.append(mesh["network"])
+            files += mesh["uploads"]
+            envs = mesh["envs"].apply(lambda e: ["ROUTES_FROM_BGP_ONLY=1", *e])
+            extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
             name=resource_name(stack, router.name),
@@ -55,12 +73,18 @@ class BorderRouter(pulumi.ComponentResource):
             network_mode=None if networks else "host",
             capabilities=ROUTER_CAPS,
             sysctls=ROUTER_SYSCTLS,
-            envs=["ROUTES_FROM_BGP_ONLY=1"],
-            uploads=uploads(render_border(cfg, router), "/etc/bird"),
+            envs=envs,
+            uploads=files,
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=pulumi.ResourceOptions(parent=self),
+            **extra,
         )
+        self.member = None
+        self.mesh_ip = pulumi.Output.from_input(None)
+        if join is not None:
+            self.member = join.member(name, router.name, str(router.mesh_ip) if router.mesh_ip else None, container, self)
+            self.mesh_ip = self.member.address
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(str(router.router_id))
         self.asn = pulumi.Output.from_input(cfg.asn)
@@ -75,5 +99,6 @@ class BorderRouter(pulumi.ComponentResource):
                 "asn": self.asn,
                 "peering_addresses": self.peering_addresses,
                 "upstream_sessions": self.upstream_sessions,
+                "mesh_ip": self.mesh_ip,
             }
         )

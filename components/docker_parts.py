@@ -52,7 +52,10 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
 
 
 class ImageSet:
-    """Builds each image kind once per program from images/<kind>/ (no registry)."""
+    """Builds each image kind once per program from images/<kind>/ (no registry).
+    A kind may build FROM another kind's image (BASES), passed as a build arg."""
+
+    BASES = {"border": ("netclient", "NETCLIENT_IMAGE")}
 
     def __init__(self, prefix: str = "", tag: str = "local", opts: Optional[pulumi.ResourceOptions] = None):
         self.prefix = prefix
@@ -62,12 +65,17 @@ class ImageSet:
 
     def get(self, kind: str) -> pulumi.Output[str]:
         if kind not in self._images:
+            args, opts = {}, self.opts
+            if kind in self.BASES:
+                base, arg = self.BASES[kind]
+                args[arg] = self.get(base)
+                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self._images[base]]))
             self._images[kind] = docker.Image(
                 f"{self.prefix}image-{kind}",
                 image_name=f"bgp4mesh/{kind}:{self.tag}",
-                build=docker.DockerBuildArgs(context=str(IMAGES_DIR / kind)),
+                build=docker.DockerBuildArgs(context=str(IMAGES_DIR / kind), args=args or None),
                 skip_push=True,
-                opts=self.opts,
+                opts=opts,
             )
         return self._images[kind].image_name
 

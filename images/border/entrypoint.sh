@@ -11,14 +11,19 @@ SOCKET=/run/bird/bird.ctl   # Debian's default, so plain `birdc` works
 
 log() { echo "entrypoint: $*" >&2; }
 
-# ---------------------------------------------------------------------------
-# HOOK (mesh engineer): join the mesh with $NETCLIENT_TOKEN and keep netclient
-# running in the background; set NETCLIENT_PID if you start a process so it is
-# stopped with the container. For now this only logs.
-# ---------------------------------------------------------------------------
+# netclient runs beside BIRD under a small supervisor: if it exits (e.g. the
+# Netmaker server is unreachable at start), it is started again while BIRD keeps
+# the sessions and the own-prefix announcement up. The mesh never takes BGP down.
 NETCLIENT_PID=""
 start_netclient() {
-  log "NETCLIENT_TOKEN is set; start_netclient is a stub (netclient not started yet)"
+  (
+    while :; do
+      /usr/local/bin/netclient-entrypoint || log "netclient exited ($?); restarting in 3s"
+      sleep 3
+    done
+  ) &
+  NETCLIENT_PID=$!
+  log "netclient supervisor started (pid $NETCLIENT_PID)"
 }
 
 if [ "${ROUTES_FROM_BGP_ONLY:-0}" = "1" ] && [ -n "$(ip -4 route show default)" ]; then

@@ -1,0 +1,115 @@
+"""MeshNode: a netclient host on the mesh, holding an address of the AS's block.
+
+`MeshJoin` is what any container needs to join (the border router uses it too):
+an identity volume so a restart keeps the same node and address, the TUN device
+for userspace WireGuard (this kernel has no wireguard module), the private CA, a
+static endpoint on the underlay, and the enrollment token (secret).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, TypedDict
+
+import pulumi
+import pulumi_docker as docker
+
+from bgp4mesh.config import MeshNode as NodeSpec
+from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
+
+from .docker_parts import labels, resource_name
+
+
+@dataclass(frozen=True)
+class MeshJoin:
+    """How to join the mesh; the same for every member."""
+
+    network: pulumi.Input[str]
+    """Netmaker network id."""
+    token: pulumi.Input[str]
+    """Enrollment token (secret)."""
+    ca_certificate: pulumi.Input[str]
+    """PEM of the CA that signed the Netmaker API certificate."""
+    connection: pulumi.Input[dict]
+    """Netmaker connection for the member resource (master key secret)."""
+    underlay_network: pulumi.Input[str]
+    """Docker network carrying the control plane and WireGuard (the lab's Internet)."""
+    wireguard_port: int = 51821
+
+    def container_args(self, stack: str, name: str, endpoint: str, parent: pulumi.Resource) -> dict[str, Any]:
+        """Container arguments that make `name` a netclient host with a static endpoint."""
+        volume = docker.Volume(
+            f"{name}-identity",
+            name=resource_name(stack, f"{name}-netclient"),
+            labels=[docker.VolumeLabelArgs(**label) for label in labels(stack)],
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        envs = pulumi.Output.secret(self.token).apply(
+            lambda token: [
+                f"NETCLIENT_TOKEN={token}",
+                f"NETCLIENT_NAME={name}",
+                f"NETCLIENT_ENDPOINT={endpoint}",
+                f"NETCLIENT_PORT={self.wireguard_port}",
+            ]
+        )
+        return {
+            "network": docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint),
+            "volumes": [docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/etc/netclient")],
+            "devices": [docker.ContainerDeviceArgs(host_path="/dev/net/tun", container_path="/dev/net/tun", permissions="rwm")],
+            "uploads": [docker.ContainerUploadArgs(file="/etc/bgp4mesh/ca.pem", content=self.ca_certificate)],
+            "envs": envs,
+        }
+
+    def member(self, name: str, host_name: str, pinned: Optional[str], after: pulumi.Resource, parent: pulumi.Resource) -> MeshMember:
+        """The node Netmaker made for `host_name`, pinned when the config pins it."""
+        return MeshMember(
+            f"{name}-member",
+            MeshMemberArgs(connection=self.connection, network=self.network, host_name=host_name, pinned_address=pinned),
+            pulumi.ResourceOptions(parent=parent, depends_on=[after]),
+        )
+
+
+class MeshNodeArgs(TypedDict):
+    node: NodeSpec
+    """The node's config: name and optional pinned mesh address."""
+    image: pulumi.Input[str]
+    """The netclient image."""
+    join: MeshJoin
+    """How to join the mesh."""
+    underlay_address: str
+    """This node's static WireGuard endpoint on the underlay."""
+
+
+class MeshNode(pulumi.ComponentResource):
+    """A netclient container that joins with an enrollment key and keeps its identity."""
+
+    container_name: pulumi.Output[str]
+    mesh_ip: pulumi.Output[str]
+    node_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MeshNodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bgp4mesh:index:MeshNode", name, None, opts)
+        stack = pulumi.get_stack()
+        node, join = args["node"], args["join"]
+        mesh = join.container_args(stack, name, args["underlay_address"], self)
+        container = docker.Container(
+            f"{name}-netclient",
+            name=resource_name(stack, node.name),
+            hostname=node.name,
+            image=args["image"],
+            networks_advanced=[mesh["network"]],
+            capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
+            sysctls={"net.ipv4.conf.all.src_valid_mark": "1"},
+            devices=mesh["devices"],
+            volumes=mesh["volumes"],
+            uploads=mesh["uploads"],
+            envs=mesh["envs"],
+            restart="unless-stopped",
+            labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        member = join.member(name, node.name, str(node.ip) if node.ip else None, container, self)
+        self.container_name = container.name
+        self.mesh_ip = member.address
+        self.node_id = member.node_id
+        self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "node_id": self.node_id})
