@@ -209,7 +209,13 @@ class NetmakerProvider(ResourceProvider):
         self._override_ca_pem = pick(CONFIG_CA_PEM, ENV_CA_PEM)
 
     def _effective_connection(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        conn = dict(props.get("connection") or {})
+        raw = props.get("connection")
+        if isinstance(raw, Mapping):
+            conn = dict(raw)
+        elif is_unknown(raw):  # the whole object is unknown during preview
+            conn = {"api_url": raw, "master_key": raw, "ca_pem": None}
+        else:
+            conn = {}
         for field in ("api_url", "master_key", "ca_pem"):
             override = getattr(self, f"_override_{field}", None)
             if override:
