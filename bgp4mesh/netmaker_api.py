@@ -41,6 +41,7 @@ public attribute, not part of ``repr()``, and never part of an exception message
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -115,8 +116,10 @@ class Unavailable(NetmakerError):
 
 
 def _is_not_found_message(msg: str | None) -> bool:
+    # exact texts only: "invalid routing node record not found" is a bad request about a
+    # referenced node, not "the object addressed by this call does not exist"
     m = (msg or "").strip().lower()
-    return m == KEY_NOT_FOUND or m == RECORD_NOT_FOUND or m.endswith(RECORD_NOT_FOUND)
+    return m == KEY_NOT_FOUND or m == RECORD_NOT_FOUND
 
 
 def _ssl_context(ca_pem: str) -> ssl.SSLContext:
@@ -477,9 +480,38 @@ class NetmakerClient:
         return self._json("PUT", f"/api/nodes/{netid}/{node_id}", json=body)
 
     def set_node_address(self, netid: str, node_id: str, address: str) -> dict[str, Any]:
-        """Pin a node's mesh address, e.g. ``"10.10.0.50/24"`` (CIDR form). A taken
-        address -> :class:`BadRequest` "ip specified is already allocated"."""
-        return self.update_node(netid, node_id, address=address)
+        """Pin a node's IPv4 mesh address (``"10.10.0.50"`` or ``"10.10.0.50/24"``).
+
+        Checked here first, because v1.6.0 does not: its uniqueness check
+        (``orchestrator.isIPv4UniqueInDB``) runs ``net.ParseIP`` on the CIDR-form address the
+        PUT requires, gets nil and lets a duplicate through. A taken address or one outside
+        the network's range -> :class:`BadRequest`.
+        """
+        call = f"PUT /api/nodes/{netid}/{node_id}"
+        nodes = self.list_nodes(netid)
+        node = next((n for n in nodes if n.get("id") == node_id), None)
+        if node is None:
+            raise NotFound(call, f"node {node_id} is not in network '{netid}'")
+        try:
+            iface = ipaddress.ip_interface(address)
+        except ValueError as exc:
+            raise BadRequest(call, f"invalid address '{address}': {exc}") from None
+        rng = node.get("networkrange")
+        if rng:
+            net = ipaddress.ip_network(rng)
+            if iface.ip not in net or iface.ip in (net.network_address, net.broadcast_address):
+                raise BadRequest(call, f"address {iface.ip} is not a host address of network '{netid}' ({rng})")
+            address = f"{iface.ip}/{net.prefixlen}"
+        for other in nodes:
+            addr = other.get("address")
+            if other.get("id") != node_id and addr and ipaddress.ip_interface(addr).ip == iface.ip:
+                raise BadRequest(
+                    call, f"ip specified is already allocated: {iface.ip} is used by node {other.get('id')} "
+                    f"(host {other.get('hostid')})",
+                )
+        body = dict(node)
+        body["address"] = address
+        return self._json("PUT", f"/api/nodes/{netid}/{node_id}", json=body)
 
     # -- egress (/api/v1/egress, wrapped responses) ------------------------------------------
     def list_egress(self, netid: str) -> list[dict[str, Any]]:

@@ -182,6 +182,30 @@ def test_find_node_for_host_and_pin_address():
         c.get_node("n1", "zzz")
 
 
+def test_set_node_address_checks_duplicates_and_range_client_side():
+    nodes = [{"id": "a", "hostid": "h1", "address": "10.0.0.1/24", "networkrange": "10.0.0.0/24"},
+             {"id": "b", "hostid": "h2", "address": "10.0.0.2/24", "networkrange": "10.0.0.0/24"}]
+    puts = []
+
+    def h(req):
+        if req.method == "GET":
+            return httpx.Response(200, json=nodes)
+        import json as _j
+
+        puts.append(_j.loads(req.content))
+        return httpx.Response(200, json=puts[-1])
+
+    c = make(h)
+    with pytest.raises(BadRequest, match="10.0.0.2 is used by node b"):
+        c.set_node_address("n1", "a", "10.0.0.2")
+    with pytest.raises(BadRequest, match="not a host address"):
+        c.set_node_address("n1", "a", "10.0.1.5")
+    with pytest.raises(BadRequest, match="invalid address"):
+        c.set_node_address("n1", "a", "ten")
+    assert puts == []
+    assert c.set_node_address("n1", "a", "10.0.0.50")["address"] == "10.0.0.50/24"
+
+
 def test_find_host_by_name_ambiguous():
     c = make(lambda r: httpx.Response(200, json=[{"id": "a", "name": "gw"}, {"id": "b", "name": "gw"}]))
     with pytest.raises(ValueError, match="2 Netmaker hosts are named 'gw'"):
