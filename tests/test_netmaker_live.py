@@ -590,3 +590,68 @@ def test_server_killed_mid_run_bounded_retries_then_clear_error():
     finally:
         doomed.stop()
     assert not doomed.dir.exists()
+
+
+
+def test_engine_path_through_the_real_dynamic_provider_host(nm):
+    """Talk gRPC to ``python -m pulumi.dynamic`` (the process the engine starts for dynamic
+    resources), from the program's directory like the engine does: the serialized provider
+    is loaded by reference in a fresh interpreter, Configure hands it the namespaced stack
+    config (whose key wins over a stale input), unknowns arrive as the engine sends them,
+    and Check/Create/Diff/Delete reach the real server."""
+    import asyncio
+    import sys as _sys
+
+    import grpc
+    from pulumi.dynamic.dynamic import serialize_provider
+    from pulumi.runtime import proto, rpc
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    def struct(d):
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(rpc.serialize_properties(d, {}))
+        finally:
+            loop.close()
+
+    def plain(s):
+        return rpc.deserialize_properties(s, True)
+
+    netid, rng = uniq("engine")
+    urn = f"urn:pulumi:test::bgp4mesh::pulumi-python:dynamic/bgp4mesh:NetmakerNetwork::{netid}"
+    blob = serialize_provider(NetmakerNetworkProvider())
+    assert nm.master_key not in base64.b64decode(blob).decode("latin-1")
+    root = Path(__file__).resolve().parent.parent
+    host = subprocess.Popen([_sys.executable, "-m", "pulumi.dynamic"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PULUMI_PROJECT": "bgp4mesh"})
+    try:
+        port = int(host.stdout.readline().strip())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = provider_pb2_grpc.ResourceProviderStub(ch)
+            stub.Configure(proto.ConfigureRequest(args=struct({"bgp4mesh:netmaker_master_key": nm.master_key})))
+            news = {"__provider": blob, "kind": "netmaker-network", "provider_version": "1",
+                    "connection": {"api_url": nm.url, "master_key": "stale-input-key"},
+                    "netid": netid, "address_range": rpc.UNKNOWN}
+            r = stub.Check(proto.CheckRequest(urn=urn, olds=struct({}), news=struct(news)))
+            assert list(r.failures) == []
+            assert r.inputs["address_range"] == rpc.UNKNOWN
+            news["address_range"] = rng.replace(".0/24", ".3/24")
+            checked = stub.Check(proto.CheckRequest(urn=urn, olds=struct({}), news=struct(news))).inputs
+            assert checked["address_range"] == rng
+            c = stub.Create(proto.CreateRequest(urn=urn, properties=checked))
+            assert c.id == netid and plain(c.properties)["kind"] == "netmaker-network"
+            with nm.client() as api:
+                assert api.get_network(netid)["addressrange"] == rng
+            none, some = provider_pb2.DiffResponse.DIFF_NONE, provider_pb2.DiffResponse.DIFF_SOME
+            d = stub.Diff(proto.DiffRequest(urn=urn, id=c.id, olds=c.properties, news=checked))
+            assert (d.changes, list(d.replaces)) == (none, [])
+            unk = dict(plain(checked), address_range=rpc.UNKNOWN)
+            d = stub.Diff(proto.DiffRequest(urn=urn, id=c.id, olds=c.properties, news=struct(unk)))
+            assert (d.changes, list(d.replaces), d.deleteBeforeReplace) == (some, ["address_range"], True)
+            stub.Delete(proto.DeleteRequest(urn=urn, id=c.id, properties=c.properties))
+            d = stub.Diff(proto.DiffRequest(urn=urn, id=c.id, olds=c.properties, news=checked))
+            assert (d.changes, list(d.replaces)) == (some, ["netid"])
+    finally:
+        host.kill()
+        _, err = host.communicate(timeout=10)
+    assert nm.master_key not in err.decode(errors="replace")
