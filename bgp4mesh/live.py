@@ -268,10 +268,10 @@ class LiveMocks(pulumi.runtime.Mocks):
         started = time.monotonic()
         result = provider.create(props)
         outs = {**props, **(result.outs or {})}
-        self.ledger.dynamic[result.id_] = (provider, outs)
-        self.ledger.add("dynamic", result.id_, name=args.name, type=args.typ)
+        self.ledger.dynamic[result.id] = (provider, outs)
+        self.ledger.add("dynamic", result.id, name=args.name, type=args.typ)
         self.log(f"created dynamic {args.name} ({time.monotonic() - started:.1f}s)")
-        return result.id_, {**outs, "__provider": serialized}
+        return result.id, {**outs, "__provider": serialized}
 
 
 def run_command(script: Optional[str], inputs: dict, what: str) -> str:

@@ -64,8 +64,10 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
         probe = isp_addresses(up)[0].split("/")[0] if isp_addresses(up) else None
         for node in cfg.mesh.nodes:
             node_t = target(cfg, stack, node.name, node.host)
-            checks.append(Check(f"ping inbound {up.name} -> {node.name}", _ping_to_member(isp, node_t)))
             if probe:
+                # An Internet host: the ISP's test address, not its link address (which
+                # is no route the mesh knows, as on the real Internet).
+                checks.append(Check(f"ping inbound {up.name} {probe} -> {node.name}", _ping_to_member(isp, node_t, source=probe)))
                 checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
     for a in cfg.mesh.nodes:
         for b in cfg.mesh.nodes:
@@ -132,9 +134,9 @@ def _handshakes(t: Target) -> Callable[[], str]:
     return run
 
 
-def _ping(src: Target, address: str) -> Callable[[], str]:
+def _ping(src: Target, address: str, source: str | None = None) -> Callable[[], str]:
     def run() -> str:
-        proc = src.run("ping", "-c", "1", "-W", "1", address)
+        proc = src.run("ping", "-c", "1", "-W", "1", *(["-I", source] if source else []), address)
         assert proc.returncode == 0, f"{src.container} cannot reach {address}"
         rtt = re.search(r"time=([\d.]+) ms", proc.stdout)
         return f"{address} answers ({rtt.group(1) if rtt else '?'} ms)"
@@ -142,9 +144,9 @@ def _ping(src: Target, address: str) -> Callable[[], str]:
     return run
 
 
-def _ping_to_member(src: Target, dst: Target) -> Callable[[], str]:
+def _ping_to_member(src: Target, dst: Target, source: str | None = None) -> Callable[[], str]:
     def run() -> str:
-        return _ping(src, mesh_ip(dst))()
+        return _ping(src, mesh_ip(dst), source)()
 
     return run
 

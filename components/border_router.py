@@ -59,8 +59,8 @@ class BorderRouter(pulumi.ComponentResource):
         extra: dict = {}
         join = args.get("mesh")
         if join is not None:
-            mesh = join.container_args(stack, name, args["underlay_address"], self)
-            networks.append(mesh["network"])
+            mesh = join.container_args(stack, name, args.get("underlay_address"), self)
+            networks += mesh["networks"]
             files += mesh["uploads"]
             envs = mesh["envs"].apply(lambda e: ["ROUTES_FROM_BGP_ONLY=1", *e])
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}

@@ -36,8 +36,9 @@ class MeshJoin:
     """Docker network carrying the control plane and WireGuard (the lab's Internet)."""
     wireguard_port: int = 51821
 
-    def container_args(self, stack: str, name: str, endpoint: str, parent: pulumi.Resource) -> dict[str, Any]:
-        """Container arguments that make `name` a netclient host with a static endpoint."""
+    def container_args(self, stack: str, name: str, endpoint: Optional[str], parent: pulumi.Resource) -> dict[str, Any]:
+        """Container arguments that make `name` a netclient host: in a lab with a static
+        endpoint on the underlay; on a real host (endpoint None) on the host's network."""
         volume = docker.Volume(
             f"{name}-identity",
             name=resource_name(stack, f"{name}-netclient"),
@@ -48,12 +49,12 @@ class MeshJoin:
             lambda token: [
                 f"NETCLIENT_TOKEN={token}",
                 f"NETCLIENT_NAME={name}",
-                f"NETCLIENT_ENDPOINT={endpoint}",
                 f"NETCLIENT_PORT={self.wireguard_port}",
+                *([f"NETCLIENT_ENDPOINT={endpoint}"] if endpoint else []),
             ]
         )
         return {
-            "network": docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint),
+            "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint)] if endpoint else [],
             "volumes": [docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/etc/netclient")],
             "devices": [docker.ContainerDeviceArgs(host_path="/dev/net/tun", container_path="/dev/net/tun", permissions="rwm")],
             "uploads": [docker.ContainerUploadArgs(file="/etc/bgp4mesh/ca.pem", content=self.ca_certificate)],
@@ -76,8 +77,8 @@ class MeshNodeArgs(TypedDict):
     """The netclient image."""
     join: MeshJoin
     """How to join the mesh."""
-    underlay_address: str
-    """This node's static WireGuard endpoint on the underlay."""
+    underlay_address: Optional[str]
+    """This node's static WireGuard endpoint on the lab underlay; None on a real host."""
 
 
 class MeshNode(pulumi.ComponentResource):
@@ -97,7 +98,8 @@ class MeshNode(pulumi.ComponentResource):
             name=resource_name(stack, node.name),
             hostname=node.name,
             image=args["image"],
-            networks_advanced=[mesh["network"]],
+            networks_advanced=mesh["networks"],
+            network_mode=None if mesh["networks"] else "host",
             capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
             sysctls={"net.ipv4.conf.all.src_valid_mark": "1"},
             devices=mesh["devices"],
