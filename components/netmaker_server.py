@@ -49,8 +49,10 @@ class NetmakerServerArgs(TypedDict):
     """The validated `bgp4mesh:netmaker` section: version, images build|pull, domain, tls."""
     stack: str
     """Stack name: Docker names are bgp4mesh-<stack>-netmaker-<role>, labels bgp4mesh.stack=<stack>."""
-    network: pulumi.Input[str]
-    """Name of the Docker network the three containers join (the lab underlay)."""
+    network: Optional[pulumi.Input[str]]
+    """Name of the Docker network the three containers join (the lab underlay). Outside
+    a lab, None or "host" makes the component create its own bridge network
+    bgp4mesh-<stack>-netmaker (aliases need a user-defined network)."""
     underlay: Optional[UnderlayPlan]
     """The lab's address plan (static addresses from `.netmaker`: mq, server, tls);
     None outside a lab, where Docker assigns addresses and the front publishes 80/443."""
@@ -142,11 +144,23 @@ class NetmakerServer(pulumi.ComponentResource):
             opts=child,
         )
 
+        net_name = args.get("network")
+        if plan is None and (net_name is None or net_name == "host"):
+            net_name = docker.Network(
+                f"{name}-network",
+                name=resource_name(stack, "netmaker"),
+                driver="bridge",
+                labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
+                opts=child,
+            ).name
+        elif net_name is None:
+            raise ValueError("NetmakerServer: a lab stack needs `network` (the underlay Docker network)")
+
         def network(role: str) -> list[docker.ContainerNetworksAdvancedArgs]:
             ip = {"mq": cp.mq_ip, "server": cp.server_ip, "tls": cp.tls_ip}[role]
             return [
                 docker.ContainerNetworksAdvancedArgs(
-                    name=args["network"], ipv4_address=str(ip) if ip else None, aliases=cp.aliases[role]
+                    name=net_name, ipv4_address=str(ip) if ip else None, aliases=cp.aliases[role]
                 )
             ]
 

@@ -263,26 +263,34 @@ from components.netmaker_server import NetmakerServer
 cfg = validate(raw_from_pulumi())
 plan = underlay_plan(cfg) if cfg.lab else None
 nm = NetmakerServer("netmaker", {"netmaker": cfg.netmaker, "stack": pulumi.get_stack(),
-                                  "network": "bgp4mesh-dev-underlay", "underlay": plan})
+                                  "network": "bgp4mesh-dev-underlay" if plan else "host", "underlay": plan})
 for key in ("api_url", "client_endpoint", "broker_endpoint", "ca_certificate", "master_key",
             "server_name", "connection", "containers"):
     pulumi.export(key, getattr(nm, key))
 """
 
 
-@pytest.fixture(scope="module")
-def declared(tmp_path_factory):
+def _declare(stack: str, project: Path):
     from bgp4mesh.live import run_program
     from bgp4mesh.stack import raw_from_file
     from tests.program_mocks import RecordingMocks
 
-    project = tmp_path_factory.mktemp("nmprog")
     (project / "__main__.py").write_text(PROGRAM)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     mocks = RecordingMocks()
-    outputs, secret = run_program("dev", mocks, raw_from_file("dev")[0], project)
+    outputs, secret = run_program(stack, mocks, raw_from_file(stack)[0], project)
     return mocks, outputs, secret
+
+
+@pytest.fixture(scope="module")
+def declared(tmp_path_factory):
+    return _declare("dev", tmp_path_factory.mktemp("nmprog"))
+
+
+@pytest.fixture(scope="module")
+def declared_prod(tmp_path_factory):
+    return _declare("prod", tmp_path_factory.mktemp("nmprog-prod"))
 
 
 def test_component_children_and_outputs(declared):
@@ -336,3 +344,24 @@ def test_component_readiness_command(declared):
     assert ready["interpreter"][1] == "-c"
     assert ready["environment"]["NM_API_URL"] == "https://172.31.0.4"
     assert json.loads(ready["environment"]["NM_RUNTIME_SETTINGS"]) == ne.RUNTIME_SETTINGS
+
+
+def test_component_prod_pulls_upstream_images_and_publishes_the_acme_front(declared_prod):
+    mocks, outputs, _ = declared_prod
+    assert not mocks.of_type("image:Image") and not mocks.of_type("selfSignedCert:SelfSignedCert")
+    pulled = sorted(r.inputs["name"] for r in mocks.of_type("remoteImage:RemoteImage"))
+    assert pulled == ["caddy:2.8.4", "eclipse-mosquitto:2.0.15-openssl", "gravitl/netmaker:v1.6.0"]
+    net = mocks.named("netmaker-network").inputs
+    assert net["name"] == "bgp4mesh-prod-netmaker" and not net.get("internal")
+    by_name = {r.inputs["name"]: r for r in mocks.of_type("container:Container")}
+    front = by_name["bgp4mesh-prod-netmaker-tls"]
+    assert {(p["internal"], p["external"]) for p in front.inputs["ports"]} == {(80, 80), (443, 443)}
+    caddy = next(u for u in front.inputs["uploads"] if u["file"] == "/etc/caddy/Caddyfile")["content"]
+    assert "email noc@example.net" in caddy
+    mq = by_name["bgp4mesh-prod-netmaker-mq"]
+    assert mq.inputs["entrypoints"] == ["/bin/sh", "/mosquitto/config/bgp4mesh-start.sh"]
+    server = by_name["bgp4mesh-prod-netmaker-server"]
+    assert server.inputs["volumes"][0]["containerPath"] == "/root/data"
+    assert "BROKER_ENDPOINT=wss://broker.nm.example.net" in server.inputs["envs"]
+    assert all(n["name"] == "bgp4mesh-prod-netmaker" for c in by_name.values() for n in c.inputs["networksAdvanced"])
+    assert outputs["api_url"] == "https://nm.example.net" and outputs["ca_certificate"] == ""
