@@ -174,6 +174,9 @@ class NetmakerProvider(ResourceProvider):
     GONE_MEANS_REPLACE: ClassVar[bool] = True
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     CLIENT_OPTIONS: ClassVar[dict[str, Any]] = {}
+    # the drift check in diff is best-effort: give up sooner on a dead server (a preview
+    # against an offline lab should not spend the full retry budget on every resource)
+    DRIFT_CLIENT_OPTIONS: ClassVar[dict[str, Any]] = {"retries": 2, "total_timeout": 10.0}
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,7 +229,7 @@ class NetmakerProvider(ResourceProvider):
         conn = self._effective_connection(props)
         return known(conn.get("api_url")) and known(conn.get("master_key")) and not is_unknown(conn.get("ca_pem"))
 
-    def client(self, props: Mapping[str, Any]) -> NetmakerClient:
+    def client(self, props: Mapping[str, Any], **options: Any) -> NetmakerClient:
         conn = self._effective_connection(props)
         api_url, key = conn.get("api_url"), conn.get("master_key")
         if not known(api_url) or not known(key):
@@ -234,7 +237,7 @@ class NetmakerProvider(ResourceProvider):
                 f"{self.KIND}: no Netmaker connection: set connection.api_url/master_key, stack config "
                 f"{CONFIG_API_URL}/{CONFIG_MASTER_KEY}, or env {ENV_API_URL}/{ENV_MASTER_KEY}"
             )
-        return NetmakerClient(str(api_url), str(key), conn.get("ca_pem") or None, **self.CLIENT_OPTIONS)
+        return NetmakerClient(str(api_url), str(key), conn.get("ca_pem") or None, **{**options, **self.CLIENT_OPTIONS})
 
     # -- hooks --------------------------------------------------------------------------------
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
@@ -313,7 +316,7 @@ class NetmakerProvider(ResourceProvider):
 
         if id_ and not replaces and self._connection_known(news):
             try:
-                with self.client(news) as client:
+                with self.client(news, **self.DRIFT_CLIENT_OPTIONS) as client:
                     live = self.read_object(client, id_, {**olds, **{k: v for k, v in news.items() if known(v)}})
             except Unavailable as exc:
                 pulumi.log.warn(f"{self.KIND} {id_}: drift check skipped, Netmaker unreachable: {exc}")
