@@ -7,6 +7,7 @@ import pytest
 
 from bgp4mesh.stack import raw_from_file
 from bgp4mesh.live import run_program
+from pulumi.runtime.rpc import is_rpc_secret as rpc_secret
 from tests.program_mocks import RecordingMocks, run_stack
 
 CONTAINER = "docker:index/container:Container"
@@ -83,7 +84,10 @@ def test_lab_stack_is_multihomed():
 
 def test_prod_uses_remote_hosts_and_no_lab_networks():
     mocks, _, _ = run_stack("prod")
-    assert not mocks.of_type(NETWORK)
+    # No lab networks: only the control host's private bridge that keeps netmaker's
+    # plain-HTTP API off the public interface.
+    assert [n.inputs["name"] for n in mocks.of_type(NETWORK)] == ["bgp4mesh-prod-netmaker"]
+    assert not any(n.inputs.get("internal") for n in mocks.of_type(NETWORK))
     providers = {r.name: r.inputs.get("host") for r in mocks.resources if r.typ == "pulumi:providers:docker"}
     assert providers["docker-edge1"] == "ssh://deploy@edge1.example.net"
     border = container(mocks, "bgp4mesh-prod-border")
@@ -99,3 +103,24 @@ def test_invalid_config_declares_nothing():
         run_program("dev", mocks, raw)
     assert "bgp4mesh:asn = 23456" in str(info.value) and "AS_TRANS" in str(info.value)
     assert mocks.resources == []
+
+
+def test_secrets_are_secret(dev):
+    mocks, outputs, secret = dev
+    assert {"netmaker_master_key", "enrollment_token"} <= secret
+    # The enrollment token reaches containers only inside a secret envs list.
+    border = container(mocks, "bgp4mesh-dev-border")
+    assert rpc_secret(border.raw_inputs["envs"])
+    assert any(e.startswith("NETCLIENT_TOKEN=") for e in border.inputs["envs"])
+
+
+def test_mesh_nodes_declared_with_tun_identity_and_static_endpoint(dev):
+    mocks, outputs, _ = dev
+    node = container(mocks, "bgp4mesh-dev-node1")
+    assert node.inputs["networksAdvanced"] == [{"name": "bgp4mesh-dev-underlay", "ipv4Address": "172.31.0.20"}]
+    assert node.inputs["devices"][0]["hostPath"] == "/dev/net/tun"
+    assert node.inputs["volumes"][0]["containerPath"] == "/etc/netclient"
+    assert "NETCLIENT_ENDPOINT=172.31.0.20" in node.inputs["envs"]
+    assert set(outputs["mesh_nodes"]) == {"node1", "node2"}
+    egress = next(r for r in mocks.resources if r.name == "border-egress")
+    assert egress.inputs["ranges"] == ["198.51.100.0/24", "203.0.113.0/24"] and egress.inputs["nat"] is False

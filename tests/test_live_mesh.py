@@ -1,0 +1,107 @@
+"""Live tier, mesh: the dev stack end to end on the real Docker engine. Internet
+(the mock ISP's test address) reaches every mesh node through BGP and WireGuard,
+every node reaches the Internet through the border's egress gateway, nodes reach
+each other, and the lab survives restarts of its parts."""
+
+from __future__ import annotations
+
+import json
+import time
+from ipaddress import ip_address
+
+from bgp4mesh import live
+from bgp4mesh.birdc import Target, protocols
+from bgp4mesh.stack import load_file
+from bgp4mesh.verify import build_checks, mesh_ip, run_checks
+from tests.live import eventually
+
+CFG = load_file("dev")
+NODES = [n.name for n in CFG.mesh.nodes]
+
+
+def container(name: str) -> Target:
+    return Target(f"bgp4mesh-dev-{name}")
+
+
+def verify_all(wait: float = 60) -> list[str]:
+    lines: list[str] = []
+    code = run_checks(build_checks(CFG, "dev"), wait, lines.append)
+    assert code == 0, "\n".join(lines)
+    return lines
+
+
+def node_identity(name: str) -> str:
+    """The netclient host id kept on the node's identity volume."""
+    text = container(name).run("cat", "/etc/netclient/netclient.json").stdout
+    return json.loads(text)["id"]
+
+
+def test_outputs_report_mesh_addresses_and_hide_secrets(dev_lab):
+    out = dev_lab.outputs
+    assert out["border_routers"]["border"]["mesh_ip"] == "44.30.127.1"  # pinned in config
+    assert out["mesh_nodes"]["node1"] == "44.30.127.10"  # pinned in config
+    auto = ip_address(out["mesh_nodes"]["node2"])  # assigned by Netmaker
+    assert auto in CFG.mesh.range and str(auto) not in ("44.30.127.1", "44.30.127.10")
+    assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}]
+    assert out["netmaker_endpoint"] == "nm.lab:443"
+    assert {"netmaker_master_key", "enrollment_token"} <= dev_lab.secret_outputs
+    masked = dev_lab.masked_outputs()
+    assert masked["netmaker_master_key"] == masked["enrollment_token"] == "[secret]"
+    # The addresses are real: each container holds the address the outputs report.
+    for name in NODES:
+        assert mesh_ip(container(name)) == out["mesh_nodes"][name]
+
+
+def test_internet_and_mesh_traffic_end_to_end(dev_lab):
+    lines = verify_all()
+    assert sum(line.startswith("PASS ping inbound") for line in lines) == len(NODES)
+    assert sum(line.startswith("PASS ping outbound") for line in lines) == len(NODES)
+    assert any(line.startswith("PASS mesh border: WireGuard handshakes") for line in lines)
+
+
+def test_no_lab_packet_can_leave_the_machine(dev_lab):
+    nets = live.docker("network", "ls", "-q", "--filter", "label=bgp4mesh.stack=dev").split()
+    assert len(nets) == 2  # the ISP link and the underlay
+    bridges = set()
+    for net in nets:
+        info = json.loads(live.docker("network", "inspect", net))[0]
+        assert info["Internal"] is True, info["Name"]
+        bridges.add(f"br-{info['Id'][:12]}")
+    # Our only forwarding exception accepts what enters and leaves the same lab bridge.
+    rules = [r for r in live.run_command("iptables -S DOCKER-USER", {}, "iptables").splitlines() if any(b in r for b in bridges)]
+    assert len(rules) == len(bridges)
+    for rule in rules:
+        parts = rule.split()
+        assert parts[parts.index("-i") + 1] == parts[parts.index("-o") + 1], rule
+
+
+def test_border_restart_keeps_session_mesh_and_addresses(dev_lab):
+    before = {n: mesh_ip(container(n)) for n in ["border", *NODES]}
+    started = time.monotonic()
+    live.docker("restart", "bgp4mesh-dev-border")
+    eventually(lambda: protocols(container("isp"))["border"].info == "Established", wait=30, what="session back")
+    verify_all(wait=90)
+    print(f"border restart: all checks pass again after {time.monotonic() - started:.1f}s")
+    assert {n: mesh_ip(container(n)) for n in ["border", *NODES]} == before
+
+
+def test_mesh_node_restart_keeps_identity_and_address(dev_lab):
+    name = NODES[-1]
+    ident, ip = node_identity(name), mesh_ip(container(name))
+    started = time.monotonic()
+    live.docker("restart", f"bgp4mesh-dev-{name}")
+    eventually(lambda: mesh_ip(container(name)) == ip, wait=60, what=f"{name} back on {ip}")
+    verify_all(wait=90)
+    print(f"{name} restart: all checks pass again after {time.monotonic() - started:.1f}s")
+    assert node_identity(name) == ident
+
+
+def test_tunnels_keep_passing_traffic_while_netmaker_is_down(dev_lab):
+    server = "bgp4mesh-dev-netmaker-server"
+    live.docker("stop", server)
+    try:
+        assert live.docker("inspect", "-f", "{{.State.Running}}", server) == "false"
+        lines = verify_all(wait=30)
+        assert sum(line.startswith("PASS ping") for line in lines) == 2 * len(NODES) + len(NODES) * (len(NODES) - 1) // 2
+    finally:
+        live.docker("start", server)
