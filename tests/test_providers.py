@@ -132,6 +132,8 @@ def test_network_check_normalises(netp):
         ({"connection": None}, "connection", "required"),
         ({"connection": {"api_url": "nm:8081", "master_key": KEY}}, "connection", "http://"),
         ({"connection": {"api_url": "http://nm", "master_key": ""}}, "connection", "master_key"),
+        ({"connection": {"api_url": "https://nm", "master_key": KEY, "ca_pem": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"}},
+         "connection", "ca_pem"),
     ],
 )
 def test_network_check_failures(netp, kw, prop, needle):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -294,6 +295,12 @@ class NetmakerProvider(ResourceProvider):
             key = conn.get("master_key")
             if (key is None or key == "") and not getattr(self, "_override_master_key", None):
                 failures.append(CheckFailure("connection", "master_key is required (pass it as a secret)"))
+            ca = conn.get("ca_pem")
+            if known(ca) and ca:
+                try:
+                    ssl.create_default_context(cadata=str(ca))
+                except (ssl.SSLError, ValueError) as exc:
+                    failures.append(CheckFailure("connection", f"ca_pem is not a usable PEM CA certificate ({exc})"))
         elif known(conn):
             failures.append(CheckFailure("connection", "must be an object {api_url, master_key, ca_pem}"))
         failures.extend(self.validate(news))
