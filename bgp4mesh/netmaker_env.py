@@ -30,12 +30,12 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Literal, Optional
 
-import jinja2
+
 
 from .addressing import UnderlayPlan
 from .config import Netmaker
+from .render import template
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 API_PORT = 8081
 """netmaker's plain-HTTP REST port (API_PORT); only the TLS front and the lab host reach it."""
@@ -228,27 +228,12 @@ def env_list(env: dict[str, str]) -> list[str]:
 
 # --- configuration files -------------------------------------------------------------
 
-_ENV: Optional[jinja2.Environment] = None
-
-
-def _template(name: str) -> jinja2.Template:
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-    return _ENV.get_template(name)
 
 
 def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     cp = control_plane(nm, plan)
     fl = flavor(nm)
-    return _template("mosquitto.conf.j2").render(
+    return template("mosquitto.conf.j2").render(
         passwd_file=fl.mosquitto_passwd,
         tcp_port=MQ_PORT,
         server_url=cp.server_broker_endpoint,
@@ -260,7 +245,7 @@ def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
 
 def nginx_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     cp = control_plane(nm, plan)
-    return _template("nginx.conf.j2").render(
+    return template("nginx.conf.j2").render(
         domain=cp.domain,
         tls_address=cp.tls_ip or "",
         api_upstream=cp.api_upstream,
@@ -272,7 +257,7 @@ def nginx_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
 
 def caddyfile(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     cp = control_plane(nm, plan)
-    return _template("Caddyfile.j2").render(
+    return template("Caddyfile.j2").render(
         domain=cp.domain,
         broker_host=cp.broker_host,
         tls_address=cp.tls_ip if not cp.acme else None,

@@ -288,3 +288,8 @@ def _env() -> jinja2.Environment:
         env.filters["onoff"] = _onoff
         _ENV = env
     return _ENV
+
+
+def template(name: str) -> jinja2.Template:
+    """One of bgp4mesh/templates, from the one environment every daemon config uses."""
+    return _env().get_template(name)
