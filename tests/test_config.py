@@ -158,3 +158,14 @@ def test_check_cli_exit_codes(tmp_path):
     assert "node1: 44.30.127.10" in good.stdout
     bad = subprocess.run([sys.executable, "-m", "bgp4mesh", "check", "--stack", "nope"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert bad.returncode == 2 and "Pulumi.nope.yaml" in bad.stderr
+
+
+def test_render_cli_writes_what_each_router_container_gets(tmp_path):
+    from bgp4mesh.render import render_border, render_isp
+    from bgp4mesh.stack import load_file
+
+    proc = subprocess.run([sys.executable, "-m", "bgp4mesh", "render", "--stack", "dev", "--out", str(tmp_path)], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    cfg = load_file("dev")
+    assert (tmp_path / "border" / "bird.conf").read_text() == render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert (tmp_path / "isp" / "bird.conf").read_text() == render_isp(cfg, cfg.upstreams[0])["bird.conf"]
