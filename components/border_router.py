@@ -29,6 +29,8 @@ class BorderRouterArgs(TypedDict):
     """Join the mesh too (netclient in the same container), to be its egress gateway."""
     underlay_address: NotRequired[str]
     """The router's static WireGuard endpoint on the underlay (with `mesh`)."""
+    docker_host: NotRequired[str]
+    """Endpoint of the Docker engine the container runs on (with `mesh`)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -43,6 +45,7 @@ class BorderRouter(pulumi.ComponentResource):
     upstream_sessions: pulumi.Output[list]
     mesh_ip: pulumi.Output[Optional[str]]
     member: Optional[pulumi.Resource]
+    ready: Optional[pulumi.Resource]
 
     def __init__(self, name: str, args: BorderRouterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:BorderRouter", name, None, opts)
@@ -80,10 +83,11 @@ class BorderRouter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
             **extra,
         )
-        self.member = None
+        self.member = self.ready = None
         self.mesh_ip = pulumi.Output.from_input(None)
         if join is not None:
-            self.member = join.member(name, router.name, str(router.mesh_ip) if router.mesh_ip else None, container, self)
+            pinned = str(router.mesh_ip) if router.mesh_ip else None
+            self.member, self.ready = join.member(name, router.name, pinned, container, args["docker_host"], self)
             self.mesh_ip = self.member.address
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(str(router.router_id))

@@ -31,6 +31,7 @@ class HostContext:
     """One Docker engine: its provider and the images built on it."""
 
     def __init__(self, name: str, endpoint: str):
+        self.endpoint = endpoint
         self.provider = docker.Provider(f"docker-{name}", host=endpoint)
         self.images = ImageSet(prefix=f"{name}-", opts=pulumi.ResourceOptions(provider=self.provider))
 
@@ -89,14 +90,35 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         for up in cfg.upstreams
         if up.mock is not None
     }
-    routers, egress = {}, {}
+    routers = {}
     for r in cfg.border_routers:
         host = hosts[r.host]
-        args = BorderRouterArgs(config=cfg, router=r, image=host.images.get("border"), links=links, mesh=join)
+        args = BorderRouterArgs(
+            config=cfg, router=r, image=host.images.get("border"), links=links, mesh=join, docker_host=host.endpoint
+        )
         if plan is not None:
             args["underlay_address"] = str(plan.routers[r.name])
         routers[r.name] = BorderRouter(r.name, args, host.opts())
-        egress[r.name] = EgressGateway(
+    nodes = {
+        n.name: MeshNode(
+            n.name,
+            MeshNodeArgs(
+                node=n,
+                image=hosts[n.host].images.get("netclient"),
+                join=join,
+                underlay_address=str(plan.nodes[n.name]) if plan else None,
+                docker_host=hosts[n.host].endpoint,
+            ),
+            hosts[n.host].opts(depends_on=[routers[cfg.border_routers[0].name].member]),
+        )
+        for n in cfg.mesh.nodes
+    }
+    # The egress is declared after every member has joined and been pinned: netclient
+    # v1.6.0 drops a node's egress routes when the server changes its address, and the
+    # egress's peer update is what installs them again (so: after every address is held).
+    members = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
+    egress = {
+        r.name: EgressGateway(
             f"{r.name}-egress",
             EgressGatewayArgs(
                 connection=connection,
@@ -106,20 +128,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
                 nat=False,  # mesh addresses are public: routed, not translated
                 metric=256,
             ),
-            pulumi.ResourceOptions(depends_on=[routers[r.name].member]),
+            pulumi.ResourceOptions(depends_on=members),
         )
-    nodes = {
-        n.name: MeshNode(
-            n.name,
-            MeshNodeArgs(
-                node=n,
-                image=hosts[n.host].images.get("netclient"),
-                join=join,
-                underlay_address=str(plan.nodes[n.name]) if plan else None,
-            ),
-            hosts[n.host].opts(depends_on=[routers[cfg.border_routers[0].name].member]),
-        )
-        for n in cfg.mesh.nodes
+        for r in cfg.border_routers
     }
     return {
         "asn": cfg.asn,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TypedDict
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 from bgp4mesh.config import MeshNode as NodeSpec
@@ -61,13 +62,28 @@ class MeshJoin:
             "envs": envs,
         }
 
-    def member(self, name: str, host_name: str, pinned: Optional[str], after: pulumi.Resource, parent: pulumi.Resource) -> MeshMember:
-        """The node Netmaker made for `host_name`, pinned when the config pins it."""
-        return MeshMember(
+    def member(
+        self, name: str, host_name: str, pinned: Optional[str], container: docker.Container, docker_host: str, parent: pulumi.Resource
+    ) -> tuple[MeshMember, pulumi.Resource]:
+        """The node Netmaker made for `host_name`, pinned when the config pins it, and a
+        gate that completes once the container really holds its mesh address."""
+        member = MeshMember(
             f"{name}-member",
             MeshMemberArgs(connection=self.connection, network=self.network, host_name=host_name, pinned_address=pinned),
-            pulumi.ResourceOptions(parent=parent, depends_on=[after]),
+            pulumi.ResourceOptions(parent=parent, depends_on=[container]),
         )
+        script = pulumi.Output.all(container.name, member.address).apply(
+            lambda a: f"for i in $(seq 1 120); do docker exec {a[0]} ip -4 -o addr show dev netmaker 2>/dev/null "
+            f"| grep -q 'inet {a[1]}/' && exit 0; sleep 0.5; done; "
+            f"echo '{a[0]} never held mesh address {a[1]}' >&2; exit 1"
+        )
+        applied = command.local.Command(
+            f"{name}-address-applied",
+            create=script,
+            environment={"DOCKER_HOST": docker_host},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[member]),
+        )
+        return member, applied
 
 
 class MeshNodeArgs(TypedDict):
@@ -79,6 +95,8 @@ class MeshNodeArgs(TypedDict):
     """How to join the mesh."""
     underlay_address: Optional[str]
     """This node's static WireGuard endpoint on the lab underlay; None on a real host."""
+    docker_host: str
+    """Endpoint of the Docker engine the container runs on."""
 
 
 class MeshNode(pulumi.ComponentResource):
@@ -87,6 +105,8 @@ class MeshNode(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
     mesh_ip: pulumi.Output[str]
     node_id: pulumi.Output[str]
+    ready: pulumi.Resource
+    """Completes once the container holds its mesh address."""
 
     def __init__(self, name: str, args: MeshNodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MeshNode", name, None, opts)
@@ -110,7 +130,7 @@ class MeshNode(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        member = join.member(name, node.name, str(node.ip) if node.ip else None, container, self)
+        member, self.ready = join.member(name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self)
         self.container_name = container.name
         self.mesh_ip = member.address
         self.node_id = member.node_id
