@@ -442,4 +442,18 @@ def _sweep_labelled(stack: str) -> list[str]:
     for vol in docker("volume", "ls", "-q", "--filter", label, check=False).split():
         docker("volume", "rm", "-f", vol, check=False)
         left.append(f"volume {vol} was not in the ledger")
+    left += _sweep_bridge_rules()
     return left
+
+
+def _sweep_bridge_rules() -> list[str]:
+    """Intra-bridge accept rules (lab_network) whose bridge is gone, e.g. after a killed run."""
+    proc = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    removed = []
+    for rule in proc.stdout.splitlines():
+        parts = rule.split()
+        if len(parts) == 8 and parts[2] == "-i" and parts[4] == "-o" and parts[3] == parts[5] and parts[3].startswith("br-"):
+            if not Path(f"/sys/class/net/{parts[3]}").exists():
+                subprocess.run(["iptables", "-D", *parts[1:]], capture_output=True)
+                removed.append(f"stale rule for {parts[3]} removed")
+    return removed
