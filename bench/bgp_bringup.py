@@ -21,13 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from bgp4mesh import live  # noqa: E402
 from bgp4mesh.birdc import Target, protocols  # noqa: E402
+from tests.live import container_started_at as started_at  # noqa: E402
 
 ISP, BORDER = "bgp4mesh-dev-isp", "bgp4mesh-dev-border"
-
-
-def started_at(name: str) -> float:
-    text = live.docker("inspect", "-f", "{{.State.StartedAt}}", name)
-    return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 def bird_time(hms: str, ref: float) -> float:

@@ -48,16 +48,11 @@ class MeshPlan:
 
 
 def bridge_gateway(subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address:
-    for candidate in reversed(list(_last_hosts(subnet, len(taken) + 1))):
-        if candidate not in taken:
-            return candidate
+    """The highest host address of `subnet` that the config does not use."""
+    for i in range(int(subnet.broadcast_address) - 1, int(subnet.network_address), -1):
+        if IPv4Address(i) not in taken:
+            return IPv4Address(i)
     raise ConfigError(f"{subnet}: no free address left for the Docker bridge gateway")
-
-
-def _last_hosts(subnet: IPv4Network, count: int) -> list[IPv4Address]:
-    last = int(subnet.broadcast_address) - 1
-    first = max(int(subnet.network_address) + 1, last - count + 1)
-    return [IPv4Address(i) for i in range(first, last + 1)]
 
 
 def link_plans(cfg: StackConfig) -> list[LinkPlan]:

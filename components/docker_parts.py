@@ -53,9 +53,9 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
 
 class ImageSet:
     """Builds each image kind once per program from images/<kind>/ (no registry).
-    A kind may build FROM another kind's image (BASES), passed as a build arg."""
+    A kind may build FROM other kinds' images (BASES: build arg -> kind)."""
 
-    BASES = {"border": ("netclient", "NETCLIENT_IMAGE")}
+    BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
 
     def __init__(self, prefix: str = "", tag: str = "local", opts: Optional[pulumi.ResourceOptions] = None):
         self.prefix = prefix
@@ -65,11 +65,11 @@ class ImageSet:
 
     def get(self, kind: str) -> pulumi.Output[str]:
         if kind not in self._images:
-            args, opts = {}, self.opts
-            if kind in self.BASES:
-                base, arg = self.BASES[kind]
-                args[arg] = self.get(base)
-                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self._images[base]]))
+            bases = self.BASES.get(kind, {})
+            args = {arg: self.get(base) for arg, base in bases.items()}
+            opts = pulumi.ResourceOptions.merge(
+                self.opts, pulumi.ResourceOptions(depends_on=[self._images[base] for base in bases.values()])
+            )
             self._images[kind] = docker.Image(
                 f"{self.prefix}image-{kind}",
                 image_name=f"bgp4mesh/{kind}:{self.tag}",

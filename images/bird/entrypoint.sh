@@ -1,14 +1,32 @@
 #!/bin/bash
-# Mock ISP / plain BIRD container.
-#   ISP_ADDRESSES="198.51.100.1/32 ..."  put on lo so they answer ping
+# BIRD container (mock ISP and border router): one entrypoint for both images.
+#   ISP_ADDRESSES="198.51.100.1/32 ..."  put on lo so they answer ping (mock ISP)
 #   ROUTES_FROM_BGP_ONLY=1               drop Docker's default route; BGP provides one
-# Then check /etc/bird/bird.conf and run BIRD in the foreground as PID 1.
+#   NETCLIENT_TOKEN=...                  also join the Netmaker mesh (border image,
+#                                        which has netclient; see start_netclient)
+# The container lives exactly as long as BIRD: if BIRD exits, so does the
+# container, and Docker's restart policy brings it back.
 set -euo pipefail
 
 CONF=/etc/bird/bird.conf
 SOCKET=/run/bird/bird.ctl   # Debian's default, so plain `birdc` works
 
 log() { echo "entrypoint: $*" >&2; }
+
+# netclient runs beside BIRD under a small supervisor: if it exits (e.g. the
+# Netmaker server is unreachable at start), it is started again while BIRD keeps
+# the sessions and the own-prefix announcement up. The mesh never takes BGP down.
+NETCLIENT_PID=""
+start_netclient() {
+  (
+    while :; do
+      /usr/local/bin/netclient-entrypoint || log "netclient exited ($?); restarting in 3s"
+      sleep 3
+    done
+  ) &
+  NETCLIENT_PID=$!
+  log "netclient supervisor started (pid $NETCLIENT_PID)"
+}
 
 for addr in ${ISP_ADDRESSES:-}; do
   log "adding $addr to lo"
@@ -32,4 +50,26 @@ fi
 mkdir -p /run/bird
 rm -f "$SOCKET"
 log "starting BIRD ($(bird --version 2>&1))"
-exec bird -f -c "$CONF" -s "$SOCKET"
+bird -f -c "$CONF" -s "$SOCKET" &
+BIRD_PID=$!
+
+stop() {
+  log "stopping"
+  [ -n "$NETCLIENT_PID" ] && kill -TERM "$NETCLIENT_PID" 2>/dev/null || true
+  kill -TERM "$BIRD_PID" 2>/dev/null || true
+}
+trap stop TERM INT
+
+if [ -n "${NETCLIENT_TOKEN:-}" ]; then
+  start_netclient
+fi
+
+# `wait` returns early when a trapped signal arrives; keep waiting until BIRD is gone.
+while :; do
+  status=0
+  wait "$BIRD_PID" || status=$?
+  kill -0 "$BIRD_PID" 2>/dev/null || break
+done
+[ -n "$NETCLIENT_PID" ] && kill -TERM "$NETCLIENT_PID" 2>/dev/null || true
+log "BIRD exited (status $status); container stops"
+exit "$status"
