@@ -7,10 +7,11 @@ from bgp4mesh.stack import raw_from_pulumi, validate
 from components import lab
 
 try:
-    config = validate(raw_from_pulumi())
+    raw, secret_keys = raw_from_pulumi()
+    config = validate(raw, secret_keys)
 except ConfigError as exc:
-    # Nothing is declared: the message names the key, the value and the rule.
+    # Nothing is declared: the message names the key and the rule, never a secret.
     raise pulumi.RunError(str(exc)) from None
 
-for key, value in lab.build(config).items():
+for key, value in lab.build(config, frozenset(secret_keys)).items():
     pulumi.export(key, value)

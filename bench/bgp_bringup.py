@@ -19,11 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bgp4mesh import live  # noqa: E402
+from harness import live  # noqa: E402
 from bgp4mesh.birdc import Target, protocols  # noqa: E402
+from bgp4mesh.naming import docker_name  # noqa: E402
+from bgp4mesh.render import bird_protocol  # noqa: E402
 from tests.live import container_started_at as started_at  # noqa: E402
 
-ISP, BORDER = "bgp4mesh-dev-isp", "bgp4mesh-dev-border"
+ISP, BORDER = docker_name("dev", "isp"), docker_name("dev", "border")
+PEER = bird_protocol("border")  # the ISP's session to the border router
 
 
 def bird_time(hms: str, ref: float) -> float:
@@ -38,15 +41,15 @@ def one_run() -> tuple[float, float]:
         isp = Target(ISP)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            text = isp.birdc("show", "route", "protocol", "border")
-            found = re.search(r"44\.30\.127\.0/24\s+\S+\s+\[border (\S+)\]", text)
-            if found and protocols(isp)["border"].info == "Established":
+            text = isp.birdc("show", "route", "protocol", PEER)
+            found = re.search(rf"44\.30\.127\.0/24\s+\S+\s+\[{PEER} (\S+)\]", text)
+            if found and protocols(isp)[PEER].info == "Established":
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError("own prefix never reached the ISP")
         both = max(started_at(ISP), started_at(BORDER))
-        since = isp.birdc("show", "protocols", "border").splitlines()[-1].split()[4]
+        since = isp.birdc("show", "protocols", PEER).splitlines()[-1].split()[4]
         return bird_time(since, both) - both, bird_time(found.group(1), both) - both
     finally:
         live.destroy("dev")

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bgp4mesh import live  # noqa: E402
+from harness import live  # noqa: E402
 from bgp4mesh.stack import load_file  # noqa: E402
 from bgp4mesh.verify import build_checks, run_checks  # noqa: E402
 

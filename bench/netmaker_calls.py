@@ -32,6 +32,7 @@ from bgp4mesh.providers import (  # noqa: E402
     EnrollmentKeyProvider,
     NetmakerNetworkProvider,
 )
+from tests.netmaker_fake import register_host  # noqa: E402
 from tests.test_netmaker_live import LiveNetmaker, fake_host, wait_for  # noqa: E402
 
 
@@ -83,7 +84,7 @@ def main() -> int:
         # egress (gateway host registered through key 0) ----------------------------------------
         host = fake_host("bench-gw")
         with nm.client() as api:
-            api.register_host(keys[0].outs["token"], host)
+            register_host(api, keys[0].outs["token"], host)
             wait_for(lambda: api.find_node_for_host("bench-0", "bench-gw"), what="gateway node")
         egs, c_ms = [], []
         for i in range(n):

@@ -155,8 +155,8 @@ def up(subnet: str, sink_port: int) -> dict:
     master_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     mq_user, mq_pass = "netmaker", secrets.token_urlsafe(24)
     ca, cert, key = make_ca(nm.domain, str(cp.tls_ip))
-    env = ne.server_env(nm, plan, master_key=master_key, mq_username=mq_user, mq_password=mq_pass,
-                        proxy=f"http://{plan.gateway}:{sink_port}")
+    env = ne.server_env(nm, plan, master_key=master_key, mq_username=mq_user, mq_password=mq_pass)
+    env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://{plan.gateway}:{sink_port}"  # record what would leave
 
     sh("docker", "network", "create", "--internal", "--subnet", subnet, "--gateway", str(plan.gateway), "--label", LABEL, net)
     sh("docker", "volume", "create", "--label", LABEL, vol)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from .config import ConfigError, StackConfig
+from .config import ConfigError, Problem, StackConfig
 
 # Fixed underlay slots, counted from the start of the underlay subnet.
 NETMAKER_SLOTS = {"mq": 2, "server": 3, "tls": 4}
@@ -47,45 +47,54 @@ class MeshPlan:
     pinned: dict[str, IPv4Address | None]
 
 
-def bridge_gateway(subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address:
+def bridge_gateway(subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address | None:
     """The highest host address of `subnet` that the config does not use."""
     for i in range(int(subnet.broadcast_address) - 1, int(subnet.network_address), -1):
         if IPv4Address(i) not in taken:
             return IPv4Address(i)
-    raise ConfigError(f"{subnet}: no free address left for the Docker bridge gateway")
+    return None
 
 
 def link_plans(cfg: StackConfig) -> list[LinkPlan]:
-    plans, by_subnet = [], {}
+    by_subnet: dict[IPv4Network, set[IPv4Address]] = {}
     for u in cfg.upstreams:
         by_subnet.setdefault(u.link, set()).update({u.neighbor, u.local_address})
-    for u in cfg.upstreams:
-        plans.append(LinkPlan(u.name, u.link, bridge_gateway(u.link, by_subnet[u.link]), u.neighbor, u.local_address))
+    plans, problems = [], []
+    for i, u in enumerate(cfg.upstreams):
+        gateway = bridge_gateway(u.link, by_subnet[u.link])
+        if gateway is None:
+            problems.append(Problem(f"upstreams[{i}].link", u.link, "no free address left for the lab's Docker bridge gateway; use a /29 or larger"))
+        plans.append(LinkPlan(u.name, u.link, gateway, u.neighbor, u.local_address))
+    if problems:
+        raise ConfigError(problems=problems)
     return plans
 
 
 def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
+    """Fixed slots from the start of `lab.underlay`; the bridge gateway on its last host address."""
     if cfg.lab is None:
         raise ConfigError("underlay addresses exist only in lab stacks (no 'lab' section)")
     subnet = cfg.lab.underlay
     base = int(subnet.network_address)
-
-    def slot(n: int, what: str) -> IPv4Address:
-        addr = IPv4Address(base + n)
-        if addr >= subnet.broadcast_address - 1:
-            raise ConfigError(
-                f"lab.underlay = {subnet}: too small for {what}; "
-                f"{len(cfg.mesh.nodes)} nodes need at least /{_fit(NODE_BASE + len(cfg.mesh.nodes) + 2)}"
-            )
-        return addr
-
-    netmaker = {k: slot(v, f"netmaker {k}") for k, v in NETMAKER_SLOTS.items()}
-    routers = {r.name: slot(ROUTER_BASE + i, r.name) for i, r in enumerate(cfg.border_routers)}
-    if len(cfg.border_routers) > NODE_BASE - ROUTER_BASE:
-        raise ConfigError(f"lab: at most {NODE_BASE - ROUTER_BASE} border routers fit the underlay plan")
-    nodes = {n.name: slot(NODE_BASE + i, n.name) for i, n in enumerate(cfg.mesh.nodes)}
     gateway = IPv4Address(int(subnet.broadcast_address) - 1)
-    return UnderlayPlan(subnet, gateway, netmaker, routers, nodes)
+    routers_fit = len(cfg.border_routers) <= NODE_BASE - ROUTER_BASE
+    last = NODE_BASE + len(cfg.mesh.nodes) - 1 if cfg.mesh.nodes else ROUTER_BASE + len(cfg.border_routers) - 1
+    problems = []
+    if not routers_fit:
+        problems.append(Problem("border_routers", cfg.border_routers, f"at most {NODE_BASE - ROUTER_BASE} border routers fit the lab underlay plan"))
+    if base + max(last, max(NETMAKER_SLOTS.values())) >= int(gateway):
+        need = _fit(max(last, max(NETMAKER_SLOTS.values())) + 3)
+        problems.append(Problem("lab.underlay", subnet, f"too small for {len(cfg.mesh.nodes)} mesh node(s) and {len(cfg.border_routers)} border router(s); use a /{need} or larger"))
+    if problems:
+        raise ConfigError(problems=problems)
+    slot = lambda n: IPv4Address(base + n)  # noqa: E731
+    return UnderlayPlan(
+        subnet,
+        gateway,
+        {k: slot(v) for k, v in NETMAKER_SLOTS.items()},
+        {r.name: slot(ROUTER_BASE + i) for i, r in enumerate(cfg.border_routers)},
+        {n.name: slot(NODE_BASE + i) for i, n in enumerate(cfg.mesh.nodes)},
+    )
 
 
 def mesh_plan(cfg: StackConfig) -> MeshPlan:

@@ -55,7 +55,3 @@ BOGON_ASNS = (
     (4200000000, 4294967294),  # RFC 6996 private
     (4294967295, 4294967295),  # RFC 7300 last 32-bit
 )
-
-# RFC 5737 documentation networks: what a lab's mock ISP announces.
-TEST_PREFIXES_V4 = tuple(ip_network(p) for p in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
-PRIVATE_ASNS_16 = (64512, 65534)

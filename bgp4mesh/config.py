@@ -1,18 +1,22 @@
 """The stack configuration model: everything a stack declares, validated before
-any resource exists, so bad input fails with one message and nothing half-built.
+any resource exists, so bad input fails with messages and nothing half-built.
 
 Lists (hosts, border routers, upstreams, mesh nodes) keep multihoming, HA and
 more nodes a data change. Every model rejects unknown keys, so a typo is an
-error instead of a silently ignored setting.
+error instead of a silently ignored setting. A rule that spans fields reports
+every violation at once, each as a Problem naming its own key path; `check`
+must catch everything `render`, `bird -p` or `pulumi up` would reject later.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Iterable, Iterator, Literal, Optional, Sequence, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,8 +25,26 @@ from pydantic import (
     model_validator,
 )
 
+from .bogons import BOGON_ASNS, BOGON_PREFIXES_V4, BOGON_PREFIXES_V6
+
+NAMESPACE = "bgp4mesh"
+U32 = 2**32 - 1
+
 NAME_RULE = "a name must be 1-32 characters of a-z, 0-9 and '-', start with a letter and not end with '-' (what Docker, DNS and Netmaker all accept)"
-_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+_NAME_RE = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
+YAML_BOOL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+"""Words one YAML reader takes as a boolean (or null) and another as text: never a name."""
+RESERVED_NAMES = frozenset({"netmaker", "mq", "tls", "broker", "netmaker-mq", "netmaker-server", "netmaker-tls"})
+"""Container names, host names and network aliases of the Netmaker server."""
+NETMAKER_TAG_MAX = 32
+"""Netmaker v1.6.0 models.APIEnrollmentKey: tags `min=3,max=32`."""
+MEMBERS_TAG = "{network}-members"
+"""The enrollment key's tag (components/lab.py)."""
+MD5_MAX_LEN = 80
+"""Linux TCP_MD5SIG_MAXKEYLEN."""
+MAX_ITEMS = 1000
+MAX_NODES = 10_000
+"""List bounds: far above any real stack, low enough that `check` stays fast on hostile input."""
 
 RESERVED_ASNS = {
     0: "AS 0 is reserved (RFC 7607) and never valid in BGP",
@@ -30,33 +52,137 @@ RESERVED_ASNS = {
     65535: "AS 65535 is reserved (RFC 7300)",
     4294967295: "AS 4294967295 is reserved (RFC 7300)",
 }
+BOOL_HINT = "YAML reads yes/no/on/off/true/false as a boolean"
+
+
+# ---- problems and their messages ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule. `key` is relative to the section that found it."""
+
+    key: str
+    value: Any
+    rule: str
+    has_value: bool = True
+
+
+def problem(key: str, rule: str) -> Problem:
+    """A problem with no single offending value (a missing or a whole-list rule)."""
+    return Problem(key, None, rule, has_value=False)
 
 
 class ConfigError(ValueError):
-    """Invalid stack configuration; str() is the operator-facing message."""
+    """Invalid stack configuration; str() is the operator-facing message. Raised
+    inside a model validator, its problems are re-rooted at the model's key path."""
+
+    def __init__(self, message: str = "", problems: Sequence[Problem] = ()):
+        self.problems = list(problems)
+        super().__init__(message or format_problems(self.problems))
 
 
-class Strict(BaseModel):
-    """Base for every config section: unknown keys are errors, values are immutable."""
+MAX_LINES = 100
+SHOW_MAX = 60
+SECRET_SHOWN = "[secret]"
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=False)
+
+def format_problems(problems: Sequence[Problem], secret_keys: Iterable[str] = ()) -> str:
+    """`invalid stack configuration:` and one `bgp4mesh:<key> = <value>: <rule>` line
+    per problem; values of password keys, SecretStr values and whole secret keys
+    are never shown."""
+    secret_keys = set(secret_keys)
+    lines = []
+    for p in problems[:MAX_LINES]:
+        head = f"{NAMESPACE}:{p.key}" if p.key else NAMESPACE
+        if p.has_value:
+            hidden = _is_secret_key(p.key) or p.key in secret_keys
+            head += f" = {SECRET_SHOWN if hidden else show(p.value)}"
+        lines.append(f"{head}: {p.rule}")
+    if len(problems) > MAX_LINES:
+        lines.append(f"... and {len(problems) - MAX_LINES} more")
+    return "invalid stack configuration:\n  " + "\n  ".join(lines)
+
+
+def _is_secret_key(key: str) -> bool:
+    return any("password" in part.lower() for part in re.split(r"[.\[\]]", key))
+
+
+def show(value: Any) -> str:
+    """A value shown briefly: never a dump of a whole section, never 10 MB."""
+    if isinstance(value, SecretStr):
+        return SECRET_SHOWN
+    if isinstance(value, str):
+        if len(value) > SHOW_MAX:
+            return f"{value[:40]!r}... ({len(value)} characters)"
+        return repr(value)
+    if isinstance(value, dict):
+        return f"{{...}} (a mapping of {len(value)} keys)"
+    if isinstance(value, (list, tuple)):
+        return f"[...] (a list of {len(value)} items)"
+    if value is None or isinstance(value, (bool, int, float, IPv4Address, IPv4Network, IPv6Network)):
+        text = str(value)
+        return text if len(text) <= SHOW_MAX else f"{text[:40]}... ({len(text)} digits)"
+    return f"a {type(value).__name__}"
+
+
+def key_part(part: Any) -> str:
+    """One key of a path as written in a message (odd or huge keys shown briefly)."""
+    if isinstance(part, int) and not isinstance(part, bool):
+        return f"[{part}]"
+    text = str(part)
+    if re.fullmatch(r"[A-Za-z0-9_:-]{1,40}", text):
+        return text
+    return show(text) if isinstance(part, str) else f"<{show(part)}>"
+
+
+def join_key(*parts: str) -> str:
+    out = ""
+    for part in parts:
+        if part:
+            out += part if (not out or part.startswith("[")) else f".{part}"
+    return out
+
+
+# ---- scalar types ------------------------------------------------------------------
+
+
+def _no_bool(value: object) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"{BOOL_HINT}; write the value itself (quote it if it is text)")
+
+
+def _whole(value: object) -> object:
+    """An integer written with ASCII digits; never a boolean, never other digits."""
+    _no_bool(value)
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,20}", value.strip()):
+            raise ValueError("must be a whole number written with the digits 0-9")
+        return int(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return value
 
 
 def _name(value: object) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    _no_bool(value)
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise ValueError(NAME_RULE)
+    if value in YAML_BOOL_WORDS:
+        raise ValueError(f"'{value}' is a boolean or null to some YAML readers; choose another name")
     return value
 
 
 def _asn(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    _no_bool(value)
+    if not isinstance(value, (int, str)):
         raise ValueError("an ASN must be a whole number from 1 to 4294967294")
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("AS")
-        if not text.isdigit():
-            raise ValueError("an ASN must be a whole number from 1 to 4294967294")
+        if not re.fullmatch(r"[0-9]{1,10}", text):
+            raise ValueError("an ASN must be a whole number from 1 to 4294967294, digits 0-9")
         value = int(text)
-    if value < 0 or value > 4294967295:
+    if value < 0 or value > U32:
         raise ValueError("an ASN must be a whole number from 1 to 4294967294 (32 bits)")
     if value in RESERVED_ASNS:
         raise ValueError(RESERVED_ASNS[value])
@@ -89,7 +215,7 @@ def _ipv4_network(value: object) -> IPv4Network:
 
 def _ipv4(value: object) -> IPv4Address:
     try:
-        addr = ip_address(value) if not isinstance(value, IPv4Address) else value
+        addr = value if isinstance(value, IPv4Address) else ip_address(value)
     except ValueError:
         raise ValueError("must be an IPv4 address like 172.30.0.1") from None
     if not isinstance(addr, IPv4Address):
@@ -97,11 +223,68 @@ def _ipv4(value: object) -> IPv4Address:
     return addr
 
 
+def _router_id(addr: IPv4Address) -> IPv4Address:
+    if addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr == IPv4Address("255.255.255.255"):
+        raise ValueError("a router id must not be 0.0.0.0, loopback, multicast or broadcast")
+    return addr
+
+
+def _password(secret: SecretStr) -> SecretStr:
+    text = secret.get_secret_value()
+    if not text:
+        raise ValueError("empty; remove the key for no password")
+    if len(text.encode()) > MD5_MAX_LEN:
+        raise ValueError(f"longer than {MD5_MAX_LEN} bytes (the TCP-MD5 key limit)")
+    if any(not " " <= c <= "~" or c == '"' for c in text):
+        raise ValueError("only printable ASCII without '\"' (BIRD strings have no escapes; peers differ beyond ASCII)")
+    return secret
+
+
+def _text(pattern: str, rule: str, max_len: int):
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> str:
+        _no_bool(value)
+        if not isinstance(value, str) or len(value) > max_len or not compiled.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return check
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 Name = Annotated[str, BeforeValidator(_name)]
+Int = Annotated[int, BeforeValidator(_whole)]
 Asn = Annotated[int, BeforeValidator(_asn)]
 Prefix = Annotated[Union[IPv4Network, IPv6Network], BeforeValidator(_network)]
 Prefix4 = Annotated[IPv4Network, BeforeValidator(_ipv4_network)]
 Address4 = Annotated[IPv4Address, BeforeValidator(_ipv4)]
+RouterId = Annotated[IPv4Address, BeforeValidator(_ipv4), AfterValidator(_router_id)]
+Password = Annotated[SecretStr, AfterValidator(_password)]
+Domain = Annotated[
+    str,
+    BeforeValidator(_text(rf"{_LABEL}(\.{_LABEL})*", "a DNS name of a-z, 0-9, '-' and '.', labels of 1-63 characters", 240)),
+]
+Email = Annotated[
+    str,
+    BeforeValidator(_text(rf"[A-Za-z0-9._%+-]{{1,64}}@{_LABEL}(\.{_LABEL})+", "an e-mail address like noc@example.net (ASCII)", 254)),
+]
+DockerEndpoint = Annotated[
+    str, BeforeValidator(_text(r"(unix|ssh|tcp)://[!-~]+", "a Docker endpoint: unix://, ssh:// or tcp:// and no spaces", 500))
+]
+Version = Annotated[str, BeforeValidator(_text(r"v[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}", "a version like v1.6.0", 20))]
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=False)
+
+
+def _raise(problems: Iterable[Problem]) -> None:
+    found = list(problems)
+    if found:
+        raise ConfigError(problems=found)
 
 
 class AsnRange(Strict):
@@ -113,34 +296,40 @@ class AsnRange(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> "AsnRange":
         if self.last < self.first:
-            raise ValueError(f"range {self.first}-{self.last} ends before it starts")
+            _raise([Problem("last", self.last, f"ends before first {self.first}")])
         return self
+
+    def __contains__(self, asn: int) -> bool:
+        return self.first <= asn <= self.last
 
 
 class Host(Strict):
     """A Docker engine that runs some of the stack's containers."""
 
     name: Name
-    docker: str = Field("unix:///var/run/docker.sock", pattern=r"^(unix|ssh|tcp)://.+")
+    docker: DockerEndpoint = "unix:///var/run/docker.sock"
     """Docker endpoint: the local socket in dev/lab, ssh://user@host in prod."""
 
 
 class Timers(Strict):
-    """BGP timers; lab stacks shorten them so sessions come up in seconds."""
+    """BGP timers; lab stacks shorten them so sessions come up in seconds. The
+    bounds are what BIRD 2 accepts."""
 
-    hold: int = Field(90, ge=3, le=65535)
-    keepalive: int = Field(30, ge=1, le=21845)
-    connect_retry: int = Field(120, ge=1, le=65535)
-    connect_delay: int = Field(5, ge=0, le=65535)
-    error_wait_min: int = Field(60, ge=1)
-    error_wait_max: int = Field(300, ge=1)
+    hold: Int = Field(90, ge=3, le=65535)
+    keepalive: Int = Field(30, ge=1, le=21845)
+    connect_retry: Int = Field(120, ge=1, le=65535)
+    connect_delay: Int = Field(5, ge=0, le=65535)
+    error_wait_min: Int = Field(60, ge=1, le=U32)
+    error_wait_max: Int = Field(300, ge=1, le=U32)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Timers":
+        found = []
         if self.keepalive * 3 > self.hold:
-            raise ValueError(f"keepalive {self.keepalive} must be at most a third of hold {self.hold}")
+            found.append(Problem("keepalive", self.keepalive, f"must be at most a third of hold {self.hold}"))
         if self.error_wait_max < self.error_wait_min:
-            raise ValueError("error_wait_max must not be below error_wait_min")
+            found.append(Problem("error_wait_max", self.error_wait_max, f"below error_wait_min {self.error_wait_min}"))
+        _raise(found)
         return self
 
 
@@ -149,15 +338,15 @@ class Policy(Strict):
 
     bogon_filter: bool = True
     """Reject bogon prefixes and paths with bogon ASNs (NLNOG). On unless a lab turns it off."""
-    bogon_exempt_asns: list[AsnRange] = []
+    bogon_exempt_asns: list[AsnRange] = Field([], max_length=MAX_ITEMS)
     """ASN ranges a lab exempts from the bogon-ASN filter (its private ASNs)."""
-    bogon_exempt_prefixes: list[Prefix] = []
+    bogon_exempt_prefixes: list[Prefix] = Field([], max_length=MAX_ITEMS)
     """Bogon prefixes a lab exempts (RFC 5737 test nets its mock ISP announces)."""
-    min_prefix_length_v4: int = Field(8, ge=0, le=32)
-    max_prefix_length_v4: int = Field(24, ge=8, le=32)
-    min_prefix_length_v6: int = Field(12, ge=0, le=128)
-    max_prefix_length_v6: int = Field(48, ge=16, le=128)
-    max_as_path_length: int = Field(100, ge=1, le=255)
+    min_prefix_length_v4: Int = Field(8, ge=0, le=32)
+    max_prefix_length_v4: Int = Field(24, ge=8, le=32)
+    min_prefix_length_v6: Int = Field(12, ge=0, le=128)
+    max_prefix_length_v6: Int = Field(48, ge=16, le=128)
+    max_as_path_length: Int = Field(100, ge=1, le=255)
     honor_graceful_shutdown: bool = True
     """Routes tagged 65535:0 (RFC 8326) get local-pref 0."""
     enforce_first_as: bool = True
@@ -167,13 +356,38 @@ class Policy(Strict):
     """Install learned routes in the kernel so the border forwards by them."""
     timers: Timers = Timers()
 
+    @model_validator(mode="after")
+    def _lengths_ordered(self) -> "Policy":
+        _raise(
+            Problem(f"min_prefix_length_{v}", low, f"greater than max_prefix_length_{v} {high}")
+            for v, low, high in (
+                ("v4", self.min_prefix_length_v4, self.max_prefix_length_v4),
+                ("v6", self.min_prefix_length_v6, self.max_prefix_length_v6),
+            )
+            if low > high
+        )
+        return self
+
+    def length_range(self, version: int) -> tuple[int, int]:
+        if version == 4:
+            return self.min_prefix_length_v4, self.max_prefix_length_v4
+        return self.min_prefix_length_v6, self.max_prefix_length_v6
+
+    def exempt_prefix(self, net: Union[IPv4Network, IPv6Network]) -> bool:
+        return any(net.version == e.version and net.subnet_of(e) for e in self.bogon_exempt_prefixes)
+
+    def bogon_asn(self, asn: int) -> bool:
+        """The bogon-ASN filter is on and would reject a path holding `asn`."""
+        listed = any(first <= asn <= last for first, last in BOGON_ASNS)
+        return self.bogon_filter and listed and not any(asn in r for r in self.bogon_exempt_asns)
+
 
 class MockIsp(Strict):
     """A lab stand-in for an upstream: BIRD answering the session, with test prefixes."""
 
-    router_id: Optional[Address4] = None
+    router_id: Optional[RouterId] = None
     """Defaults to the ISP's address on the link."""
-    announce: list[Prefix4] = []
+    announce: list[Prefix4] = Field([], max_length=MAX_ITEMS)
     """Prefixes it originates; the first address of each answers ping."""
     default_route: bool = True
     """Also announce 0.0.0.0/0, as a real transit upstream would."""
@@ -192,34 +406,40 @@ class Upstream(Strict):
     """The border router's address on the link."""
     router: Optional[Name] = None
     """Border router holding the session; defaults to the first one."""
-    max_prefixes: int = Field(ge=1)
+    max_prefixes: Int = Field(ge=1, le=U32)
     """Import limit: more accepted routes than this triggers limit_action."""
     limit_action: Literal["warn", "block", "restart", "disable"] = "disable"
     accept_default: bool = False
     """Accept 0.0.0.0/0 from this upstream (a default-only transit)."""
-    password: Optional[SecretStr] = None
+    password: Optional[Password] = None
     """TCP-MD5 secret; set with `pulumi config set --secret`."""
     mock: Optional[MockIsp] = None
     """Lab only: run a mock ISP for this upstream."""
 
     @model_validator(mode="after")
     def _addresses_on_link(self) -> "Upstream":
+        found = []
         for field in ("neighbor", "local_address"):
             addr = getattr(self, field)
             if addr not in self.link:
-                raise ValueError(f"{field} {addr} is not inside link {self.link}")
-            if addr in (self.link.network_address, self.link.broadcast_address):
-                raise ValueError(f"{field} {addr} is the network or broadcast address of {self.link}")
+                found.append(Problem(field, addr, f"not inside link {self.link}"))
+            elif addr in (self.link.network_address, self.link.broadcast_address):
+                found.append(Problem(field, addr, f"the network or broadcast address of link {self.link}"))
         if self.neighbor == self.local_address:
-            raise ValueError("neighbor and local_address are the same address")
+            found.append(Problem("local_address", self.local_address, "same address as neighbor"))
+        _raise(found)
         return self
+
+    @property
+    def mock_router_id(self) -> Optional[IPv4Address]:
+        return None if self.mock is None else (self.mock.router_id or self.neighbor)
 
 
 class BorderRouter(Strict):
     """A BIRD router announcing the AS's prefixes; also the mesh's egress gateway."""
 
     name: Name
-    router_id: Address4
+    router_id: RouterId
     host: Name = "local"
     mesh_ip: Optional[Address4] = None
     """Pin this router's mesh address; otherwise Netmaker assigns one."""
@@ -240,28 +460,36 @@ class Mesh(Strict):
     network: Name
     range: Prefix4
     range6: Optional[IPv6Network] = None
-    egress_ranges: list[Prefix] = []
+    egress_ranges: list[Prefix] = Field([], max_length=MAX_ITEMS)
     """What the border routers route for the mesh: the ISP test nets in a lab, 0.0.0.0/0 in prod."""
-    nodes: list[MeshNode] = []
-    wireguard_port: int = Field(51821, ge=1, le=65535)
+    nodes: list[MeshNode] = Field([], max_length=MAX_NODES)
+    wireguard_port: Int = Field(51821, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _tag_fits(self) -> "Mesh":
+        tag = MEMBERS_TAG.format(network=self.network)
+        if len(tag) > NETMAKER_TAG_MAX:
+            most = NETMAKER_TAG_MAX - len(MEMBERS_TAG.format(network=""))
+            _raise([Problem("network", self.network, f"its enrollment-key tag '{tag}' exceeds Netmaker's {NETMAKER_TAG_MAX} characters; use at most {most}")])
+        return self
 
 
 class Netmaker(Strict):
     """The mesh control plane: server, MQTT broker and TLS front."""
 
-    version: str = Field("v1.6.0", pattern=r"^v\d+\.\d+\.\d+$")
+    version: Version = "v1.6.0"
     images: Literal["build", "pull"] = "build"
     """Build images locally from the repo (lab) or pull gravitl/* by tag (prod)."""
     host: Name = "local"
-    domain: str = Field("nm.lab", pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
-    """Name netclients dial over HTTPS; the certificate covers it."""
+    domain: Domain = "nm.lab"
+    """Name netclients dial over HTTPS; the certificate covers it (and broker.<domain>)."""
     tls: Literal["internal-ca", "acme"] = "internal-ca"
-    acme_email: Optional[str] = None
+    acme_email: Optional[Email] = None
 
     @model_validator(mode="after")
     def _acme_needs_email(self) -> "Netmaker":
         if self.tls == "acme" and not self.acme_email:
-            raise ValueError("tls 'acme' needs acme_email")
+            _raise([problem("acme_email", "tls 'acme' needs acme_email")])
         return self
 
 
@@ -276,11 +504,11 @@ class StackConfig(Strict):
     """The whole stack: the AS, its routers and upstreams, the mesh, and where things run."""
 
     asn: Asn
-    prefixes: list[Prefix] = Field(min_length=1)
+    prefixes: list[Prefix] = Field(min_length=1, max_length=MAX_ITEMS)
     """Prefixes this AS originates (exported to upstreams, never accepted from them)."""
-    hosts: list[Host] = [Host(name="local")]
-    border_routers: list[BorderRouter] = Field(min_length=1)
-    upstreams: list[Upstream] = Field(min_length=1)
+    hosts: list[Host] = Field([Host(name="local")], max_length=MAX_ITEMS)
+    border_routers: list[BorderRouter] = Field(min_length=1, max_length=MAX_ITEMS)
+    upstreams: list[Upstream] = Field(min_length=1, max_length=MAX_ITEMS)
     mesh: Mesh
     netmaker: Netmaker = Netmaker()
     policy: Policy = Policy()
@@ -288,11 +516,8 @@ class StackConfig(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> "StackConfig":
-        _check_prefixes(self)
-        _check_names(self)
-        _check_references(self)
-        _check_overlaps(self)
-        _check_mesh_ips(self)
+        checks = (_check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_lab)
+        _raise(p for check in checks for p in check(self))
         return self
 
     def router_of(self, upstream: Upstream) -> BorderRouter:
@@ -303,82 +528,133 @@ class StackConfig(Strict):
         return [u for u in self.upstreams if self.router_of(u).name == router.name]
 
 
-def _check_prefixes(cfg: StackConfig) -> None:
+# ---- rules across sections: each yields every problem it finds -----------------------
+
+Checks = Iterator[Problem]
+
+
+def _check_prefixes(cfg: StackConfig) -> Checks:
+    policy = cfg.policy
     for i, prefix in enumerate(cfg.prefixes):
-        limit = cfg.policy.max_prefix_length_v4 if prefix.version == 4 else cfg.policy.max_prefix_length_v6
-        if prefix.prefixlen > limit:
-            raise ConfigError(
-                f"prefixes[{i}] = {prefix}: longer than /{limit}, so upstreams would filter it; announce a shorter prefix"
-            )
-    for a, b in _pairs(cfg.prefixes):
-        if a.version == b.version and a.overlaps(b):
-            raise ConfigError(f"prefixes: {a} and {b} overlap; announce each block once")
+        key = f"prefixes[{i}]"
+        low, high = policy.length_range(prefix.version)
+        if prefix.prefixlen == 0:
+            yield Problem(key, prefix, "a default route is not a block this AS can originate")
+            continue
+        if prefix.prefixlen > high:
+            yield Problem(key, prefix, f"longer than /{high}, so upstreams would filter it; announce a shorter prefix")
+        if prefix.prefixlen < low:
+            yield Problem(key, prefix, f"shorter than /{low} (policy.min_prefix_length_v{prefix.version}), so upstreams would filter it")
+        if policy.bogon_filter and not policy.exempt_prefix(prefix):
+            bogons = BOGON_PREFIXES_V4 if prefix.version == 4 else BOGON_PREFIXES_V6
+            for bogon in (b for b in bogons if b.overlaps(prefix)):
+                yield Problem(key, prefix, f"overlaps bogon {bogon}; announce your own block, or exempt it in policy.bogon_exempt_prefixes (a lab)")
+    for (_, ka, a), (_, kb, b) in _nested([("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes)]):
+        yield Problem(kb, b, f"overlaps {ka} = {a}; announce each block once")
     if not any(cfg.mesh.range.subnet_of(p) for p in cfg.prefixes if p.version == 4):
-        raise ConfigError(f"mesh.range = {cfg.mesh.range}: not inside any announced prefix ({_join(cfg.prefixes)})")
+        yield Problem("mesh.range", cfg.mesh.range, f"not inside any announced prefix ({_join(cfg.prefixes)})")
     if cfg.mesh.range6 and not any(cfg.mesh.range6.subnet_of(p) for p in cfg.prefixes if p.version == 6):
-        raise ConfigError(f"mesh.range6 = {cfg.mesh.range6}: not inside any announced IPv6 prefix")
+        yield Problem("mesh.range6", cfg.mesh.range6, "not inside any announced IPv6 prefix")
 
 
-def _check_names(cfg: StackConfig) -> None:
+def _check_asns(cfg: StackConfig) -> Checks:
+    policy = cfg.policy
+    if policy.bogon_asn(cfg.asn):
+        yield Problem("asn", cfg.asn, "in the bogon ASN set (private, documentation or reserved): upstreams filter paths holding it; "
+                      "use your public ASN or exempt it in policy.bogon_exempt_asns (a lab)")
+    for i, u in enumerate(cfg.upstreams):
+        if u.asn == cfg.asn:
+            yield Problem(f"upstreams[{i}].asn", u.asn, "same as our own ASN; upstream sessions are eBGP")
+        elif policy.bogon_asn(u.asn):
+            yield Problem(f"upstreams[{i}].asn", u.asn, "in the bogon ASN set, so the import filter would reject every route from it; "
+                          "exempt it in policy.bogon_exempt_asns (a lab)")
+
+
+def _check_names(cfg: StackConfig) -> Checks:
     groups = {
-        "hosts": [h.name for h in cfg.hosts],
-        "containers (border_routers, upstreams, mesh.nodes)": [r.name for r in cfg.border_routers]
-        + [u.name for u in cfg.upstreams]
-        + [n.name for n in cfg.mesh.nodes],
+        "hosts": [(f"hosts[{i}].name", h.name) for i, h in enumerate(cfg.hosts)],
+        "containers": [(f"border_routers[{i}].name", r.name) for i, r in enumerate(cfg.border_routers)]
+        + [(f"upstreams[{i}].name", u.name) for i, u in enumerate(cfg.upstreams)]
+        + [(f"mesh.nodes[{i}].name", n.name) for i, n in enumerate(cfg.mesh.nodes)],
     }
     for what, names in groups.items():
-        seen = set()
-        for name in names:
-            if name in seen:
-                raise ConfigError(f"{what}: name '{name}' is used twice; names must be unique")
-            seen.add(name)
-    reserved = {"netmaker", "mq", "tls", "netmaker-mq", "netmaker-tls"}
-    for name in groups["containers (border_routers, upstreams, mesh.nodes)"]:
-        if name in reserved:
-            raise ConfigError(f"name '{name}' is reserved for the Netmaker server's containers")
+        first: dict[str, str] = {}
+        for key, name in names:
+            if name in first:
+                yield Problem(key, name, f"already used by {first[name]}; {what} need unique names")
+            first.setdefault(name, key)
+    for key, name in groups["containers"]:
+        if name in RESERVED_NAMES:
+            yield Problem(key, name, f"reserved for the Netmaker server's containers ({_join(sorted(RESERVED_NAMES))})")
 
 
-def _check_references(cfg: StackConfig) -> None:
+def _check_references(cfg: StackConfig) -> Checks:
     hosts = {h.name for h in cfg.hosts}
     routers = {r.name for r in cfg.border_routers}
-    for i, r in enumerate(cfg.border_routers):
-        if r.host not in hosts:
-            raise ConfigError(f"border_routers[{i}].host = {r.host}: no such host (hosts: {_join(hosts)})")
-    for i, n in enumerate(cfg.mesh.nodes):
-        if n.host not in hosts:
-            raise ConfigError(f"mesh.nodes[{i}].host = {n.host}: no such host (hosts: {_join(hosts)})")
-    if cfg.netmaker.host not in hosts:
-        raise ConfigError(f"netmaker.host = {cfg.netmaker.host}: no such host (hosts: {_join(hosts)})")
+    refs = [(f"border_routers[{i}].host", r.host) for i, r in enumerate(cfg.border_routers)]
+    refs += [(f"mesh.nodes[{i}].host", n.host) for i, n in enumerate(cfg.mesh.nodes)] + [("netmaker.host", cfg.netmaker.host)]
+    for key, host in refs:
+        if host not in hosts:
+            yield Problem(key, host, f"no such host (hosts: {_join(sorted(hosts))})")
+    neighbors: dict[IPv4Address, str] = {}
     for i, u in enumerate(cfg.upstreams):
         if u.router is not None and u.router not in routers:
-            raise ConfigError(f"upstreams[{i}].router = {u.router}: no such border router ({_join(routers)})")
+            yield Problem(f"upstreams[{i}].router", u.router, f"no such border router ({_join(sorted(routers))})")
         if u.mock is not None and cfg.lab is None:
-            raise ConfigError(f"upstreams[{i}].mock: a mock ISP needs a lab stack (add a 'lab' section)")
-        if u.asn == cfg.asn:
-            raise ConfigError(f"upstreams[{i}].asn = {u.asn}: same as our own ASN; upstream sessions are eBGP")
-    ids = [r.router_id for r in cfg.border_routers]
-    if len(set(ids)) != len(ids):
-        raise ConfigError("border_routers: router_id values must be unique")
-
-
-def _check_overlaps(cfg: StackConfig) -> None:
-    """Link subnets, the lab underlay and own prefixes must be disjoint."""
-    ranges = [(f"upstreams[{i}].link", u.link) for i, u in enumerate(cfg.upstreams)]
-    if cfg.lab:
-        ranges.append(("lab.underlay", cfg.lab.underlay))
-    ranges += [(f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes) if p.version == 4]
-    for (ka, a), (kb, b) in _pairs(ranges):
-        shared_link = a == b and ka.startswith("upstreams") and kb.startswith("upstreams")  # an IXP LAN
-        if a.overlaps(b) and not shared_link:
-            raise ConfigError(f"{ka} = {a} overlaps {kb} = {b}; each range must be distinct")
+            yield problem(f"upstreams[{i}].mock", "a mock ISP needs a lab stack (add a 'lab' section)")
+        if u.neighbor in neighbors:
+            yield Problem(f"upstreams[{i}].neighbor", u.neighbor, f"already the neighbor of {neighbors[u.neighbor]}")
+        neighbors.setdefault(u.neighbor, f"upstreams[{i}]")
+    ids: dict[IPv4Address, str] = {}
+    for i, r in enumerate(cfg.border_routers):
+        if r.router_id in ids:
+            yield Problem(f"border_routers[{i}].router_id", r.router_id, f"already the router id of {ids[r.router_id]}")
+        ids.setdefault(r.router_id, f"border_routers[{i}]")
     for i, u in enumerate(cfg.upstreams):
-        for p in cfg.prefixes:
-            for addr, field in ((u.neighbor, "neighbor"), (u.local_address, "local_address")):
-                if addr in p:
-                    raise ConfigError(f"upstreams[{i}].{field} = {addr}: inside own prefix {p}")
+        if u.mock is not None and (u.router is None or u.router in routers) and u.mock_router_id == cfg.router_of(u).router_id:
+            key = f"upstreams[{i}].mock.router_id" if u.mock.router_id else f"upstreams[{i}].neighbor"
+            rule = f"the mock ISP's router id (mock.router_id, by default the neighbor) equals border router {cfg.router_of(u).name}'s; BGP needs distinct ids"
+            yield Problem(key, u.mock_router_id, rule)
 
 
-def _check_mesh_ips(cfg: StackConfig) -> None:
+def _check_overlaps(cfg: StackConfig) -> Checks:
+    """Link subnets, the lab underlay and own IPv4 prefixes must be disjoint."""
+    ranges = [("link", f"upstreams[{i}].link", u.link) for i, u in enumerate(cfg.upstreams)]
+    ranges += [("lab", "lab.underlay", cfg.lab.underlay)] if cfg.lab else []
+    ranges += [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes) if p.version == 4]
+    for (kind_a, ka, a), (kind_b, kb, b) in _nested(ranges):
+        shared_link = kind_a == kind_b == "link" and a == b  # an IXP LAN
+        if not shared_link and not kind_a == kind_b == "own":  # own overlaps: _check_prefixes
+            yield Problem(kb, b, f"overlaps {ka} = {a}; each range must be distinct")
+
+
+def _check_inside(cfg: StackConfig) -> Checks:
+    """Link addresses and egress ranges against own prefixes; egress ranges against
+    what Netmaker v1.6.0 refuses (logic.ValidateEgressCIDR: any overlap with the
+    network's range or loopback; only '*' is its internet gateway, not 0.0.0.0/0)."""
+    items = [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes)]
+    items += [("addr", f"upstreams[{i}].{f}", ip_network(getattr(u, f))) for i, u in enumerate(cfg.upstreams) for f in ("neighbor", "local_address")]
+    items += [("egress", f"mesh.egress_ranges[{i}]", r) for i, r in enumerate(cfg.mesh.egress_ranges)]
+    items += [("mesh", "mesh.range", cfg.mesh.range)] + ([("mesh", "mesh.range6", cfg.mesh.range6)] if cfg.mesh.range6 else [])
+    items += [("loopback", "loopback", ip_network(n)) for n in ("127.0.0.0/8", "::1/128")]
+    reported: set[str] = set()  # one problem per egress range
+    for (kind_a, ka, a), (kind_b, kb, b) in _nested(items):
+        if {ka, kb} & reported:
+            continue
+        if (kind_a, kind_b) == ("own", "addr"):
+            yield Problem(kb, b.network_address, f"inside own prefix {a}")
+        elif (kind_a, kind_b) == ("own", "egress") or (kind_a, kind_b) == ("egress", "own") and a == b:
+            key, net = (kb, b) if kind_b == "egress" else (ka, a)
+            reported.add(key)
+            yield Problem(key, net, f"equal to or inside own prefix {a if kind_a == 'own' else b}; the mesh would send its own block out to the ISP")
+        elif (kind_a, kind_b) in (("egress", "mesh"), ("egress", "loopback"), ("loopback", "egress")):
+            key, net, other = (ka, a, b) if kind_a == "egress" else (kb, b, a)
+            reported.add(key)
+            hint = "; a default route would need Netmaker's internet gateway ('*'), which is not declared" if net.prefixlen == 0 else ""
+            yield Problem(key, net, f"Netmaker refuses an egress range overlapping {other}{hint}")
+
+
+def _check_mesh_ips(cfg: StackConfig) -> Checks:
     rng = cfg.mesh.range
     pinned: dict[IPv4Address, str] = {}
     entries = [(f"border_routers[{i}].mesh_ip", r.mesh_ip) for i, r in enumerate(cfg.border_routers)]
@@ -387,20 +663,42 @@ def _check_mesh_ips(cfg: StackConfig) -> None:
         if ip is None:
             continue
         if ip not in rng:
-            raise ConfigError(f"{key} = {ip}: outside mesh.range {rng}")
-        if ip in (rng.network_address, rng.broadcast_address):
-            raise ConfigError(f"{key} = {ip}: the network or broadcast address of {rng}")
-        if ip in pinned:
-            raise ConfigError(f"{key} = {ip}: already pinned by {pinned[ip]}")
-        pinned[ip] = key
+            yield Problem(key, ip, f"outside mesh.range {rng}")
+        elif ip in (rng.network_address, rng.broadcast_address):
+            yield Problem(key, ip, f"the network or broadcast address of {rng}")
+        elif ip in pinned:
+            yield Problem(key, ip, f"already pinned by {pinned[ip]}")
+        pinned.setdefault(ip, key)
     hosts = rng.num_addresses - 2
     wanted = len(cfg.border_routers) + len(cfg.mesh.nodes)
     if wanted > hosts:
-        raise ConfigError(f"mesh.range = {rng}: {wanted} mesh members but only {hosts} addresses")
+        yield Problem("mesh.range", rng, f"{wanted} mesh members but only {hosts} addresses")
 
 
-def _pairs(items: list) -> list[tuple]:
-    return [(a, b) for i, a in enumerate(items) for b in items[i + 1 :]]
+def _check_lab(cfg: StackConfig) -> Checks:
+    """A lab's Docker networks must hold every container (what `pulumi up` builds)."""
+    if cfg.lab is None:
+        return
+    from .addressing import link_plans, underlay_plan
+
+    for plan in (underlay_plan, link_plans):
+        try:
+            plan(cfg)
+        except ConfigError as exc:
+            yield from exc.problems
+
+
+def _nested(items: list[tuple]) -> Iterator[tuple[tuple, tuple]]:
+    """(outer, inner) for every pair of items whose networks (the last element) are
+    nested or equal -- the only way two CIDR blocks overlap. A sweep in address order
+    keeps the chain of open enclosing networks (at most 129 deep)."""
+    chain: list[tuple] = []
+    for item in sorted(items, key=lambda it: (it[-1].version, int(it[-1].network_address), it[-1].prefixlen)):
+        net = item[-1]
+        while chain and not (chain[-1][-1].version == net.version and net.subnet_of(chain[-1][-1])):
+            chain.pop()
+        yield from ((outer, item) for outer in chain)
+        chain.append(item)
 
 
 def _join(items) -> str:

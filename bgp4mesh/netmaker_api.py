@@ -42,12 +42,33 @@ public attribute, not part of ``repr()``, and never part of an exception message
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+
+# Path segments that are credentials: an enrollment key's value, a join token.
+_SECRET_IN_PATH = re.compile(r"(/enrollment-keys/|/host/register/)[^/\s\"?]+")
+
+
+class _RedactCredentials(logging.Filter):
+    """httpx logs every request URL at INFO; a host process that turns that on must
+    never see a credential, so URLs logged by httpx have them replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(_SECRET_IN_PATH.sub(r"\1<redacted>", str(a)) if isinstance(a, (str, httpx.URL)) else a
+                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        record.msg = _SECRET_IN_PATH.sub(r"\1<redacted>", str(record.msg))
+        return True
+
+
+for _logger in ("httpx", "httpcore"):
+    logging.getLogger(_logger).addFilter(_RedactCredentials())
 
 __all__ = [
     "NetmakerError",
@@ -328,10 +349,6 @@ class NetmakerClient:
         """``GET /api/server/health`` (plain text, no auth)."""
         return self._send("GET", "/api/server/health", auth=False).status_code == 200
 
-    def check_auth(self) -> None:
-        """Raise :class:`Unauthorized` if the master key is not accepted."""
-        self._json("GET", "/api/networks")
-
     # -- networks -------------------------------------------------------------------------
     def list_networks(self) -> list[dict[str, Any]]:
         return self._json("GET", "/api/networks") or []
@@ -427,14 +444,6 @@ class NetmakerClient:
                 return k
         return None
 
-    def register_host(self, token: str, host: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/v1/host/register/{token}`` (no auth; the token is the credential).
-        Used by tests to stand in for a netclient. Node creation is asynchronous."""
-        return self._json(
-            "POST", f"/api/v1/host/register/{token}", json=dict(host), auth=False,
-            shown_path="/api/v1/host/register/<token>",
-        )
-
     # -- hosts and nodes --------------------------------------------------------------------
     def list_hosts(self) -> list[dict[str, Any]]:
         return self._json("GET", "/api/hosts") or []
@@ -479,12 +488,6 @@ class NetmakerClient:
             if n.get("hostid") == host.get("id") and not n.get("is_static"):
                 return n
         return None
-
-    def update_node(self, netid: str, node_id: str, **changes: Any) -> dict[str, Any]:
-        """``PUT /api/nodes/{netid}/{nodeid}`` with the full ApiNode merged with ``changes``."""
-        body = dict(self.get_node(netid, node_id))
-        body.update(changes)
-        return self._json("PUT", f"/api/nodes/{netid}/{node_id}", json=body)
 
     def set_node_address(self, netid: str, node_id: str, address: str) -> dict[str, Any]:
         """Pin a node's IPv4 mesh address (``"10.10.0.50"`` or ``"10.10.0.50/24"``).

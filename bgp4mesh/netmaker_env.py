@@ -172,15 +172,11 @@ def server_env(
     master_key: str,
     mq_username: str,
     mq_password: str,
-    offline: Optional[bool] = None,
-    proxy: str = DEAD_PROXY,
-    verbosity: int = 1,
 ) -> dict[str, str]:
-    """The netmaker server's environment. `offline` (default: a lab stack) adds
-    the dead-proxy guard; `proxy` lets a probe point it at a logging sink instead."""
+    """The netmaker server's environment. A lab stack adds the dead-proxy guard, so
+    nothing the server tries on the Internet leaves the machine."""
     cp = control_plane(nm, plan)
     fl = flavor(nm)
-    offline = cp.lab if offline is None else offline
     env = {
         # identity and where clients reach the API
         "SERVER_NAME": cp.domain,  # MQTT topic prefix and the key in netclients' servers.json
@@ -200,7 +196,7 @@ def server_env(
         # auth and storage
         "MASTER_KEY": master_key,
         "DATABASE": "sqlite",
-        "VERBOSITY": str(verbosity),
+        "VERBOSITY": "1",
         # first-boot settings (copied into the DB once; enforced again by the readiness check)
         "TELEMETRY": "off",
         "NETCLIENT_AUTO_UPDATE": "disabled",
@@ -215,8 +211,8 @@ def server_env(
     if fl.local_ip_responder:
         env["PUBLIC_IP_SERVICE"] = f"http://127.0.0.1:{PUBLIC_IP_RESPONDER_PORT}/ip"
         env["PUBLIC_IP_RESPONDER_PORT"] = str(PUBLIC_IP_RESPONDER_PORT)
-    if offline:
-        env["HTTP_PROXY"] = env["HTTPS_PROXY"] = proxy
+    if cp.lab:
+        env["HTTP_PROXY"] = env["HTTPS_PROXY"] = DEAD_PROXY
         env["NO_PROXY"] = no_proxy(cp, plan)
     return env
 

@@ -10,23 +10,24 @@ Rendered files are relative to /etc/bird. A border router's files contain the
 upstream's TCP-MD5 password in clear text when one is set: treat the output as
 secret.
 
-BIRD names: a BGP protocol is named exactly like its upstream (on the border)
-or its border router (on the mock ISP). Names are written as quoted symbols
-('isp-a') so hyphens and BIRD keywords are fine; in birdc use a quoted pattern
-for names with a hyphen: `birdc show protocols all "isp-a"`.
+BIRD names: no BIRD symbol is a raw user name (BIRD 2.0.12 rejects hundreds of
+its keywords as protocol names, quoted or not: `primary`, `router`, `static`...).
+`bird_symbol(kind, name)` makes every one: `<kind>_<name with '-' as '_'>`. The
+BGP protocol for an upstream (on the border) or for a border router (on the mock
+ISP) is `bird_protocol(name)`, e.g. upstream `isp-a` -> `peer_isp_a`, so
+`birdc show protocols all peer_isp_a`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 import jinja2
 
 from .bogons import BOGON_ASNS, BOGON_PREFIXES_V4, BOGON_PREFIXES_V6
-from .config import BorderRouter, ConfigError, MockIsp, StackConfig, Upstream
+from .config import BorderRouter, MockIsp, StackConfig, Upstream
 
 Network = Union[IPv4Network, IPv6Network]
 
@@ -35,38 +36,10 @@ BORDER_TEMPLATE = "bird-border.conf.j2"
 ISP_TEMPLATE = "bird-isp.conf.j2"
 MAIN_FILE = "bird.conf"
 
-AS_TRANS = 23456
-# Linux TCP_MD5SIG_MAXKEYLEN.
-MD5_MAX_LEN = 80
-
 _FAMILIES = {
     4: ("ipv4", "v4", "0.0.0.0/0"),
     6: ("ipv6", "v6", "::/0"),
 }
-
-
-@dataclass(frozen=True)
-class MockRoute:
-    """A route a mock ISP announces on top of its configured ones.
-
-    `path` are the ASNs the border sees after the ISP's own, e.g. (23456,) makes
-    the border receive the path `65001 23456`. Any 32-bit value is allowed,
-    reserved ones included: tests use this to send hostile routes."""
-
-    prefix: Network
-    path: tuple[int, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        try:
-            prefix = ip_network(self.prefix, strict=True)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"MockRoute prefix {self.prefix!r}: {exc}") from None
-        path = tuple(self.path)
-        for asn in path:
-            if isinstance(asn, bool) or not isinstance(asn, int) or not 0 <= asn <= 0xFFFFFFFF:
-                raise ValueError(f"MockRoute path: {asn!r} is not a 32-bit ASN")
-        object.__setattr__(self, "prefix", prefix)
-        object.__setattr__(self, "path", path)
 
 
 # ---- public API -------------------------------------------------------------
@@ -99,6 +72,7 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
     upstreams = [
         {
             "name": u.name,
+            "protocol": bird_protocol(u.name),
             "asn": u.asn,
             "neighbor": u.neighbor,
             "local_address": u.local_address,
@@ -106,7 +80,7 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
             "limit_action": u.limit_action,
             "accept_default": u.accept_default,
             "password": _password(u),
-            "import_filter": {f["tag"]: f"import_{u.name}_{f['tag']}" for f in families},
+            "import_filter": {f["tag"]: bird_symbol(f"import_{f['tag']}", u.name) for f in families},
         }
         for u in cfg.upstreams_of(router)
     ]
@@ -123,22 +97,16 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
     return {MAIN_FILE: text}
 
 
-def render_isp(cfg: StackConfig, upstream: Upstream, extra_routes: Iterable[MockRoute] = ()) -> dict[str, str]:
+def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
     """The /etc/bird files of the mock ISP standing in for `upstream`.
 
     Uses `upstream.mock`; an upstream without one renders as a default MockIsp
-    (no test prefixes, a default route), which is only useful with extra_routes."""
+    (no test prefixes, a default route)."""
     mock = upstream.mock or MockIsp()
-    extra = [r if isinstance(r, MockRoute) else MockRoute(*r) for r in extra_routes]
-    seen: set[Network] = set()
-    for r in extra:
-        if r.prefix in seen:
-            raise ValueError(f"extra_routes: {r.prefix} given twice")
-        seen.add(r.prefix)
     announce: dict[int, list[str]] = {4: [str(p) for p in mock.announce]}
     if mock.default_route:
         announce[4].append("0.0.0.0/0")
-    versions = {4} | {p.version for p in cfg.prefixes} | {r.prefix.version for r in extra}
+    versions = {4} | {p.version for p in cfg.prefixes}
     families = []
     for version in sorted(versions):
         name, tag, _default = _FAMILIES[version]
@@ -148,18 +116,13 @@ def render_isp(cfg: StackConfig, upstream: Upstream, extra_routes: Iterable[Mock
                 "tag": tag,
                 "announce": announce.get(version, []),
                 "has_default": version == 4 and mock.default_route,
-                "extra": [
-                    # BIRD prepends: the last ASN of the path goes on first.
-                    {"prefix": str(r.prefix), "prepend": list(reversed(r.path))}
-                    for r in extra
-                    if r.prefix.version == version
-                ],
             }
         )
     text = _env().get_template(ISP_TEMPLATE).render(
         upstream=upstream,
         router_id=mock.router_id or upstream.neighbor,
         peer_name=cfg.router_of(upstream).name,
+        peer_protocol=bird_protocol(cfg.router_of(upstream).name),
         peer_asn=cfg.asn,
         password=_password(upstream),
         timers=cfg.policy.timers,
@@ -181,6 +144,21 @@ def isp_addresses(upstream: Upstream) -> list[str]:
     if upstream.mock is None:
         return []
     return [f"{next(iter(p.hosts()))}/{p.max_prefixlen}" for p in upstream.mock.announce]
+
+
+def bird_symbol(kind: str, name: str) -> str:
+    """The BIRD symbol of a user-named object: `<kind>_<name>` with '-' as '_'.
+
+    Names are a-z, 0-9 and '-' (config.Name), so the mapping is one-to-one, and no
+    BIRD keyword starts with one of our kinds (`peer_`, `import_v4_`, `import_v6_`),
+    so no user name can collide with a keyword."""
+    return f"{kind}_{name.replace('-', '_')}"
+
+
+def bird_protocol(name: str) -> str:
+    """The BGP protocol's name in BIRD (and birdc) for an upstream on the border,
+    or for a border router on its mock ISP: `peer_<name>`, e.g. 'isp-a' -> 'peer_isp_a'."""
+    return bird_symbol("peer", name)
 
 
 # ---- set arithmetic (public for tests) --------------------------------------
@@ -246,24 +224,8 @@ def _asn_range(first: int, last: int) -> str:
 
 
 def _password(upstream: Upstream) -> str | None:
-    if upstream.password is None:
-        return None
-    secret = upstream.password.get_secret_value()
-    where = f"upstreams '{upstream.name}'.password"
-    if not secret:
-        raise ConfigError(f"{where}: empty; remove the key for no password")
-    if len(secret) > MD5_MAX_LEN:
-        raise ConfigError(f"{where}: longer than {MD5_MAX_LEN} characters (the TCP-MD5 key limit)")
-    if '"' in secret or any(ord(c) < 32 or ord(c) == 127 for c in secret):
-        raise ConfigError(f'{where}: must not contain \'"\' or control characters (BIRD strings have no escapes)')
-    return secret
-
-
-def _symbol(name: str) -> str:
-    """A BIRD quoted symbol: allows '-' and never collides with a keyword."""
-    if not name or len(name) > 64 or any(not (c.isalnum() or c in "_-.:") for c in name):
-        raise ValueError(f"cannot use {name!r} as a BIRD symbol")
-    return f"'{name}'"
+    """The TCP-MD5 key; the model has checked that BIRD and peers can take it."""
+    return None if upstream.password is None else upstream.password.get_secret_value()
 
 
 def _onoff(value: bool) -> str:
@@ -284,7 +246,6 @@ def _env() -> jinja2.Environment:
             keep_trailing_newline=True,
             autoescape=False,
         )
-        env.filters["sym"] = _symbol
         env.filters["onoff"] = _onoff
         _ENV = env
     return _ENV

@@ -11,6 +11,7 @@ the border-side checks apply.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -18,29 +19,45 @@ from typing import Callable
 
 from .birdc import Target, protocols, routes
 from .config import StackConfig
-from .render import isp_addresses
+from .naming import docker_name
+from .waiting import WaitTimeout, until
+from .render import bird_protocol, isp_addresses
 
 MESH_INTERFACE = "netmaker"
 HANDSHAKE_FRESH_SECONDS = 180
+
+
+class CheckFailed(Exception):
+    """A check's reason for failing. Raised explicitly, never by `assert`, so a check
+    still fails under `python -O` (which strips asserts)."""
+
+
+RETRIED = (CheckFailed, RuntimeError, OSError, subprocess.SubprocessError)
+"""What a check may raise while the deployment is still converging."""
+
+
+def require(condition: object, reason: str) -> None:
+    if not condition:
+        raise CheckFailed(reason)
 
 
 @dataclass
 class Check:
     name: str
     run: Callable[[], str]
-    """Returns a short detail when the check passes; raises AssertionError (or
-    RuntimeError from a command) with the reason when it does not."""
+    """Returns a short detail when the check passes; raises CheckFailed (or
+    RuntimeError/OSError from a command) with the reason when it does not."""
 
 
 def target(cfg: StackConfig, stack: str, name: str, host: str = "local") -> Target:
     endpoint = next(h.docker for h in cfg.hosts if h.name == host)
-    return Target(f"bgp4mesh-{stack}-{name}", endpoint)
+    return Target(docker_name(stack, name), endpoint)
 
 
 def mesh_ip(t: Target) -> str:
     proc = t.run("ip", "-4", "-o", "addr", "show", "dev", MESH_INTERFACE)
     found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", proc.stdout)
-    assert found, f"{t.container} has no address on {MESH_INTERFACE} ({(proc.stderr or proc.stdout).strip()})"
+    require(found, f"{t.container} has no address on {MESH_INTERFACE} ({(proc.stderr or proc.stdout).strip()})")
     return found.group(1)
 
 
@@ -50,12 +67,15 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
     for router in cfg.border_routers:
         border = target(cfg, stack, router.name, router.host)
         for up in cfg.upstreams_of(router):
-            checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, up.name)))
-            checks.append(Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, up.name)))
+            checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, bird_protocol(up.name))))
+            checks.append(
+                Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, bird_protocol(up.name)))
+            )
             if up.mock is not None:
                 isp = target(cfg, stack, up.name, router.host)
-                checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, router.name)))
-                checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn}", _exactly_own(cfg, isp, router.name)))
+                peer = bird_protocol(router.name)
+                checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, peer)))
+                checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn}", _exactly_own(cfg, isp, peer)))
     members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
     for name, host in members:
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
@@ -79,8 +99,8 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
 def _established(t: Target, protocol: str) -> Callable[[], str]:
     def run() -> str:
         state = protocols(t).get(protocol)
-        assert state is not None, f"no protocol {protocol} on {t.container}"
-        assert state.info.startswith("Established"), f"{protocol} is {state.state} {state.info or ''}".strip() + " (expected Established)"
+        require(state is not None, f"no protocol {protocol} on {t.container}")
+        require(state.info.startswith("Established"), f"{protocol} is {state.state} {state.info or ''}".strip() + " (expected Established)")
         return "Established"
 
     return run
@@ -91,7 +111,7 @@ def _exactly_own(cfg: StackConfig, isp: Target, protocol: str) -> Callable[[], s
 
     def run() -> str:
         got = sorted((r.prefix, r.as_path) for r in routes(isp, "protocol", protocol))
-        assert got == want, f"ISP holds {got}, expected {want}"
+        require(got == want, f"ISP holds {got}, expected {want}")
         return f"{len(got)} prefix(es), AS path {cfg.asn}"
 
     return run
@@ -114,7 +134,7 @@ def _nothing_unwanted(cfg: StackConfig, border: Target, protocol: str) -> Callab
                 bad.append(f"{r.prefix} has AS 23456 in its path")
             if len(r.as_path) > pol.max_as_path_length:
                 bad.append(f"{r.prefix} has a path of {len(r.as_path)} ASNs")
-        assert not bad, "; ".join(bad)
+        require(not bad, "; ".join(bad))
         return f"{len(learned)} route(s) accepted, none unwanted"
 
     return run
@@ -123,12 +143,12 @@ def _nothing_unwanted(cfg: StackConfig, border: Target, protocol: str) -> Callab
 def _handshakes(t: Target) -> Callable[[], str]:
     def run() -> str:
         proc = t.run("wg", "show", MESH_INTERFACE, "latest-handshakes")
-        assert proc.returncode == 0, f"wg show failed on {t.container}: {(proc.stderr or proc.stdout).strip()}"
+        require(proc.returncode == 0, f"wg show failed on {t.container}: {(proc.stderr or proc.stdout).strip()}")
         rows = [line.split() for line in proc.stdout.splitlines() if line.strip()]
-        assert rows, f"{t.container} has no WireGuard peers"
+        require(rows, f"{t.container} has no WireGuard peers")
         now = time.time()
         stale = [key[:8] for key, ts in rows if int(ts) == 0 or now - int(ts) > HANDSHAKE_FRESH_SECONDS]
-        assert not stale, f"{len(stale)} of {len(rows)} peers without a recent handshake ({', '.join(stale)})"
+        require(not stale, f"{len(stale)} of {len(rows)} peers without a recent handshake ({', '.join(stale)})")
         return f"{len(rows)} peer(s)"
 
     return run
@@ -137,7 +157,7 @@ def _handshakes(t: Target) -> Callable[[], str]:
 def _ping(src: Target, address: str, source: str | None = None) -> Callable[[], str]:
     def run() -> str:
         proc = src.run("ping", "-c", "1", "-W", "1", *(["-I", source] if source else []), address)
-        assert proc.returncode == 0, f"{src.container} cannot reach {address}"
+        require(proc.returncode == 0, f"{src.container} cannot reach {address}")
         rtt = re.search(r"time=([\d.]+) ms", proc.stdout)
         return f"{address} answers ({rtt.group(1) if rtt else '?'} ms)"
 
@@ -154,18 +174,11 @@ def _ping_to_member(src: Target, dst: Target, source: str | None = None) -> Call
 def run_checks(checks: list[Check], wait: float, out: Callable[[str], None] = print) -> int:
     failed = 0
     for check in checks:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                detail = check.run()
-                out(f"PASS {check.name}: {detail}")
-                break
-            except (AssertionError, RuntimeError, OSError) as exc:
-                if time.monotonic() >= deadline:
-                    out(f"FAIL {check.name}: {exc}")
-                    failed += 1
-                    break
-                time.sleep(1)
+        try:
+            out(f"PASS {check.name}: {until(check.run, wait, every=1, retry_on=RETRIED)}")
+        except WaitTimeout as exc:
+            out(f"FAIL {check.name}: {exc}")
+            failed += 1
     out(f"{len(checks) - failed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

@@ -7,41 +7,53 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import BorderRouter as RouterSpec
-from bgp4mesh.config import StackConfig
-from bgp4mesh.render import render_border
-
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, labels, resource_name, uploads
+from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
 from .mesh_node import MeshJoin
 
 
+class Session(TypedDict):
+    """One eBGP session of the router, as the stack outputs show it."""
+
+    upstream: str
+    peer: str
+    asn: int
+    local_address: str
+    link_network: NotRequired[pulumi.Input[str]]
+    """Docker network of the peering link (lab); absent on a real host, where the
+    session runs on the host's own interfaces (host networking)."""
+
+
 class BorderRouterArgs(TypedDict):
-    config: StackConfig
-    """The validated stack: own prefixes, policy, this router's upstreams."""
-    router: RouterSpec
-    """Which border router this is."""
+    router_id: str
+    """BGP router id."""
+    asn: int
+    """Our AS number."""
+    sessions: list[Session]
+    """The router's upstream sessions."""
+    bird_files: dict[str, str]
+    """/etc/bird files rendered from the model (bgp4mesh.render.render_border)."""
+    secret_files: bool
+    """The files carry a secret (a TCP-MD5 password, or config that came in secret)."""
     image: pulumi.Input[str]
     """The border image (BIRD + netclient)."""
-    links: dict[str, pulumi.Input[str]]
-    """Upstream name -> Docker network of that peering link (lab). Empty on a real
-    host, where the sessions run on the host's own interfaces (host networking)."""
     mesh: NotRequired[MeshJoin]
     """Join the mesh too (netclient in the same container), to be its egress gateway."""
-    underlay_address: NotRequired[str]
-    """The router's static WireGuard endpoint on the underlay (with `mesh`)."""
+    mesh_ip: NotRequired[Optional[str]]
+    """Pinned mesh address (with `mesh`); None lets Netmaker assign one."""
+    underlay_address: NotRequired[Optional[str]]
+    """The router's static WireGuard endpoint on the underlay (with `mesh`, lab)."""
     docker_host: NotRequired[str]
     """Endpoint of the Docker engine the container runs on (with `mesh`)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
-    """One container holding the eBGP sessions of `router` with the edge policy
-    rendered from the model, and (with `mesh`) netclient beside BIRD, so BIRD and
-    the WireGuard interface share one network namespace and restart together."""
+    """One container holding the router's eBGP sessions with the edge policy rendered
+    from the model, and (with `mesh`) netclient beside BIRD, so BIRD and the WireGuard
+    interface share one network namespace and restart together."""
 
     container_name: pulumi.Output[str]
     router_id: pulumi.Output[str]
     asn: pulumi.Output[int]
-    peering_addresses: pulumi.Output[list]
     upstream_sessions: pulumi.Output[list]
     mesh_ip: pulumi.Output[Optional[str]]
     member: Optional[pulumi.Resource]
@@ -49,28 +61,27 @@ class BorderRouter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BorderRouterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:BorderRouter", name, None, opts)
-        cfg, router = args["config"], args["router"]
         stack = pulumi.get_stack()
-        sessions = cfg.upstreams_of(router)
+        sessions = args["sessions"]
         networks = [
-            docker.ContainerNetworksAdvancedArgs(name=args["links"][up.name], ipv4_address=str(up.local_address))
-            for up in sessions
-            if up.name in args["links"]
+            docker.ContainerNetworksAdvancedArgs(name=s["link_network"], ipv4_address=s["local_address"])
+            for s in sessions
+            if "link_network" in s
         ]
-        files = uploads(render_border(cfg, router), "/etc/bird")
-        envs: pulumi.Input[list] = ["ROUTES_FROM_BGP_ONLY=1"]
+        files = uploads(args["bird_files"], "/etc/bird", secret=args["secret_files"])
+        envs = ["ROUTES_FROM_BGP_ONLY=1"]
         extra: dict = {}
         join = args.get("mesh")
         if join is not None:
             mesh = join.container_args(stack, name, args.get("underlay_address"), self)
             networks += mesh["networks"]
             files += mesh["uploads"]
-            envs = mesh["envs"].apply(lambda e: ["ROUTES_FROM_BGP_ONLY=1", *e])
+            envs += ["NETCLIENT=1", *mesh["envs"]]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
-            name=resource_name(stack, router.name),
-            hostname=router.name,
+            name=docker_name(stack, name),
+            hostname=name,
             image=args["image"],
             networks_advanced=networks,
             network_mode=None if networks else "host",
@@ -80,28 +91,25 @@ class BorderRouter(pulumi.ComponentResource):
             uploads=files,
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=fixed_name(self),
             **extra,
         )
         self.member = self.ready = None
         self.mesh_ip = pulumi.Output.from_input(None)
         if join is not None:
-            pinned = str(router.mesh_ip) if router.mesh_ip else None
-            self.member, self.ready = join.member(name, router.name, pinned, container, args["docker_host"], self)
+            self.member, self.ready = join.member(name, name, args.get("mesh_ip"), container, args["docker_host"], self)
             self.mesh_ip = self.member.address
         self.container_name = container.name
-        self.router_id = pulumi.Output.from_input(str(router.router_id))
-        self.asn = pulumi.Output.from_input(cfg.asn)
-        self.peering_addresses = pulumi.Output.from_input([str(up.local_address) for up in sessions])
+        self.router_id = pulumi.Output.from_input(args["router_id"])
+        self.asn = pulumi.Output.from_input(args["asn"])
         self.upstream_sessions = pulumi.Output.from_input(
-            [{"upstream": up.name, "peer": str(up.neighbor), "asn": up.asn} for up in sessions]
+            [{"upstream": s["upstream"], "peer": s["peer"], "asn": s["asn"]} for s in sessions]
         )
         self.register_outputs(
             {
                 "container_name": self.container_name,
                 "router_id": self.router_id,
                 "asn": self.asn,
-                "peering_addresses": self.peering_addresses,
                 "upstream_sessions": self.upstream_sessions,
                 "mesh_ip": self.mesh_ip,
             }

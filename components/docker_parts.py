@@ -10,13 +10,16 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from bgp4mesh.naming import STACK_LABEL, docker_name
+
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
-STACK_LABEL = "bgp4mesh.stack"
 
 
-def resource_name(stack: str, name: str) -> str:
-    """Docker-side name: unique per stack on a shared engine, easy to find."""
-    return f"bgp4mesh-{stack}-{name}"
+def fixed_name(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+    """Options for a child whose Docker name is fixed: the engine replaces
+    create-before-delete by default, and the new object would find the old one
+    still holding its name, so such a resource is deleted first."""
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True, **kwargs)
 
 
 def labels(stack: str) -> list[dict]:
@@ -34,12 +37,12 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
     the lab without opening any path out of it; it lives and dies with the network."""
     network = docker.Network(
         name,
-        name=resource_name(stack, name),
+        name=docker_name(stack, name),
         driver="bridge",
         internal=True,
         ipam_configs=[docker.NetworkIpamConfigArgs(subnet=subnet, gateway=gateway)],
         labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
     rule = network.id.apply(lambda i: f"DOCKER-USER -i br-{i[:12]} -o br-{i[:12]} -j ACCEPT")
     command.local.Command(
@@ -52,8 +55,9 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
 
 
 class ImageSet:
-    """Builds each image kind once per program from images/<kind>/ (no registry).
-    A kind may build FROM other kinds' images (BASES: build arg -> kind)."""
+    """The one way images reach an engine: built once per program from images/<kind>/
+    (no registry), or pulled by name. A kind may build FROM other kinds' images
+    (BASES: build arg -> kind)."""
 
     BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
 
@@ -61,9 +65,10 @@ class ImageSet:
         self.prefix = prefix
         self.tag = tag
         self.opts = opts
-        self._images: dict[str, docker.Image] = {}
+        self._images: dict[str, pulumi.CustomResource] = {}
 
     def get(self, kind: str) -> pulumi.Output[str]:
+        """bgp4mesh/<kind>:<tag>, built from images/<kind>."""
         if kind not in self._images:
             bases = self.BASES.get(kind, {})
             args = {arg: self.get(base) for arg, base in bases.items()}
@@ -79,9 +84,18 @@ class ImageSet:
             )
         return self._images[kind].image_name
 
+    def pull(self, kind: str, reference: str) -> pulumi.Output[str]:
+        """`reference` (e.g. gravitl/netmaker:v1.6.0) pulled onto the engine; kept there."""
+        if kind not in self._images:
+            self._images[kind] = docker.RemoteImage(f"{self.prefix}image-{kind}", name=reference, keep_locally=True, opts=self.opts)
+        return self._images[kind].image_id
 
-def uploads(files: dict[str, str], base: str) -> list[docker.ContainerUploadArgs]:
-    return [docker.ContainerUploadArgs(file=f"{base}/{path}", content=content) for path, content in sorted(files.items())]
+
+def uploads(files: dict[str, str], base: str, secret: bool = False) -> list[docker.ContainerUploadArgs]:
+    """Files copied into a container before it starts; `secret` keeps their content
+    encrypted in the state and masked in previews."""
+    wrap = pulumi.Output.secret if secret else (lambda content: content)
+    return [docker.ContainerUploadArgs(file=f"{base}/{path}", content=wrap(content)) for path, content in sorted(files.items())]
 
 
 ROUTER_CAPS = docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"])

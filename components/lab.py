@@ -1,16 +1,21 @@
 """Assemble a stack from its validated config: hosts, networks, the Netmaker
 control plane, mock ISPs, border routers (egress gateways) and mesh nodes.
-Returns the stack outputs."""
+Returns the stack outputs.
+
+Each component gets only what it uses: the daemon configs rendered from the model,
+addresses from the address plan, and whether what it carries is secret."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.addressing import link_plans, underlay_plan
+from bgp4mesh.addressing import UnderlayPlan, link_plans, underlay_plan
 from bgp4mesh.config import StackConfig
+from bgp4mesh.netmaker_env import PULL_IMAGES
 from bgp4mesh.providers import (
     EgressGateway,
     EgressGatewayArgs,
@@ -19,12 +24,21 @@ from bgp4mesh.providers import (
     NetmakerNetwork,
     NetmakerNetworkArgs,
 )
+from bgp4mesh.render import isp_addresses, render_border, render_isp
 
-from .border_router import BorderRouter, BorderRouterArgs
+from .border_router import BorderRouter, BorderRouterArgs, Session
 from .docker_parts import ImageSet, lab_network
-from .mesh_node import MeshJoin, MeshNode, MeshNodeArgs
+from .mesh_node import MeshJoin, MeshNode, MeshNodeArgs, converge
 from .mock_isp import MockIsp, MockIspArgs
-from .netmaker_server import NetmakerServer, NetmakerServerArgs
+from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs
+
+ENROLLMENT_KEY_SECONDS = 3600
+"""An enrollment key lives an hour and is renewed by the next `up` once half of that
+is gone; joined members keep their identity and never need it again."""
+
+RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_routers"})
+"""Top-level config keys the BIRD configs are rendered from: if any came in secret,
+the rendered files are secret too."""
 
 
 class HostContext:
@@ -39,25 +53,109 @@ class HostContext:
         return pulumi.ResourceOptions(providers={"docker": self.provider}, **kwargs)
 
 
-def build(cfg: StackConfig) -> dict[str, Any]:
+@dataclass
+class Mesh:
+    """The Netmaker side every member needs."""
+
+    network: NetmakerNetwork
+    join: MeshJoin
+
+
+def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
     stack = pulumi.get_stack()
     hosts = {h.name: HostContext(h.name, h.docker) for h in cfg.hosts}
     control = hosts[cfg.netmaker.host]
     plan = underlay_plan(cfg) if cfg.lab is not None else None
-
-    links, underlay = {}, None
-    if plan is not None:
-        links = {
-            p.upstream: lab_network(f"link-{p.upstream}", stack, str(p.subnet), str(p.gateway), control.opts()).name
-            for p in link_plans(cfg)
-        }
-        underlay = lab_network("underlay", stack, str(plan.subnet), str(plan.gateway), control.opts()).name
+    links, underlay = _lab_networks(cfg, stack, plan, control)
+    secret_files = bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams)
 
     server = NetmakerServer(
         "netmaker",
-        NetmakerServerArgs(netmaker=cfg.netmaker, stack=stack, network=underlay or "host", underlay=plan),
+        NetmakerServerArgs(
+            netmaker=cfg.netmaker, stack=stack, network=underlay or "host", underlay=plan, images=_server_images(cfg, control)
+        ),
         control.opts(),
     )
+    mesh = _mesh(cfg, server, underlay)
+    isps = {
+        up.name: MockIsp(
+            up.name,
+            MockIspArgs(
+                asn=up.asn,
+                address=str(up.neighbor),
+                router_id=str(up.mock.router_id or up.neighbor),
+                loopbacks=isp_addresses(up),
+                bird_files=render_isp(cfg, up),
+                secret_files=secret_files,
+                image=control.images.get("bird"),
+                link_network=links[up.name],
+            ),
+            control.opts(),
+        )
+        for up in cfg.upstreams
+        if up.mock is not None
+    }
+    routers = {r.name: _router(cfg, r, hosts[r.host], links, plan, mesh, secret_files) for r in cfg.border_routers}
+    first_router = routers[cfg.border_routers[0].name]
+    nodes = {
+        n.name: MeshNode(
+            n.name,
+            MeshNodeArgs(
+                node=n,
+                image=hosts[n.host].images.get("netclient"),
+                join=mesh.join,
+                underlay_address=str(plan.nodes[n.name]) if plan else None,
+                docker_host=hosts[n.host].endpoint,
+            ),
+            hosts[n.host].opts(depends_on=[first_router.member]),
+        )
+        for n in cfg.mesh.nodes
+    }
+    egress = _egress(cfg, server, mesh, [r.ready for r in routers.values()] + [n.ready for n in nodes.values()])
+    _converged(cfg, hosts, routers, nodes, list(egress.values()))
+    return {
+        "asn": cfg.asn,
+        "prefixes": [str(p) for p in cfg.prefixes],
+        "border_routers": {
+            name: {
+                "container": r.container_name,
+                "router_id": r.router_id,
+                "mesh_ip": r.mesh_ip,
+                "upstream_sessions": r.upstream_sessions,
+                "egress_ranges": egress[name].ranges if name in egress else [],
+            }
+            for name, r in routers.items()
+        },
+        "mesh_nodes": {name: n.mesh_ip for name, n in nodes.items()},
+        "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
+        "netmaker_api": server.api_url,
+        "netmaker_endpoint": server.client_endpoint,
+        "netmaker_ca_certificate": server.ca_certificate,
+    }
+
+
+def _server_images(cfg: StackConfig, control: HostContext) -> dict[str, pulumi.Output[str]]:
+    nm = cfg.netmaker
+    if nm.images == "build":
+        return {kind: control.images.get(kind) for kind in IMAGE_KINDS}
+    return {kind: control.images.pull(kind, PULL_IMAGES[kind].format(version=nm.version)) for kind in IMAGE_KINDS}
+
+
+def _lab_networks(
+    cfg: StackConfig, stack: str, plan: Optional[UnderlayPlan], control: HostContext
+) -> tuple[dict[str, pulumi.Output[str]], Optional[pulumi.Output[str]]]:
+    """Lab only: one internal network per peering link, and the underlay."""
+    if plan is None:
+        return {}, None
+    links = {
+        p.upstream: lab_network(f"link-{p.upstream}", stack, str(p.subnet), str(p.gateway), control.opts()).name
+        for p in link_plans(cfg)
+    }
+    underlay = lab_network("underlay", stack, str(plan.subnet), str(plan.gateway), control.opts()).name
+    return links, underlay
+
+
+def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Output[str]]) -> Mesh:
     connection = server.connection
     network = NetmakerNetwork(
         "mesh-network",
@@ -70,7 +168,12 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     )
     key = EnrollmentKey(
         "mesh-key",
-        EnrollmentKeyArgs(connection=connection, networks=[network.netid], tags=[f"{cfg.mesh.network}-members"], unlimited=True),
+        EnrollmentKeyArgs(
+            connection=connection,
+            networks=[network.netid],
+            tags=[f"{cfg.mesh.network}-members"],
+            valid_for_seconds=ENROLLMENT_KEY_SECONDS,
+        ),
     )
     join = MeshJoin(
         network=network.netid,
@@ -80,49 +183,46 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         underlay_network=underlay or "host",
         wireguard_port=cfg.mesh.wireguard_port,
     )
+    return Mesh(network, join)
 
-    isps = {
-        up.name: MockIsp(
-            up.name,
-            MockIspArgs(config=cfg, upstream=up, image=control.images.get("bird"), link_network=links[up.name]),
-            control.opts(),
-        )
-        for up in cfg.upstreams
-        if up.mock is not None
-    }
-    routers = {}
-    for r in cfg.border_routers:
-        host = hosts[r.host]
-        args = BorderRouterArgs(
-            config=cfg, router=r, image=host.images.get("border"), links=links, mesh=join, docker_host=host.endpoint
-        )
-        if plan is not None:
-            args["underlay_address"] = str(plan.routers[r.name])
-        routers[r.name] = BorderRouter(r.name, args, host.opts())
-    nodes = {
-        n.name: MeshNode(
-            n.name,
-            MeshNodeArgs(
-                node=n,
-                image=hosts[n.host].images.get("netclient"),
-                join=join,
-                underlay_address=str(plan.nodes[n.name]) if plan else None,
-                docker_host=hosts[n.host].endpoint,
-            ),
-            hosts[n.host].opts(depends_on=[routers[cfg.border_routers[0].name].member]),
-        )
-        for n in cfg.mesh.nodes
-    }
-    # The egress is declared after every member has joined and been pinned: netclient
-    # v1.6.0 drops a node's egress routes when the server changes its address, and the
-    # egress's peer update is what installs them again (so: after every address is held).
-    members = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
-    egress = {
+
+def _router(cfg, router, host: HostContext, links, plan: Optional[UnderlayPlan], mesh: Mesh, secret_files: bool) -> BorderRouter:
+    sessions: list[Session] = []
+    for up in cfg.upstreams_of(router):
+        session = Session(upstream=up.name, peer=str(up.neighbor), asn=up.asn, local_address=str(up.local_address))
+        if up.name in links:
+            session["link_network"] = links[up.name]
+        sessions.append(session)
+    return BorderRouter(
+        router.name,
+        BorderRouterArgs(
+            router_id=str(router.router_id),
+            asn=cfg.asn,
+            sessions=sessions,
+            bird_files=render_border(cfg, router),
+            secret_files=secret_files,
+            image=host.images.get("border"),
+            mesh=mesh.join,
+            mesh_ip=str(router.mesh_ip) if router.mesh_ip else None,
+            underlay_address=str(plan.routers[router.name]) if plan else None,
+            docker_host=host.endpoint,
+        ),
+        host.opts(),
+    )
+
+
+def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[pulumi.Resource]) -> dict[str, EgressGateway]:
+    """Every border router is an egress gateway, declared once every member holds its
+    address: netclient v1.6.0 drops a node's egress routes when the server changes its
+    address, and the egress's peer update is what installs them again."""
+    if not cfg.mesh.egress_ranges:
+        return {}
+    return {
         r.name: EgressGateway(
             f"{r.name}-egress",
             EgressGatewayArgs(
-                connection=connection,
-                network=network.netid,
+                connection=server.connection,
+                network=mesh.network.netid,
                 gateway_host_name=r.name,
                 ranges=[str(x) for x in cfg.mesh.egress_ranges],
                 nat=False,  # mesh addresses are public: routed, not translated
@@ -132,24 +232,22 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         )
         for r in cfg.border_routers
     }
-    return {
-        "asn": cfg.asn,
-        "prefixes": [str(p) for p in cfg.prefixes],
-        "border_routers": {
-            name: {
-                "container": r.container_name,
-                "router_id": r.router_id,
-                "mesh_ip": r.mesh_ip,
-                "upstream_sessions": r.upstream_sessions,
-                "egress_ranges": egress[name].ranges,
-            }
-            for name, r in routers.items()
-        },
-        "mesh_nodes": {name: n.mesh_ip for name, n in nodes.items()},
-        "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
-        "netmaker_api": server.api_url,
-        "netmaker_endpoint": server.client_endpoint,
-        "netmaker_ca_certificate": server.ca_certificate,
-        "netmaker_master_key": server.master_key,
-        "enrollment_token": pulumi.Output.secret(key.token),
-    }
+
+
+def _converged(cfg: StackConfig, hosts, routers: dict, nodes: dict, egress: list[pulumi.Resource]) -> None:
+    """After the egress, every member must hold its address, a peer for every other
+    member, and (nodes) a route into the mesh for each egress range; a member that
+    missed a push fetches its state until it does."""
+    peers = f"peers:{len(routers) + len(nodes) - 1}"
+    routes = [f"route:{r}" for r in cfg.mesh.egress_ranges if r.version == 4]
+    members = [(r, routers[r.name], hosts[r.host], [peers]) for r in cfg.border_routers]
+    members += [(n, nodes[n.name], hosts[n.host], [peers, *routes]) for n in cfg.mesh.nodes]
+    for spec, component, host, wants in members:
+        converge(
+            f"{spec.name}-converged",
+            component.container_name,
+            component.mesh_ip,
+            wants,
+            host.endpoint,
+            pulumi.ResourceOptions(parent=component, depends_on=egress),
+        )

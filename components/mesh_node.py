@@ -3,11 +3,13 @@
 `MeshJoin` is what any container needs to join (the border router uses it too):
 an identity volume so a restart keeps the same node and address, the TUN device
 for userspace WireGuard (this kernel has no wireguard module), the private CA, a
-static endpoint on the underlay, and the enrollment token (secret).
+static endpoint on the underlay. The enrollment token is handed over once, on the
+stdin of `netclient-join`, and a restart needs none.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any, Optional, TypedDict
 
@@ -18,7 +20,7 @@ import pulumi_docker as docker
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
-from .docker_parts import labels, resource_name
+from .docker_parts import docker_name, fixed_name, labels
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class MeshJoin:
     network: pulumi.Input[str]
     """Netmaker network id."""
     token: pulumi.Input[str]
-    """Enrollment token (secret)."""
+    """Enrollment token (secret). It reaches a container only on the stdin of
+    `netclient-join`, never its configuration, so `docker inspect` cannot show it."""
     ca_certificate: pulumi.Input[str]
     """PEM of the CA that signed the Netmaker API certificate."""
     connection: pulumi.Input[dict]
@@ -42,48 +45,56 @@ class MeshJoin:
         endpoint on the underlay; on a real host (endpoint None) on the host's network."""
         volume = docker.Volume(
             f"{name}-identity",
-            name=resource_name(stack, f"{name}-netclient"),
+            name=docker_name(stack, f"{name}-netclient"),
             labels=[docker.VolumeLabelArgs(**label) for label in labels(stack)],
-            opts=pulumi.ResourceOptions(parent=parent),
-        )
-        envs = pulumi.Output.secret(self.token).apply(
-            lambda token: [
-                f"NETCLIENT_TOKEN={token}",
-                f"NETCLIENT_NAME={name}",
-                f"NETCLIENT_PORT={self.wireguard_port}",
-                *([f"NETCLIENT_ENDPOINT={endpoint}"] if endpoint else []),
-            ]
+            opts=fixed_name(parent),
         )
         return {
             "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint)] if endpoint else [],
             "volumes": [docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/etc/netclient")],
             "devices": [docker.ContainerDeviceArgs(host_path="/dev/net/tun", container_path="/dev/net/tun", permissions="rwm")],
             "uploads": [docker.ContainerUploadArgs(file="/etc/bgp4mesh/ca.pem", content=self.ca_certificate)],
-            "envs": envs,
+            "envs": [
+                f"NETCLIENT_NAME={name}",
+                f"NETCLIENT_PORT={self.wireguard_port}",
+                *([f"NETCLIENT_ENDPOINT={endpoint}"] if endpoint else []),
+            ],
         }
 
     def member(
         self, name: str, host_name: str, pinned: Optional[str], container: docker.Container, docker_host: str, parent: pulumi.Resource
     ) -> tuple[MeshMember, pulumi.Resource]:
-        """The node Netmaker made for `host_name`, pinned when the config pins it, and a
-        gate that completes once the container really holds its mesh address."""
+        """Join `container`, then the node Netmaker made for `host_name`, pinned when the
+        config pins it, and a gate that completes once the container really holds its
+        mesh address (fetching it from the server while it does not)."""
+        join = command.local.Command(
+            f"{name}-join",
+            create=container.name.apply(lambda c: f"docker exec -i {c} netclient-join"),
+            # A joined host keeps its identity on its volume: a renewed key changes nothing.
+            update="true",
+            stdin=pulumi.Output.secret(self.token),
+            environment={"DOCKER_HOST": docker_host},
+            triggers=[container.id],
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
         member = MeshMember(
             f"{name}-member",
             MeshMemberArgs(connection=self.connection, network=self.network, host_name=host_name, pinned_address=pinned),
-            pulumi.ResourceOptions(parent=parent, depends_on=[container]),
+            pulumi.ResourceOptions(parent=parent, depends_on=[join]),
         )
-        script = pulumi.Output.all(container.name, member.address).apply(
-            lambda a: f"for i in $(seq 1 120); do docker exec {a[0]} ip -4 -o addr show dev netmaker 2>/dev/null "
-            f"| grep -q 'inet {a[1]}/' && exit 0; sleep 0.5; done; "
-            f"echo '{a[0]} never held mesh address {a[1]}' >&2; exit 1"
-        )
-        applied = command.local.Command(
-            f"{name}-address-applied",
-            create=script,
-            environment={"DOCKER_HOST": docker_host},
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[member]),
-        )
+        applied = converge(f"{name}-address-applied", container.name, member.address, [], docker_host, pulumi.ResourceOptions(parent=parent))
         return member, applied
+
+
+def converge(
+    name: str, container: pulumi.Input[str], address: pulumi.Input[str], wants: list[str], docker_host: str, opts: pulumi.ResourceOptions
+) -> command.local.Command:
+    """A command that completes once `container` holds `address` and every `wants`
+    (see images/netclient/netclient-converge), pulling from the server meanwhile."""
+    script = pulumi.Output.all(container, address).apply(
+        lambda a: shlex.join(["docker", "exec", a[0], "netclient-converge", a[1], *wants])
+    )
+    return command.local.Command(name, create=script, environment={"DOCKER_HOST": docker_host}, opts=opts)
 
 
 class MeshNodeArgs(TypedDict):
@@ -115,7 +126,7 @@ class MeshNode(pulumi.ComponentResource):
         mesh = join.container_args(stack, name, args["underlay_address"], self)
         container = docker.Container(
             f"{name}-netclient",
-            name=resource_name(stack, node.name),
+            name=docker_name(stack, node.name),
             hostname=node.name,
             image=args["image"],
             networks_advanced=mesh["networks"],
@@ -128,7 +139,7 @@ class MeshNode(pulumi.ComponentResource):
             envs=mesh["envs"],
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=fixed_name(self),
         )
         member, self.ready = join.member(name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self)
         self.container_name = container.name

@@ -7,17 +7,22 @@ from typing import Optional, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import StackConfig, Upstream
-from bgp4mesh.render import isp_addresses, render_isp
-
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, labels, resource_name, uploads
+from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
 
 
 class MockIspArgs(TypedDict):
-    config: StackConfig
-    """The validated stack; the ISP peers with this AS."""
-    upstream: Upstream
-    """The upstream this ISP plays; its `mock` section says what it announces."""
+    asn: int
+    """The ISP's AS number."""
+    address: str
+    """The ISP's address on the peering link."""
+    router_id: str
+    """BGP router id."""
+    loopbacks: list[str]
+    """Addresses put on lo so they answer ping (the first host of each test prefix)."""
+    bird_files: dict[str, str]
+    """/etc/bird files rendered from the model (bgp4mesh.render.render_isp)."""
+    secret_files: bool
+    """The files carry a secret (the session's TCP-MD5 password)."""
     image: pulumi.Input[str]
     """The BIRD image (bgp4mesh/bird)."""
     link_network: pulumi.Input[str]
@@ -25,8 +30,8 @@ class MockIspArgs(TypedDict):
 
 
 class MockIsp(pulumi.ComponentResource):
-    """AS `upstream.asn` at `upstream.neighbor`, announcing test prefixes (whose
-    first address answers ping) and a default route, like a transit upstream."""
+    """An upstream's stand-in announcing test prefixes (whose first address answers
+    ping) and a default route, like a transit upstream."""
 
     container_name: pulumi.Output[str]
     peering_address: pulumi.Output[str]
@@ -35,27 +40,25 @@ class MockIsp(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MockIspArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MockIsp", name, None, opts)
-        cfg, up = args["config"], args["upstream"]
         stack = pulumi.get_stack()
-        router_id = str(up.mock.router_id or up.neighbor)
         container = docker.Container(
             f"{name}-bird",
-            name=resource_name(stack, up.name),
-            hostname=up.name,
+            name=docker_name(stack, name),
+            hostname=name,
             image=args["image"],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=str(up.neighbor))],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"])],
             capabilities=ROUTER_CAPS,
             sysctls=ROUTER_SYSCTLS,
-            envs=[f"ISP_ADDRESSES={' '.join(isp_addresses(up))}", "ROUTES_FROM_BGP_ONLY=1"],
-            uploads=uploads(render_isp(cfg, up), "/etc/bird"),
+            envs=[f"ISP_ADDRESSES={' '.join(args['loopbacks'])}", "ROUTES_FROM_BGP_ONLY=1"],
+            uploads=uploads(args["bird_files"], "/etc/bird", secret=args["secret_files"]),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=fixed_name(self),
         )
         self.container_name = container.name
-        self.peering_address = pulumi.Output.from_input(str(up.neighbor))
-        self.router_id = pulumi.Output.from_input(router_id)
-        self.asn = pulumi.Output.from_input(up.asn)
+        self.peering_address = pulumi.Output.from_input(args["address"])
+        self.router_id = pulumi.Output.from_input(args["router_id"])
+        self.asn = pulumi.Output.from_input(args["asn"])
         self.register_outputs(
             {"container_name": self.container_name, "peering_address": self.peering_address, "router_id": self.router_id, "asn": self.asn}
         )

@@ -14,14 +14,16 @@ underlay address, so netclients verify https://<domain> (a Docker alias) and
 the manager verifies https://<tls address>. ACME (prod) renders a Caddyfile and
 publishes 80/443 instead; declared, not exercised in the lab.
 
-Prerequisite for `images: build`: scripts/build-binaries (run by
-scripts/bootstrap) has put the binaries into images/*/bin/.
+Images come from the caller (components.docker_parts.ImageSet): built from
+images/<kind> (`images: build`; scripts/build-binaries has put the binaries into
+images/*/bin/) or pulled by their upstream names (`images: pull`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import NotRequired, Optional, TypedDict
 
 import pulumi
@@ -34,12 +36,13 @@ from bgp4mesh import netmaker_env as ne
 from bgp4mesh.addressing import UnderlayPlan
 from bgp4mesh.config import Netmaker
 
-from .docker_parts import IMAGES_DIR, labels, resource_name
+from .docker_parts import docker_name, fixed_name, labels
 
 MQ_USERNAME = "netmaker"
 CA_VALIDITY_HOURS = 10 * 365 * 24
 CERT_VALIDITY_HOURS = 2 * 365 * 24
-KINDS = ("mosquitto", "netmaker", "tls")
+IMAGE_KINDS = ("mosquitto", "netmaker", "tls")
+"""The images the component runs, by kind (keys of `images`)."""
 
 
 class NetmakerServerArgs(TypedDict):
@@ -56,13 +59,17 @@ class NetmakerServerArgs(TypedDict):
     underlay: Optional[UnderlayPlan]
     """The lab's address plan (static addresses from `.netmaker`: mq, server, tls);
     None outside a lab, where Docker assigns addresses and the front publishes 80/443."""
-    image_tag: NotRequired[str]
-    """Tag of locally built images, bgp4mesh/<kind>:<tag> (default "local")."""
-    images: NotRequired[dict[str, pulumi.Input[str]]]
-    """Already-built image references by kind ("mosquitto", "netmaker", "tls"); kinds
-    listed here are not built or pulled by this component."""
+    images: dict[str, pulumi.Input[str]]
+    """Image reference per kind in IMAGE_KINDS ("mosquitto", "netmaker", "tls")."""
     ready_timeout: NotRequired[int]
     """Seconds the readiness check waits for db and broker (default 120)."""
+
+
+@dataclass
+class _Tls:
+    ca_pem: pulumi.Output[str]
+    cert_pem: pulumi.Output[str]
+    key_pem: pulumi.Output[str]
 
 
 class NetmakerServer(pulumi.ComponentResource):
@@ -90,184 +97,30 @@ class NetmakerServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetmakerServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:NetmakerServer", name, None, opts)
-        nm, stack, plan = args["netmaker"], args["stack"], args["underlay"]
-        cp = ne.control_plane(nm, plan)
-        fl = ne.flavor(nm)
+        self._name, self._nm, self._stack, self._plan = name, args["netmaker"], args["stack"], args["underlay"]
+        self._cp = ne.control_plane(self._nm, self._plan)
+        self._labels = [docker.ContainerLabelArgs(**label) for label in labels(self._stack)]
         child = pulumi.ResourceOptions(parent=self)
-        docker_labels = [docker.ContainerLabelArgs(**label) for label in labels(stack)]
-
-        # --- secrets ------------------------------------------------------------------
         master_key = random.RandomPassword(f"{name}-master-key", length=32, special=False, opts=child)
         mq_password = random.RandomPassword(f"{name}-mq-password", length=32, special=False, opts=child)
+        tls_material = self._tls_material()
+        network = self._network(args.get("network"))
+        images = args["images"]
 
-        # --- TLS material -----------------------------------------------------------------
-        ca_pem: pulumi.Output[str] = pulumi.Output.from_input("")
-        cert_pem: pulumi.Output[str] = pulumi.Output.from_input("")
-        key_pem: pulumi.Output[str] = pulumi.Output.from_input("")
-        if nm.tls == "internal-ca":
-            ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-            ca = tls.SelfSignedCert(
-                f"{name}-ca",
-                private_key_pem=ca_key.private_key_pem,
-                is_ca_certificate=True,
-                subject=tls.SelfSignedCertSubjectArgs(common_name=f"bgp4mesh {stack} Netmaker CA", organization="bgp4mesh"),
-                validity_period_hours=CA_VALIDITY_HOURS,
-                allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
-                opts=child,
-            )
-            server_key = tls.PrivateKey(f"{name}-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-            csr = tls.CertRequest(
-                f"{name}-tls-csr",
-                private_key_pem=server_key.private_key_pem,
-                subject=tls.CertRequestSubjectArgs(common_name=nm.domain, organization="bgp4mesh"),
-                dns_names=[nm.domain, cp.broker_host],
-                ip_addresses=[str(cp.tls_ip)] if cp.tls_ip else [],
-                opts=child,
-            )
-            cert = tls.LocallySignedCert(
-                f"{name}-tls-cert",
-                cert_request_pem=csr.cert_request_pem,
-                ca_private_key_pem=ca_key.private_key_pem,
-                ca_cert_pem=ca.cert_pem,
-                validity_period_hours=CERT_VALIDITY_HOURS,
-                allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
-                opts=child,
-            )
-            ca_pem, cert_pem, key_pem = ca.cert_pem, cert.cert_pem, pulumi.Output.secret(server_key.private_key_pem)
+        mq = self._broker(images["mosquitto"], network, mq_password.result)
+        server = self._server(images["netmaker"], network, master_key.result, mq_password.result, mq)
+        front = self._front(images["tls"], network, tls_material, server)
+        ready = self._ready(master_key.result, tls_material.ca_pem, [mq, server, front], int(args.get("ready_timeout", 120)))
 
-        # --- images and storage -----------------------------------------------------------
-        images = self._images(name, nm, args.get("images") or {}, args.get("image_tag", "local"), child)
-        data = docker.Volume(
-            f"{name}-data",
-            name=resource_name(stack, "netmaker-data"),
-            labels=[docker.VolumeLabelArgs(**label) for label in labels(stack)],
-            opts=child,
-        )
-
-        net_name = args.get("network")
-        if plan is None and (net_name is None or net_name == "host"):
-            net_name = docker.Network(
-                f"{name}-network",
-                name=resource_name(stack, "netmaker"),
-                driver="bridge",
-                labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
-                opts=child,
-            ).name
-        elif net_name is None:
-            raise ValueError("NetmakerServer: a lab stack needs `network` (the underlay Docker network)")
-
-        def network(role: str) -> list[docker.ContainerNetworksAdvancedArgs]:
-            ip = {"mq": cp.mq_ip, "server": cp.server_ip, "tls": cp.tls_ip}[role]
-            return [
-                docker.ContainerNetworksAdvancedArgs(
-                    name=net_name, ipv4_address=str(ip) if ip else None, aliases=cp.aliases[role]
-                )
-            ]
-
-        # --- mq -----------------------------------------------------------------------------
-        mq_extra: dict = {}
-        mq_files = [docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(nm, plan))]
-        if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password file
-            start = "/mosquitto/config/bgp4mesh-start.sh"
-            mq_files.append(
-                docker.ContainerUploadArgs(
-                    file=start,
-                    content=ne.MOSQUITTO_PULL_START.format(passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf),
-                    executable=True,
-                )
-            )
-            mq_extra["entrypoints"] = ["/bin/sh", start]
-        mq = docker.Container(
-            f"{name}-mq",
-            name=resource_name(stack, "netmaker-mq"),
-            hostname="netmaker-mq",
-            image=images["mosquitto"],
-            envs=pulumi.Output.secret(mq_password.result).apply(
-                lambda pw: [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD={pw}"]
-            ),
-            networks_advanced=network("mq"),
-            uploads=mq_files,
-            restart="unless-stopped",
-            labels=docker_labels,
-            opts=pulumi.ResourceOptions(parent=self),
-            **mq_extra,
-        )
-
-        # --- server -------------------------------------------------------------------------
-        server_envs = pulumi.Output.all(master_key.result, mq_password.result).apply(
-            lambda v: ne.env_list(ne.server_env(nm, plan, master_key=v[0], mq_username=MQ_USERNAME, mq_password=v[1]))
-        )
-        server = docker.Container(
-            f"{name}-server",
-            name=resource_name(stack, "netmaker-server"),
-            hostname="netmaker",
-            image=images["netmaker"],
-            envs=pulumi.Output.secret(server_envs),
-            networks_advanced=network("server"),
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=fl.data_dir)],
-            restart="unless-stopped",
-            labels=docker_labels,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[mq]),
-        )
-
-        # --- TLS front ----------------------------------------------------------------------
-        conf_path, conf = ne.tls_front_conf(nm, plan)
-        front_files = [docker.ContainerUploadArgs(file=conf_path, content=conf)]
-        if nm.tls == "internal-ca":
-            front_files += [
-                docker.ContainerUploadArgs(file=ne.CERT_FILE, content=cert_pem),
-                docker.ContainerUploadArgs(file=ne.KEY_FILE, content=key_pem),
-                docker.ContainerUploadArgs(file=ne.CA_FILE, content=ca_pem),
-            ]
-        front_extra: dict = {}
-        if not cp.lab:  # a real host: the front is what the Internet reaches
-            front_extra["ports"] = [
-                docker.ContainerPortArgs(internal=80, external=80),
-                docker.ContainerPortArgs(internal=ne.HTTPS_PORT, external=ne.HTTPS_PORT),
-            ]
-        front = docker.Container(
-            f"{name}-tls",
-            name=resource_name(stack, "netmaker-tls"),
-            hostname="netmaker-tls",
-            image=images["tls"],
-            networks_advanced=network("tls"),
-            uploads=front_files,
-            restart="unless-stopped",
-            labels=docker_labels,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[server]),
-            **front_extra,
-        )
-
-        # --- readiness ----------------------------------------------------------------------
-        names = {"mq": resource_name(stack, "netmaker-mq"), "server": resource_name(stack, "netmaker-server"),
-                 "tls": resource_name(stack, "netmaker-tls")}
-        timeout = int(args.get("ready_timeout", 120))
-        ready = command.local.Command(
-            f"{name}-ready",
-            create=ne.READY_SCRIPT,
-            interpreter=[sys.executable, "-c"],
-            environment={
-                "NM_API_URL": cp.api_url,
-                "NM_CA_PEM": ca_pem,
-                "NM_MASTER_KEY": pulumi.Output.secret(master_key.result),
-                "NM_READY_TIMEOUT": str(timeout),
-                "NM_RUNTIME_SETTINGS": json.dumps(ne.RUNTIME_SETTINGS),
-                "NM_HINT": f"; see `docker logs {names['server']}` and `docker logs {names['mq']}`",
-            },
-            triggers=[mq.id, server.id, front.id],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[mq, server, front]),
-        )
-
-        # --- outputs ------------------------------------------------------------------------
         after_ready = lambda value: ready.stdout.apply(lambda _: value)  # noqa: E731
-        self.api_url = after_ready(cp.api_url)
-        self.client_endpoint = pulumi.Output.from_input(cp.client_endpoint)
-        self.broker_endpoint = pulumi.Output.from_input(cp.broker_endpoint)
-        self.ca_certificate = ca_pem
+        self.api_url = after_ready(self._cp.api_url)
+        self.client_endpoint = pulumi.Output.from_input(self._cp.client_endpoint)
+        self.broker_endpoint = pulumi.Output.from_input(self._cp.broker_endpoint)
+        self.ca_certificate = tls_material.ca_pem
         self.master_key = pulumi.Output.secret(master_key.result)
-        self.server_name = pulumi.Output.from_input(nm.domain)
+        self.server_name = pulumi.Output.from_input(self._nm.domain)
         self.connection = pulumi.Output.secret(
-            pulumi.Output.all(self.api_url, master_key.result, ca_pem).apply(
+            pulumi.Output.all(self.api_url, master_key.result, tls_material.ca_pem).apply(
                 lambda v: {"api_url": v[0], "master_key": v[1], "ca_pem": v[2]}
             )
         )
@@ -289,25 +142,140 @@ class NetmakerServer(pulumi.ComponentResource):
             }
         )
 
-    def _images(self, name: str, nm: Netmaker, given: dict, tag: str, child: pulumi.ResourceOptions) -> dict:
-        """Image reference per kind: given, built from images/<kind> (build) or pulled (pull)."""
-        refs: dict[str, pulumi.Input[str]] = {}
-        for kind in KINDS:
-            if kind in given:
-                refs[kind] = given[kind]
-            elif nm.images == "build":
-                refs[kind] = docker.Image(
-                    f"{name}-image-{kind}",
-                    image_name=f"bgp4mesh/{kind}:{tag}",
-                    build=docker.DockerBuildArgs(context=str(IMAGES_DIR / kind)),
-                    skip_push=True,
-                    opts=child,
-                ).image_name
-            else:
-                refs[kind] = docker.RemoteImage(
-                    f"{name}-image-{kind}",
-                    name=ne.PULL_IMAGES[kind].format(version=nm.version),
-                    keep_locally=True,
-                    opts=child,
-                ).image_id
-        return refs
+    def _tls_material(self) -> _Tls:
+        """Lab (internal-ca): a private CA signs the front's certificate for the domain,
+        the broker name and the front's underlay address. ACME: nothing here."""
+        empty = pulumi.Output.from_input("")
+        if self._nm.tls != "internal-ca":
+            return _Tls(empty, empty, empty)
+        name, child = self._name, pulumi.ResourceOptions(parent=self)
+        ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        ca = tls.SelfSignedCert(
+            f"{name}-ca",
+            private_key_pem=ca_key.private_key_pem,
+            is_ca_certificate=True,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=f"bgp4mesh {self._stack} Netmaker CA", organization="bgp4mesh"),
+            validity_period_hours=CA_VALIDITY_HOURS,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+            opts=child,
+        )
+        server_key = tls.PrivateKey(f"{name}-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        csr = tls.CertRequest(
+            f"{name}-tls-csr",
+            private_key_pem=server_key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(common_name=self._nm.domain, organization="bgp4mesh"),
+            dns_names=[self._nm.domain, self._cp.broker_host],
+            ip_addresses=[str(self._cp.tls_ip)] if self._cp.tls_ip else [],
+            opts=child,
+        )
+        cert = tls.LocallySignedCert(
+            f"{name}-tls-cert",
+            cert_request_pem=csr.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=CERT_VALIDITY_HOURS,
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+            opts=child,
+        )
+        return _Tls(ca.cert_pem, cert.cert_pem, pulumi.Output.secret(server_key.private_key_pem))
+
+    def _network(self, given: Optional[pulumi.Input[str]]) -> pulumi.Input[str]:
+        if self._plan is None and (given is None or given == "host"):
+            return docker.Network(
+                f"{self._name}-network",
+                name=docker_name(self._stack, "netmaker"),
+                driver="bridge",
+                labels=[docker.NetworkLabelArgs(**label) for label in labels(self._stack)],
+                opts=fixed_name(self),
+            ).name
+        if given is None:
+            raise ValueError("NetmakerServer: a lab stack needs `network` (the underlay Docker network)")
+        return given
+
+    def _attach(self, role: str, network: pulumi.Input[str]) -> list[docker.ContainerNetworksAdvancedArgs]:
+        ip = {"mq": self._cp.mq_ip, "server": self._cp.server_ip, "tls": self._cp.tls_ip}[role]
+        return [docker.ContainerNetworksAdvancedArgs(name=network, ipv4_address=str(ip) if ip else None, aliases=self._cp.aliases[role])]
+
+    def _container(self, role: str, image: pulumi.Input[str], network: pulumi.Input[str], depends_on: list, **kwargs) -> docker.Container:
+        return docker.Container(
+            f"{self._name}-{role}",
+            name=docker_name(self._stack, f"netmaker-{role}"),
+            hostname="netmaker" if role == "server" else f"netmaker-{role}",
+            image=image,
+            networks_advanced=self._attach(role, network),
+            restart="unless-stopped",
+            labels=self._labels,
+            opts=fixed_name(self, depends_on=depends_on),
+            **kwargs,
+        )
+
+    def _broker(self, image, network, mq_password: pulumi.Output[str]) -> docker.Container:
+        fl = ne.flavor(self._nm)
+        files = [docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(self._nm, self._plan))]
+        extra: dict = {}
+        if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password file
+            start = "/mosquitto/config/bgp4mesh-start.sh"
+            files.append(
+                docker.ContainerUploadArgs(
+                    file=start,
+                    content=ne.MOSQUITTO_PULL_START.format(passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf),
+                    executable=True,
+                )
+            )
+            extra["entrypoints"] = ["/bin/sh", start]
+        envs = pulumi.Output.secret(mq_password).apply(lambda pw: [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD={pw}"])
+        return self._container("mq", image, network, [], envs=envs, uploads=files, **extra)
+
+    def _server(self, image, network, master_key: pulumi.Output[str], mq_password: pulumi.Output[str], mq) -> docker.Container:
+        data = docker.Volume(
+            f"{self._name}-data",
+            name=docker_name(self._stack, "netmaker-data"),
+            labels=[docker.VolumeLabelArgs(**label) for label in labels(self._stack)],
+            opts=fixed_name(self),
+        )
+        envs = pulumi.Output.all(master_key, mq_password).apply(
+            lambda v: ne.env_list(ne.server_env(self._nm, self._plan, master_key=v[0], mq_username=MQ_USERNAME, mq_password=v[1]))
+        )
+        return self._container(
+            "server", image, network, [mq],
+            envs=pulumi.Output.secret(envs),
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=ne.flavor(self._nm).data_dir)],
+        )
+
+    def _front(self, image, network, material: _Tls, server) -> docker.Container:
+        conf_path, conf = ne.tls_front_conf(self._nm, self._plan)
+        files = [docker.ContainerUploadArgs(file=conf_path, content=conf)]
+        if self._nm.tls == "internal-ca":
+            files += [
+                docker.ContainerUploadArgs(file=ne.CERT_FILE, content=material.cert_pem),
+                docker.ContainerUploadArgs(file=ne.KEY_FILE, content=material.key_pem),
+                docker.ContainerUploadArgs(file=ne.CA_FILE, content=material.ca_pem),
+            ]
+        extra: dict = {}
+        if not self._cp.lab:  # a real host: the front is what the Internet reaches
+            extra["ports"] = [
+                docker.ContainerPortArgs(internal=80, external=80),
+                docker.ContainerPortArgs(internal=ne.HTTPS_PORT, external=ne.HTTPS_PORT),
+            ]
+        return self._container("tls", image, network, [server], uploads=files, **extra)
+
+    def _ready(self, master_key: pulumi.Output[str], ca_pem: pulumi.Output[str], containers: list, timeout: int) -> command.local.Command:
+        """Waits, from the machine running Pulumi, until /api/server/status reports db and
+        broker connected through the TLS front, and puts back the runtime settings that
+        keep the server off the Internet (bgp4mesh.netmaker_env)."""
+        hint = " and ".join(f"`docker logs {docker_name(self._stack, f'netmaker-{r}')}`" for r in ("server", "mq"))
+        return command.local.Command(
+            f"{self._name}-ready",
+            create=ne.READY_SCRIPT,
+            interpreter=[sys.executable, "-c"],
+            environment={
+                "NM_API_URL": self._cp.api_url,
+                "NM_CA_PEM": ca_pem,
+                "NM_MASTER_KEY": pulumi.Output.secret(master_key),
+                "NM_READY_TIMEOUT": str(timeout),
+                "NM_RUNTIME_SETTINGS": json.dumps(ne.RUNTIME_SETTINGS),
+                "NM_HINT": f"; see {hint}",
+            },
+            triggers=[c.id for c in containers],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=containers),
+        )

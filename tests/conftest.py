@@ -6,7 +6,7 @@ sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
-from bgp4mesh import live  # noqa: E402
+from harness import live  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -3,30 +3,21 @@ like netlab's validate, and prove teardown leaves nothing behind."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from typing import Callable, TypeVar
 
-from bgp4mesh import live
+from bgp4mesh.verify import RETRIED
+from bgp4mesh.waiting import WaitTimeout, until
+from harness import live
 
 T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T], wait: float, every: float = 0.5, what: str = "") -> T:
     """Retry `check` until it returns a truthy value without raising, or fail with its last error."""
-    deadline = time.monotonic() + wait
-    last: object = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = f"returned {result!r}"
-        except (AssertionError, RuntimeError, subprocess.SubprocessError) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what or check.__name__} not true within {wait}s: {last}")
-        time.sleep(every)
+    try:
+        return until(check, wait, every, retry_on=(AssertionError, *RETRIED))
+    except WaitTimeout as exc:
+        raise AssertionError(f"{what or check.__name__} not true within {wait}s: {exc}") from None
 
 
 def leftovers(stack: str) -> list[str]:

@@ -306,3 +306,11 @@ class FakeNetmaker:
             del self.egress[eid]
             return _wrapped(None, "deleted egress resource")
         return _err(405, "method not allowed")
+
+
+def register_host(client, token: str, host: dict) -> dict:
+    """``POST /api/v1/host/register/{token}``: what a netclient does on join (no auth;
+    the token is the credential), for tests and benches that stand in for one."""
+    return client._json(
+        "POST", f"/api/v1/host/register/{token}", json=dict(host), auth=False, shown_path="/api/v1/host/register/<token>"
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from bgp4mesh.live import run_program, unwrap
+from harness.live import run_program, unwrap
 from bgp4mesh.stack import raw_from_file
 
 
@@ -54,7 +54,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return next(r for r in self.resources if r.name == name)
 
 
-def run_stack(stack: str, raw: dict | None = None) -> tuple[RecordingMocks, dict, set]:
+def run_stack(stack: str, raw: dict | None = None, secret_keys: set[str] = frozenset(), observe=None) -> tuple[RecordingMocks, dict, set]:
     mocks = RecordingMocks()
-    outputs, secret = run_program(stack, mocks, raw if raw is not None else raw_from_file(stack)[0])
+    outputs, secret = run_program(stack, mocks, raw if raw is not None else raw_from_file(stack)[0], secret_keys=secret_keys, observe=observe)
     return mocks, outputs, secret

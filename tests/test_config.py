@@ -39,10 +39,17 @@ def rejected(raw) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("stack", ["dev", "lab", "prod"])
+SHIPPED = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+
+
+def test_the_shipped_stacks_are_found():
+    assert {"dev", "lab", "prod"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
 def test_shipped_stacks_are_valid(stack):
-    cfg = validate(raw_from_file(stack)[0])
-    assert cfg.asn == 65000
+    cfg = validate(*raw_from_file(stack))
+    assert cfg.asn == (64500 if stack == "prod" else 65000)  # prod: a documentation ASN
     assert cfg.mesh.range.subnet_of(cfg.prefixes[0])
 
 
@@ -104,14 +111,47 @@ def test_invalid_names(name):
 
 def test_duplicate_names():
     msg = rejected(with_change("mesh.nodes[1].name", "node1"))
-    assert "'node1' is used twice" in msg
+    assert "bgp4mesh:mesh.nodes[1].name = 'node1': already used by mesh.nodes[0].name" in msg
     msg = rejected(with_change("mesh.nodes[1].name", "isp"))
-    assert "'isp' is used twice" in msg
+    assert "bgp4mesh:mesh.nodes[1].name = 'isp': already used by upstreams[0].name" in msg
 
 
 def test_neighbor_must_be_in_link_subnet():
     msg = rejected(with_change("upstreams[0].neighbor", "172.30.9.1"))
-    assert "upstreams[0]" in msg and "neighbor 172.30.9.1 is not inside link 172.30.0.0/24" in msg
+    assert "bgp4mesh:upstreams[0].neighbor = 172.30.9.1: not inside link 172.30.0.0/24" in msg
+    assert "{" not in msg  # the field, not a dump of the upstream
+
+
+def test_rules_of_a_section_name_their_field():
+    msg = rejected(with_change("policy.timers.keepalive", 4))
+    assert "bgp4mesh:policy.timers.keepalive = 4: must be at most a third of hold 9" in msg
+    msg = rejected(with_change("policy.bogon_exempt_asns[0]", {"first": 65534, "last": 64512}))
+    assert "bgp4mesh:policy.bogon_exempt_asns[0].last = 64512: ends before first 65534" in msg
+    msg = rejected(with_change("netmaker", {"tls": "acme"}))
+    assert "bgp4mesh:netmaker.acme_email: tls 'acme' needs acme_email" in msg
+
+
+def test_every_problem_is_reported_at_once():
+    raw = with_change("mesh.egress_ranges", ["44.30.127.0/24"])
+    raw = with_change("mesh.nodes[1].name", "node1", raw)
+    raw = with_change("mesh.nodes[0].ip", "44.30.126.1", raw)
+    raw = with_change("upstreams[0].mock.router_id", "172.30.0.100", raw)
+    msg = rejected(raw)
+    for key in ("mesh.egress_ranges[0]", "mesh.nodes[1].name", "mesh.nodes[0].ip", "upstreams[0].mock.router_id"):
+        assert f"bgp4mesh:{key} = " in msg
+    # Field rules of different sections, too.
+    raw = with_change("policy.timers.hold", 1)
+    raw = with_change("upstreams[0].limit_action", "explode", raw)
+    raw = with_change("mesh.nodes[0].name", "Node", raw)
+    assert rejected(raw).count("\n  bgp4mesh:") == 3
+
+
+def test_secret_values_are_never_shown():
+    msg = rejected(with_change("upstreams[0].password", 'hunter2"quote'))
+    assert "bgp4mesh:upstreams[0].password = [secret]" in msg and "hunter2" not in msg
+    with pytest.raises(ConfigError) as info:
+        validate(with_change("asn", "secret-asn"), {"asn"})
+    assert "bgp4mesh:asn = [secret]" in str(info.value) and "secret-asn" not in str(info.value)
 
 
 def test_router_id_must_be_ipv4():

@@ -9,16 +9,18 @@ from ipaddress import ip_network
 
 import pytest
 
-from bgp4mesh import live
 from bgp4mesh.birdc import Target, import_limit, protocols, routes
-from bgp4mesh.render import MockRoute, render_isp
+from bgp4mesh.naming import docker_name
+from bgp4mesh.render import bird_protocol, render_isp
 from bgp4mesh.stack import load_file
+from harness import live
+from tests.hostile_routes import MockRoute, with_routes
 from tests.live import container_started_at, eventually
 
 CFG = load_file("dev")
 UPSTREAM = CFG.upstreams[0]
-ISP = Target("bgp4mesh-dev-isp")
-BORDER = Target("bgp4mesh-dev-border")
+ISP = Target(docker_name("dev", "isp"))
+BORDER = Target(docker_name("dev", "border"))
 
 HOSTILE = [
     MockRoute(ip_network("44.30.127.0/24")),  # our own block, announced back to us
@@ -33,28 +35,28 @@ HOSTILE = [
 
 def load_isp(extra: list[MockRoute]) -> None:
     """Give the ISP a config with extra announcements and reload it in place."""
-    files = render_isp(CFG, UPSTREAM, extra)
-    live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": f"/etc/bird/{p}", "content": c} for p, c in files.items()]))
+    text = with_routes(render_isp(CFG, UPSTREAM)["bird.conf"], extra)
+    live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": "/etc/bird/bird.conf", "content": text}]))
     reply = ISP.birdc("configure")
     assert "Reconfigured" in reply or "Reconfiguration in progress" in reply, reply
 
 
 def border_learned() -> set[str]:
-    return {r.prefix for r in routes(BORDER, "protocol", UPSTREAM.name)}
+    return {r.prefix for r in routes(BORDER, "protocol", bird_protocol(UPSTREAM.name))}
 
 
 def test_session_established_within_15s_of_containers_running(dev_lab):
     both_running = max(container_started_at(ISP.container), container_started_at(BORDER.container))
     budget = 15 - (time.time() - both_running)
-    eventually(lambda: protocols(ISP)["border"].info == "Established", wait=max(budget, 0), what="ISP session to border Established")
+    eventually(lambda: protocols(ISP)[bird_protocol("border")].info == "Established", wait=max(budget, 0), what="ISP session to border Established")
     established_after = time.time() - both_running
     assert established_after <= 15, f"Established {established_after:.1f}s after both containers started"
-    assert protocols(BORDER)[UPSTREAM.name].info == "Established"
+    assert protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established"
 
 
 def test_isp_holds_exactly_our_prefix_from_our_as(dev_lab):
     def exactly_ours():
-        got = routes(ISP, "protocol", "border")
+        got = routes(ISP, "protocol", bird_protocol("border"))
         assert [(r.prefix, r.as_path) for r in got] == [("44.30.127.0/24", [65000])], got
         return True
 
@@ -75,7 +77,7 @@ def test_hostile_routes_are_never_accepted(dev_lab):
         hostile = {str(r.prefix) for r in HOSTILE}
         # They did arrive (kept as filtered), so absence below is not vacuous.
         eventually(
-            lambda: hostile <= {r.prefix for r in routes(BORDER, "filtered", "protocol", UPSTREAM.name)},
+            lambda: hostile <= {r.prefix for r in routes(BORDER, "filtered", "protocol", bird_protocol(UPSTREAM.name))},
             wait=15,
             what="all hostile routes received and filtered",
         )
@@ -84,7 +86,7 @@ def test_hostile_routes_are_never_accepted(dev_lab):
         assert [r.protocol for r in own] == ["own_v4"], own
         assert routes(BORDER, "45.67.91.0/24") == []
         # From the ISP's side we still see only our own prefix: nothing re-announced.
-        assert [r.prefix for r in routes(ISP, "protocol", "border")] == ["44.30.127.0/24"]
+        assert [r.prefix for r in routes(ISP, "protocol", bird_protocol("border"))] == ["44.30.127.0/24"]
     finally:
         load_isp([])
 
@@ -93,8 +95,8 @@ def test_more_prefixes_than_the_limit_trigger_the_limit_action(dev_lab):
     flood = [MockRoute(ip_network(f"45.68.{i}.0/24")) for i in range(UPSTREAM.max_prefixes + 5)]
     load_isp(flood)
     try:
-        eventually(lambda: _export_count(ISP, "border") >= len(flood), wait=15, what="ISP exports the flood")
-        limit, action, _ = import_limit(BORDER, UPSTREAM.name)
+        eventually(lambda: _export_count(ISP, bird_protocol("border")) >= len(flood), wait=15, what="ISP exports the flood")
+        limit, action, _ = import_limit(BORDER, bird_protocol(UPSTREAM.name))
         assert (limit, action) == (UPSTREAM.max_prefixes, UPSTREAM.limit_action)
 
         def capped():
@@ -104,7 +106,7 @@ def test_more_prefixes_than_the_limit_trigger_the_limit_action(dev_lab):
 
         time.sleep(2)  # let the whole flood be processed before reading the cap
         assert capped() == UPSTREAM.max_prefixes  # block: keeps the first `limit`, drops the rest
-        assert protocols(BORDER)[UPSTREAM.name].info == "Established"  # block keeps the session up
+        assert protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established"  # block keeps the session up
     finally:
         load_isp([])
     eventually(lambda: border_learned() == {"198.51.100.0/24", "203.0.113.0/24", "0.0.0.0/0"}, wait=20, what="recovery after flood")

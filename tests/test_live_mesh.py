@@ -9,8 +9,10 @@ import json
 import time
 from ipaddress import ip_address
 
-from bgp4mesh import live
+from harness import live
 from bgp4mesh.birdc import Target, protocols
+from bgp4mesh.naming import docker_name
+from bgp4mesh.render import bird_protocol
 from bgp4mesh.stack import load_file
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks
 from tests.live import eventually
@@ -20,7 +22,7 @@ NODES = [n.name for n in CFG.mesh.nodes]
 
 
 def container(name: str) -> Target:
-    return Target(f"bgp4mesh-dev-{name}")
+    return Target(docker_name("dev", name))
 
 
 def verify_all(wait: float = 60) -> list[str]:
@@ -44,12 +46,34 @@ def test_outputs_report_mesh_addresses_and_hide_secrets(dev_lab):
     assert auto in CFG.mesh.range and str(auto) not in ("44.30.127.1", "44.30.127.10")
     assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}]
     assert out["netmaker_endpoint"] == "nm.lab:443"
-    assert {"netmaker_master_key", "enrollment_token"} <= dev_lab.secret_outputs
-    masked = dev_lab.masked_outputs()
-    assert masked["netmaker_master_key"] == masked["enrollment_token"] == "[secret]"
+    assert not {"netmaker_master_key", "enrollment_token"} & set(out), "no credential is a stack output"
     # The addresses are real: each container holds the address the outputs report.
     for name in NODES:
         assert mesh_ip(container(name)) == out["mesh_nodes"][name]
+
+
+def test_no_member_container_shows_the_enrollment_token(dev_lab):
+    """The token went in on netclient-join's stdin: not in the environment, the
+    config or any file left in the container, and the key it belongs to expires."""
+    members = ["border", *NODES]
+    for name in members:
+        info = live.docker("inspect", docker_name("dev", name))
+        assert "TOKEN" not in info.upper(), name
+        left = container(name).run("sh", "-c", "grep -rl 'eyJzZXJ2ZXIi' /etc /run 2>/dev/null || true").stdout
+        assert left.strip() == "", f"{name} keeps a token in {left}"
+    with _client(dev_lab.outputs) as api:
+        keys = [k for k in api.list_enrollment_keys() if f"{CFG.mesh.network}-members" in (k.get("tags") or [])]
+    assert len(keys) == 1 and not keys[0].get("unlimited") and keys[0]["expiration"] > "2026", keys
+
+
+def _client(outputs: dict):
+    """An API client with the master key read from the server container (the program
+    exports no credential)."""
+    from bgp4mesh.netmaker_api import NetmakerClient
+
+    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", docker_name("dev", "netmaker-server")))
+    key = next(e.split("=", 1)[1] for e in env if e.startswith("MASTER_KEY="))
+    return NetmakerClient(outputs["netmaker_api"], key, outputs["netmaker_ca_certificate"])
 
 
 def test_internet_and_mesh_traffic_end_to_end(dev_lab):
@@ -78,8 +102,8 @@ def test_no_lab_packet_can_leave_the_machine(dev_lab):
 def test_border_restart_keeps_session_mesh_and_addresses(dev_lab):
     before = {n: mesh_ip(container(n)) for n in ["border", *NODES]}
     started = time.monotonic()
-    live.docker("restart", "bgp4mesh-dev-border")
-    eventually(lambda: protocols(container("isp"))["border"].info == "Established", wait=30, what="session back")
+    live.docker("restart", docker_name("dev", "border"))
+    eventually(lambda: protocols(container("isp"))[bird_protocol("border")].info == "Established", wait=30, what="session back")
     verify_all(wait=90)
     print(f"border restart: all checks pass again after {time.monotonic() - started:.1f}s")
     assert {n: mesh_ip(container(n)) for n in ["border", *NODES]} == before
@@ -89,7 +113,7 @@ def test_mesh_node_restart_keeps_identity_and_address(dev_lab):
     name = NODES[-1]
     ident, ip = node_identity(name), mesh_ip(container(name))
     started = time.monotonic()
-    live.docker("restart", f"bgp4mesh-dev-{name}")
+    live.docker("restart", docker_name("dev", name))
     eventually(lambda: mesh_ip(container(name)) == ip, wait=60, what=f"{name} back on {ip}")
     verify_all(wait=90)
     print(f"{name} restart: all checks pass again after {time.monotonic() - started:.1f}s")

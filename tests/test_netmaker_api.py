@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import pickle
 import socket
 import ssl
@@ -26,6 +27,8 @@ from bgp4mesh.netmaker_api import (
     Unauthorized,
     Unavailable,
 )
+
+from tests.netmaker_fake import register_host  # noqa: E402
 
 KEY = "s3cr3t-MASTER-key-do-not-leak"
 
@@ -120,9 +123,26 @@ def test_register_sends_no_auth_and_hides_token_in_errors():
         return err(400, "invalid enrollment key")
 
     with pytest.raises(BadRequest) as ei:
-        make(h).register_host("TOKEN-SECRET", {"id": "x"})
+        register_host(make(h), "TOKEN-SECRET", {"id": "x"})
     assert "TOKEN-SECRET" not in str(ei.value)
     assert "POST /api/v1/host/register/<token>" in str(ei.value)
+
+
+def test_httpx_request_log_never_carries_a_credential(caplog):
+    """A host process that enables httpx's INFO log sees requests, not keys or tokens."""
+
+    def h(req):
+        return httpx.Response(200) if req.method == "DELETE" else err(400, "invalid enrollment key")
+
+    with caplog.at_level(logging.DEBUG):
+        make(h).delete_enrollment_key("KEY-VALUE-SECRET")
+        with pytest.raises(BadRequest):
+            register_host(make(h), "TOKEN-SECRET", {"id": "x"})
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/api/v1/enrollment-keys/<redacted>" in m for m in requests), requests
+    assert any("/api/v1/host/register/<redacted>" in m for m in requests), requests
+    assert "KEY-VALUE-SECRET" not in caplog.text and "TOKEN-SECRET" not in caplog.text
+    assert KEY not in caplog.text
 
 
 def test_egress_bodies_match_v160_fields():

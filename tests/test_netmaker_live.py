@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests.netmaker_fake import register_host
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient, NotFound, Unauthorized, Unavailable
 from bgp4mesh.providers import (
     EgressGatewayProvider,
@@ -305,7 +306,7 @@ def mesh_with_gateway(nm, api, netp, keyp):
     n = netp.create(net_in(nm, netid, rng))
     k = keyp.create(key_in(nm, [netid], [f"{netid}-join"], uses=3))
     host = fake_host(f"gw-{netid}")
-    api.register_host(k.outs["token"], host)
+    register_host(api, k.outs["token"], host)
     node = wait_for(lambda: api.find_node_for_host(netid, host["name"]), what="the gateway node")
     yield {"netid": netid, "range": rng, "net": n, "key": k, "host": host, "node": node}
     netp.delete(n.id, n.outs)
@@ -528,7 +529,7 @@ def test_pin_node_address(nm, api, mesh_with_gateway):
     assert node["address"] == f"{net}.50/24"
     assert api.get_node(m["netid"], m["node"]["id"])["address"] == f"{net}.50/24"
     second = fake_host(f"second-{m['netid']}")
-    api.register_host(m["key"].outs["token"], second)
+    register_host(api, m["key"].outs["token"], second)
     n2 = wait_for(lambda: api.find_node_for_host(m["netid"], second["name"]), what="second node")
     with pytest.raises(BadRequest, match=f"ip specified is already allocated: {net}.50 is used by node {m['node']['id']}"):
         api.set_node_address(m["netid"], n2["id"], f"{net}.50")

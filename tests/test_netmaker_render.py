@@ -259,11 +259,14 @@ import pulumi
 from bgp4mesh.stack import raw_from_pulumi, validate
 from bgp4mesh.addressing import underlay_plan
 from components.netmaker_server import NetmakerServer
+from components.lab import HostContext, _server_images
 
-cfg = validate(raw_from_pulumi())
+cfg = validate(raw_from_pulumi()[0])
 plan = underlay_plan(cfg) if cfg.lab else None
+host = HostContext("local", "unix:///var/run/docker.sock")
 nm = NetmakerServer("netmaker", {"netmaker": cfg.netmaker, "stack": pulumi.get_stack(),
-                                  "network": "bgp4mesh-dev-underlay" if plan else "host", "underlay": plan})
+                                  "network": "bgp4mesh-dev-underlay" if plan else "host", "underlay": plan,
+                                  "images": _server_images(cfg, host)})
 for key in ("api_url", "client_endpoint", "broker_endpoint", "ca_certificate", "master_key",
             "server_name", "connection", "containers"):
     pulumi.export(key, getattr(nm, key))
@@ -271,7 +274,7 @@ for key in ("api_url", "client_endpoint", "broker_endpoint", "ca_certificate", "
 
 
 def _declare(stack: str, project: Path):
-    from bgp4mesh.live import run_program
+    from harness.live import run_program
     from bgp4mesh.stack import raw_from_file
     from tests.program_mocks import RecordingMocks
 

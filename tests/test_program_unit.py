@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from bgp4mesh.stack import raw_from_file
-from bgp4mesh.live import run_program
+from harness.live import run_program, unwrap
 from pulumi.runtime.rpc import is_rpc_secret as rpc_secret
 from tests.program_mocks import RecordingMocks, run_stack
 
@@ -21,6 +21,16 @@ def dev():
 
 def container(mocks, docker_name):
     return next(r for r in mocks.of_type(CONTAINER) if r.inputs["name"] == docker_name)
+
+
+def upload_is_secret(resource, path: str) -> bool:
+    """Whether the upload of `path` reaches the engine secret: the list, the entry or
+    its content may carry the secret marker."""
+    uploads = resource.raw_inputs["uploads"]
+    if rpc_secret(uploads):
+        return True
+    entry = next(u for u in uploads if unwrap(u)["file"] == path)
+    return rpc_secret(entry) or rpc_secret(entry["content"])
 
 
 def test_every_lab_network_is_internal_and_gateway_avoids_configured_addresses(dev):
@@ -105,13 +115,71 @@ def test_invalid_config_declares_nothing():
     assert mocks.resources == []
 
 
-def test_secrets_are_secret(dev):
-    mocks, outputs, secret = dev
-    assert {"netmaker_master_key", "enrollment_token"} <= secret
-    # The enrollment token reaches containers only inside a secret envs list.
+def test_no_credential_is_a_stack_output(dev):
+    _, outputs, _ = dev
+    assert not {"netmaker_master_key", "enrollment_token"} & set(outputs)
+
+
+def test_enrollment_token_only_on_the_join_commands_stdin(dev):
+    mocks, _, _ = dev
+    members = [c for c in mocks.of_type(CONTAINER) if c.inputs["name"] in ("bgp4mesh-dev-border", "bgp4mesh-dev-node1", "bgp4mesh-dev-node2")]
+    assert len(members) == 3
+    for c in members:
+        assert not any("TOKEN" in e for e in c.inputs["envs"]), c.inputs["envs"]
+        assert "TOKEN" not in str(c.inputs.get("uploads"))
+    joins = [r for r in mocks.of_type("command:local:Command") if r.name.endswith("-join")]
+    assert sorted(j.name for j in joins) == ["border-join", "node1-join", "node2-join"]
+    for j in joins:
+        assert j.inputs["stdin"] == "TOKEN" and rpc_secret(j.raw_inputs["stdin"])
+        assert j.inputs["create"].endswith("netclient-join") and j.inputs["update"] == "true"
+    key = next(r for r in mocks.resources if r.name == "mesh-key")
+    assert key.inputs["valid_for_seconds"] == 3600 and not key.inputs.get("unlimited")
+
+
+def _with_password(stack: str) -> dict:
+    raw = copy.deepcopy(raw_from_file(stack)[0])
+    raw["upstreams"][0]["password"] = "md5-Secret-xyz"
+    return raw
+
+
+@pytest.mark.parametrize(
+    "raw_of, secret_keys",
+    [(_with_password, {"upstreams"}), (lambda s: raw_from_file(s)[0], {"policy"}), (lambda s: raw_from_file(s)[0], {"asn"})],
+    ids=["password-in-upstreams", "policy-secret", "asn-secret"],
+)
+def test_secret_config_stays_secret_in_every_rendered_file(raw_of, secret_keys):
+    mocks, _, _ = run_stack("dev", raw_of("dev"), secret_keys)
+    for name in ("bgp4mesh-dev-border", "bgp4mesh-dev-isp"):
+        assert upload_is_secret(container(mocks, name), "/etc/bird/bird.conf"), f"{name}: bird.conf must be secret when {secret_keys} is"
+
+
+def test_password_reaches_bird_only_as_a_secret():
+    mocks, _, _ = run_stack("dev", _with_password("dev"))  # a plain value: the model still treats it as secret
     border = container(mocks, "bgp4mesh-dev-border")
-    assert rpc_secret(border.raw_inputs["envs"])
-    assert any(e.startswith("NETCLIENT_TOKEN=") for e in border.inputs["envs"])
+    bird = next(u for u in border.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")
+    assert upload_is_secret(border, "/etc/bird/bird.conf") and 'password "md5-Secret-xyz";' in bird["content"]
+    for r in mocks.resources:  # nowhere else, and never outside a secret
+        if r is not border and r.name != "isp-bird":
+            assert "md5-Secret-xyz" not in str(r.inputs), r.name
+
+
+def test_without_secrets_rendered_files_stay_readable_in_previews(dev):
+    mocks, _, _ = dev
+    assert not upload_is_secret(container(mocks, "bgp4mesh-dev-border"), "/etc/bird/bird.conf")
+
+
+def test_every_fixed_name_resource_is_deleted_before_it_is_replaced():
+    seen = {}
+
+    def observe(args):
+        seen[(args.type_, args.name)] = (args.props, args.opts)
+
+    run_stack("dev", observe=observe)
+    named = {k: v for k, v in seen.items() if k[0].startswith("docker:index/") and k[0] != "docker:index/image:Image" and v[0].get("name")}
+    assert {k[0] for k in named} == {"docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"}
+    assert len(named) >= 12
+    late = [k for k, (_, opts) in named.items() if not opts.delete_before_replace]
+    assert not late, f"fixed-name resources replaced create-before-delete (name conflict): {late}"
 
 
 def test_mesh_nodes_declared_with_tun_identity_and_static_endpoint(dev):

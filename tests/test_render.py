@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from ipaddress import ip_network
@@ -25,7 +26,8 @@ import pytest
 from bgp4mesh.bogons import BOGON_ASNS, BOGON_PREFIXES_V4
 from bgp4mesh.config import ConfigError
 from bgp4mesh.render import (
-    MockRoute,
+    bird_protocol,
+    bird_symbol,
     isp_addresses,
     render_all,
     render_border,
@@ -33,9 +35,12 @@ from bgp4mesh.render import (
     subtract_prefixes,
     subtract_ranges,
 )
-from bgp4mesh.stack import load_file, raw_from_file, validate
+from bgp4mesh.stack import PROJECT_DIR, load_file, raw_from_file, validate
+from tests.hostile_routes import MockRoute, with_routes
 
 STACKS = ("dev", "lab", "prod")
+PUBLIC_ASN = 64000
+"""Outside every bogon ASN range, for stacks whose bogon filter has no exemptions."""
 
 
 # ---- the bird binary ----------------------------------------------------------
@@ -105,9 +110,19 @@ def test_every_rendered_file_parses(stack, bird, tmp_path):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_rendering_is_deterministic(stack):
-    cfg = load_file(stack)
-    assert render_all(cfg) == render_all(load_file(stack))
+def test_rendering_is_deterministic(stack, tmp_path):
+    """The same files from separate processes with different hash seeds (set and
+    dict order must never leak into a config)."""
+    outs = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, "-m", "bgp4mesh", "render", "--stack", stack, "--out", str(out)],
+                              cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        outs.append({str(f.relative_to(out)): f.read_text() for f in sorted(out.rglob("*")) if f.is_file()})
+    assert outs[0] and outs[0] == outs[1] == outs[2]
+    assert outs[0] == {f"{c}/{rel}": text for c, files in render_all(load_file(stack)).items() for rel, text in files.items()}
 
 
 def test_bird_rejects_a_broken_config(bird, tmp_path):
@@ -115,6 +130,61 @@ def test_bird_rejects_a_broken_config(bird, tmp_path):
     files = render_all(load_file("dev"))["border"]
     broken = {"bird.conf": files["bird.conf"].replace("import limit", "import limitt")}
     assert bird_parse(bird, broken, tmp_path).returncode != 0
+
+
+# ---- user names that are BIRD words ----------------------------------------------
+
+ISSUE_WORDS = ["primary", "router", "public", "gateway", "bgp", "static", "path", "local-pref", "community", "filter", "protocol"]
+
+
+def bird_words(bird: str) -> list[str]:
+    """Every word the bird binary knows (its NUL-terminated lower-case strings: the
+    keyword table and more), as valid stack names ('_' -> '-')."""
+    from bgp4mesh.config import RESERVED_NAMES, YAML_BOOL_WORDS, _NAME_RE
+
+    found = {w.decode().replace("_", "-") for w in re.findall(rb"(?<=\0)[a-z][a-z0-9_]{0,31}(?=\0)", Path(bird).read_bytes())}
+    return sorted(w for w in found | set(ISSUE_WORDS) if _NAME_RE.fullmatch(w) and w not in YAML_BOOL_WORDS | RESERVED_NAMES)
+
+
+def test_bird_really_rejects_these_words_as_raw_names(bird, tmp_path):
+    """Why no symbol is a raw name: BIRD 2 refuses many words, quoted or not."""
+    for word in ("primary", "router", "static"):
+        for name in (word, f"'{word}'"):
+            text = f"router id 1.1.1.1;\nprotocol device {name} {{\n}}\n"
+            assert bird_parse(bird, {"bird.conf": text}, tmp_path / word).returncode != 0, name
+
+
+def test_every_bird_word_is_a_usable_upstream_name(bird, tmp_path):
+    words = bird_words(bird)
+    assert len(words) > 300
+    raw = stack_raw("dev")
+    base = {k: v for k, v in raw["upstreams"][0].items() if k != "mock"}
+    raw["upstreams"] = [
+        {**base, "name": w, "link": "10.0.0.0/16", "neighbor": f"10.0.{i // 250}.{i % 250 + 1}", "local_address": "10.0.255.254"}
+        for i, w in enumerate(words)
+    ]
+    cfg = validate(raw)
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert set(blocks(text, "bgp")) == {bird_protocol(w) for w in words}
+    assert_parses(bird, {"bird.conf": text}, tmp_path)
+
+
+@pytest.mark.parametrize("word", ISSUE_WORDS)
+def test_bird_words_as_router_and_upstream_names_parse_on_both_sides(word, bird, tmp_path):
+    raw = stack_raw("dev")
+    raw["border_routers"][0]["name"] = word
+    raw["upstreams"][0]["name"] = f"{word}-isp"
+    cfg = validate(raw)
+    for name, files in render_all(cfg).items():
+        assert_parses(bird, files, tmp_path / name)
+    isp = render_isp(cfg, cfg.upstreams[0])["bird.conf"]
+    assert f"protocol bgp {bird_protocol(word)} {{" in isp
+
+
+def test_bird_symbols_are_one_to_one():
+    assert bird_protocol("isp-a") == "peer_isp_a" and bird_symbol("import_v4", "isp-a") == "import_v4_isp_a"
+    names = ["a-b", "ab", "a-bb", "ab-b", "a--b"]
+    assert len({bird_protocol(n) for n in names}) == len(names)
 
 
 # ---- text-level policy --------------------------------------------------------
@@ -151,14 +221,15 @@ def test_border_sessions_follow_the_model(stack):
         own = blocks(text, "static")["own_v4"]
         assert [f"route {p} blackhole;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
         sessions = blocks(text, "bgp")
-        assert set(sessions) == {u.name for u in cfg.upstreams_of(router)}
+        assert set(sessions) == {bird_protocol(u.name) for u in cfg.upstreams_of(router)}
         for u in cfg.upstreams_of(router):
-            body = sessions[u.name]
+            body = sessions[bird_protocol(u.name)]
             assert f"local as {cfg.asn};" in body
             assert f"source address {u.local_address};" in body
             assert f"neighbor {u.neighbor} as {u.asn};" in body
             assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
-            assert f"import filter 'import_{u.name}_v4';" in body
+            assert f"import filter {bird_symbol('import_v4', u.name)};" in body
+            assert f'description "{u.name} AS{u.asn}";' in body
             assert "export filter export_own_v4;" in body
             assert "import all" not in body and "export all" not in body
             assert f"enforce first as {'on' if cfg.policy.enforce_first_as else 'off'};" in body
@@ -199,18 +270,18 @@ def test_bogon_filter_off_renders_no_bogon_sets(bird, tmp_path):
 
 
 def test_bogon_filter_on_without_exemptions_has_the_full_nlnog_lists():
-    cfg = make("prod")
+    cfg = make(asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
     text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
     assert define_set(text, "BOGON_PREFIXES_v4") == [f"{p}+" for p in BOGON_PREFIXES_V4]
     assert define_set(text, "BOGON_ASNS") == [str(a) if a == b else f"{a}..{b}" for a, b in BOGON_ASNS]
-    filt = re.search(r"^filter 'import_transit_v4' \{\n(.*?)^\}", text, re.M | re.S).group(1)
+    filt = re.search(r"^filter import_v4_isp \{\n(.*?)^\}", text, re.M | re.S).group(1)
     steps = [line.strip() for line in filt.splitlines()]
     # The order of the import steps.
     assert steps == [
         "reject_own_v4();",
         "reject_bogon_prefixes_v4();",
         "reject_bogon_asns();",
-        "reject_prefix_length_v4();",  # transit has accept_default: true
+        "reject_prefix_length_v4();",  # the upstream has accept_default: true
         "reject_long_as_path();",
         "reject_as_trans();",
         "honor_graceful_shutdown();",
@@ -275,19 +346,27 @@ def test_password_is_rendered_on_both_sides(bird, tmp_path):
         assert_parses(bird, f, tmp_path / name)
 
 
-@pytest.mark.parametrize("bad", ['a"b', "a\nb", "x" * 81])
-def test_unrepresentable_password_is_a_config_error(bad):
-    cfg = make(upstream={"password": bad})
-    with pytest.raises(ConfigError, match="password"):
-        render_border(cfg, cfg.border_routers[0])
+@pytest.mark.parametrize("bad", ['a"b', '"', "a\nb", "tab\there", "x" * 81, "", "pässword", "\x7f", "é" * 41])
+def test_unrepresentable_password_is_refused_by_the_model(bad):
+    """Passwords BIRD or a peer cannot take never reach a template; the message
+    names the key and the rule but never the value."""
+    with pytest.raises(ConfigError, match=r"bgp4mesh:upstreams\[0\]\.password = \[secret\]: ") as info:
+        make(upstream={"password": bad})
+    assert len(bad) < 3 or bad not in str(info.value)
+
+
+def test_longest_password_renders_and_parses(bird, tmp_path):
+    cfg = make(upstream={"password": "x" * 79 + "!"})
+    for name, files in render_all(cfg).items():
+        assert_parses(bird, files, tmp_path / name)
 
 
 def test_ipv6_prefixes_add_the_ipv6_bits(bird, tmp_path):
-    cfg = make(prefixes=["44.30.127.0/24", "2001:db8:4430::/48"])
+    cfg = make(prefixes=["44.30.127.0/24", "2a0e:4430::/48"])
     text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
-    assert define_set(text, "OWN_PREFIXES_v6") == ["2001:db8:4430::/48"]
+    assert define_set(text, "OWN_PREFIXES_v6") == ["2a0e:4430::/48"]
     assert "protocol static own_v6" in text and "protocol kernel kernel_v6" in text
-    assert "import filter 'import_isp_v6';" in text and "export filter export_own_v6;" in text
+    assert "import filter import_v6_isp;" in text and "export filter export_own_v6;" in text
     assert "net.len > 48 || (net.len < 12 && net != ::/0)" in text
     assert_parses(bird, {"bird.conf": text}, tmp_path / "border")
     isp = render_isp(cfg, cfg.upstreams[0])
@@ -334,7 +413,7 @@ def test_isp_follows_the_model():
     for u in cfg.upstreams:
         text = render_isp(cfg, u)["bird.conf"]
         assert f"router id {u.neighbor};" in text
-        body = blocks(text, "bgp")["border"]
+        body = blocks(text, "bgp")[bird_protocol("border")]
         assert f"local as {u.asn};" in body and f"source address {u.neighbor};" in body
         assert f"neighbor {u.local_address} as {cfg.asn};" in body
         assert "import all;" in body and "export where source = RTS_STATIC;" in body
@@ -362,7 +441,7 @@ HOSTILE = [
 
 def test_hostile_extra_routes_render_and_parse(bird, tmp_path):
     cfg = load_file("dev")
-    files = render_isp(cfg, cfg.upstreams[0], HOSTILE + [MockRoute(f"11.0.{i}.0/24") for i in range(12)])
+    files = {"bird.conf": with_routes(render_isp(cfg, cfg.upstreams[0])["bird.conf"], HOSTILE + [MockRoute(f"11.0.{i}.0/24") for i in range(12)])}
     text = files["bird.conf"]
     extra = blocks(text, "static")["extra_v4"]
     assert "route 44.30.127.0/25 blackhole;" in extra and "route 11.0.11.0/24 blackhole;" in extra
@@ -381,17 +460,16 @@ def test_mock_route_validation():
         MockRoute("1.2.3.4/24")
     with pytest.raises(ValueError):
         MockRoute("1.2.3.0/24", [2**32])
-    cfg = load_file("dev")
     with pytest.raises(ValueError, match="twice"):
-        render_isp(cfg, cfg.upstreams[0], [MockRoute("1.2.3.0/24"), MockRoute("1.2.3.0/24", [5])])
+        with_routes("", [MockRoute("1.2.3.0/24"), MockRoute("1.2.3.0/24", [5])])
 
 
 def test_isp_extra_prepends_behave(bird, birdc):
     """The mock ISP's extra routes carry exactly the requested path inside BIRD
     (BGP adds the ISP's own ASN in front on export)."""
     cfg = load_file("dev")
-    files = render_isp(cfg, cfg.upstreams[0], [MockRoute("1.0.0.0/24", [23456]), MockRoute("1.0.1.0/24", [7, 8, 9])])
-    with RunningBird(bird, birdc, files["bird.conf"]) as b:
+    text = with_routes(render_isp(cfg, cfg.upstreams[0])["bird.conf"], [MockRoute("1.0.0.0/24", [23456]), MockRoute("1.0.1.0/24", [7, 8, 9])])
+    with RunningBird(bird, birdc, text) as b:
         out = b.query("show route protocol extra_v4 all")
     paths = dict(re.findall(r"^(\S+/\d+)\s.*?BGP\.as_path: ([\d ]+)$", out, re.M | re.S))
     assert paths == {"1.0.0.0/24": "23456", "1.0.1.0/24": "7 8 9"}, out
@@ -484,7 +562,7 @@ def import_verdicts(bird, birdc, cfg, probes, upstream=None) -> dict[str, str]:
         harness += "".join(_probe_route(*r) for r in routes) + "}\n"
         harness += (
             f"protocol pipe probe_pipe_{tag} {{\n  table probe_in_{tag};\n  peer table probe_out_{tag};\n"
-            f"  import none;\n  export filter 'import_{upstream.name}_{tag}';\n}}\n"
+            f"  import none;\n  export filter {bird_symbol(f'import_{tag}', upstream.name)};\n}}\n"
         )
     verdicts = {p: "reject" for p, _, _ in probes}
     with RunningBird(bird, birdc, text, harness) as b:
@@ -558,8 +636,9 @@ def test_bogon_filter_off_behaviour(bird, birdc):
 
 
 def test_bogon_filter_without_exemptions_behaviour(bird, birdc):
-    """Prod-like: no exemptions, so the lab's test nets and private ASNs are bogons."""
-    cfg = make(policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
+    """Prod-like: no exemptions, so the lab's test nets and private ASNs are bogons
+    (own and upstream ASN public, as the model demands)."""
+    cfg = make(asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
     got = import_verdicts(
         bird,
         birdc,
@@ -574,7 +653,7 @@ def test_bogon_filter_without_exemptions_behaviour(bird, birdc):
 
 
 def test_exemption_inside_a_bogon_behaviour(bird, birdc):
-    cfg = make(policy={"bogon_exempt_prefixes": ["10.64.0.0/10"], "bogon_exempt_asns": [{"first": 65001, "last": 65001}]})
+    cfg = make(policy={"bogon_exempt_prefixes": ["10.64.0.0/10"], "bogon_exempt_asns": [{"first": 65000, "last": 65001}]})
     probes = [
         ("10.64.0.0/10", [65001], False),
         ("10.65.1.0/24", [65001], False),

@@ -14,6 +14,9 @@ from bgp4mesh.providers.base import NetmakerConnection, NetmakerProvider, is_unk
 from bgp4mesh.providers.egress import EgressGateway, EgressGatewayArgs, EgressGatewayProvider, GatewayNotFound
 from bgp4mesh.providers.enrollment_key import EnrollmentKey, EnrollmentKeyArgs, EnrollmentKeyProvider
 from bgp4mesh.providers.network import NetmakerNetwork, NetmakerNetworkArgs, NetmakerNetworkProvider
+from bgp4mesh.providers.pickling import restore_pickler_after_serialize
+
+restore_pickler_after_serialize()
 
 __all__ = [
     "NetmakerConnection",

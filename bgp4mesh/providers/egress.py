@@ -20,7 +20,6 @@ Netmaker v1.6.0 itself rejects a range inside the network's own CIDR and loopbac
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +38,7 @@ from bgp4mesh.providers.base import (
     normalize_cidr,
 )
 from bgp4mesh.providers.network import NETID_RE
+from bgp4mesh.waiting import WaitTimeout, until
 
 PROVIDER_VERSION = "1"
 KIND = "netmaker-egress"
@@ -51,31 +51,34 @@ class GatewayNotFound(Exception):
 
 def resolve_gateway(client: NetmakerClient, network: str, host_name: str, wait_seconds: float = 0.0) -> dict[str, Any]:
     """The ApiNode of host ``host_name`` in ``network``; waits up to ``wait_seconds``."""
-    deadline = time.monotonic() + max(0.0, float(wait_seconds or 0))
-    while True:
-        if client.find_network(network) is None:
-            reason = f"Netmaker network '{network}' does not exist"
-        else:
-            hosts = client.find_hosts_by_name(host_name)
-            if len(hosts) > 1:
-                ids = ", ".join(h.get("id", "?") for h in hosts)
-                raise GatewayNotFound(
-                    f"egress gateway host '{host_name}' is ambiguous in network '{network}': "
-                    f"{len(hosts)} Netmaker hosts carry that name ({ids})"
-                )
-            if not hosts:
-                known_names = sorted({h.get("name", "?") for h in client.list_hosts()})
-                reason = (f"no Netmaker host is named '{host_name}' (hosts: "
-                          f"{', '.join(known_names) if known_names else 'none'})")
-            else:
-                host = hosts[0]
-                for node in client.list_nodes(network):
-                    if node.get("hostid") == host.get("id") and not node.get("is_static"):
-                        return node
-                reason = f"host '{host_name}' ({host.get('id')}) has no node in network '{network}'"
-        if time.monotonic() >= deadline:
-            raise GatewayNotFound(f"egress gateway host '{host_name}' not found in network '{network}': {reason}")
-        time.sleep(1.0)
+    try:
+        return until(lambda: _gateway_node(client, network, host_name), max(0.0, float(wait_seconds or 0)), every=1.0, retry_on=(_NotYet,))
+    except WaitTimeout as exc:
+        raise GatewayNotFound(f"egress gateway host '{host_name}' not found in network '{network}': {exc}") from None
+
+
+class _NotYet(Exception):
+    """The gateway's node is not there (yet)."""
+
+
+def _gateway_node(client: NetmakerClient, network: str, host_name: str) -> dict[str, Any]:
+    if client.find_network(network) is None:
+        raise _NotYet(f"Netmaker network '{network}' does not exist")
+    hosts = client.find_hosts_by_name(host_name)
+    if len(hosts) > 1:
+        ids = ", ".join(h.get("id", "?") for h in hosts)
+        raise GatewayNotFound(
+            f"egress gateway host '{host_name}' is ambiguous in network '{network}': "
+            f"{len(hosts)} Netmaker hosts carry that name ({ids})"
+        )
+    if not hosts:
+        known_names = sorted({h.get("name", "?") for h in client.list_hosts()})
+        raise _NotYet(f"no Netmaker host is named '{host_name}' (hosts: {', '.join(known_names) if known_names else 'none'})")
+    host = hosts[0]
+    for node in client.list_nodes(network):
+        if node.get("hostid") == host.get("id") and not node.get("is_static"):
+            return node
+    raise _NotYet(f"host '{host_name}' ({host.get('id')}) has no node in network '{network}'")
 
 
 class EgressGatewayProvider(NetmakerProvider):

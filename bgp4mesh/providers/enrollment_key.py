@@ -8,9 +8,11 @@ Resource ID = the key's first tag (tags are unique across keys on the server). T
 ``value`` is a credential (a token is just base64 ``{"server","value"}``), so it is not the
 ID; ``value`` and ``token`` are secret outputs.
 
-Exactly one of ``uses`` (> 0), ``expires_at`` (unix seconds or ISO-8601) and
-``unlimited=True`` must be set: the server picks one of them by itself (uses wins, then
-expiry, then unlimited) and answers 500 when none is set.
+Exactly one of ``uses`` (> 0), ``expires_at`` (unix seconds or ISO-8601),
+``valid_for_seconds`` and ``unlimited=True`` must be set: the server picks one of them by
+itself (uses wins, then expiry, then unlimited) and answers 500 when none is set.
+``valid_for_seconds`` makes a key that expires that long after it is created and is
+replaced by the first diff that finds less than half of that left (or the key gone).
 
 If the server deletes the key behind our back (deleting a network deletes every key whose
 only network it was), the next diff sees it gone and replaces it.
@@ -37,7 +39,7 @@ from bgp4mesh.providers.base import (
     merge_opts,
 )
 
-PROVIDER_VERSION = "1"
+PROVIDER_VERSION = "2"
 KIND = "netmaker-enrollment-key"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -62,7 +64,7 @@ def parse_time(value: Any) -> int | None:
 
 class EnrollmentKeyProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = ("networks", "tags", "uses", "expires_at", "unlimited")
+    FIELDS: ClassVar[tuple[str, ...]] = ("networks", "tags", "uses", "expires_at", "valid_for_seconds", "unlimited")
     REPLACE_ON: ClassVar[tuple[str, ...]] = FIELDS
     COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("token",)
     GONE_FIELD: ClassVar[str] = "tags"
@@ -108,6 +110,12 @@ class EnrollmentKeyProvider(NetmakerProvider):
             failures.append(CheckFailure("networks", "must be a list of network names"))
 
         uses, exp, unlimited = news.get("uses"), news.get("expires_at"), news.get("unlimited")
+        valid_for = news.get("valid_for_seconds")
+        if known(valid_for):
+            v = as_int(valid_for)
+            if v is None or v < 60:
+                failures.append(CheckFailure("valid_for_seconds", f"must be a whole number of seconds >= 60, got {valid_for!r}"))
+            news["valid_for_seconds"] = v or None
         if known(uses):
             u = as_int(uses)
             if u is None or u < 0:
@@ -120,13 +128,12 @@ class EnrollmentKeyProvider(NetmakerProvider):
                 failures.append(CheckFailure("expires_at", f"unix seconds or ISO-8601 time expected: {e}"))
         if known(unlimited) and not isinstance(unlimited, bool):
             failures.append(CheckFailure("unlimited", "must be a boolean"))
-        if not any(is_unknown(v) for v in (uses, exp, unlimited)):
-            chosen = [n for n, v in (("uses", news.get("uses")), ("expires_at", news.get("expires_at")),
-                                     ("unlimited", news.get("unlimited"))) if v]
+        if not any(is_unknown(v) for v in (uses, exp, valid_for, unlimited)):
+            chosen = [n for n in ("uses", "expires_at", "valid_for_seconds", "unlimited") if news.get(n)]
             if len(chosen) != 1:
                 failures.append(CheckFailure(
                     "uses",
-                    "set exactly one of uses (>0), expires_at, unlimited=True"
+                    "set exactly one of uses (>0), expires_at, valid_for_seconds, unlimited=True"
                     + (f" (got {', '.join(chosen)})" if chosen else " (got none)"),
                 ))
         return failures
@@ -154,7 +161,9 @@ class EnrollmentKeyProvider(NetmakerProvider):
                 f"enrollment key '{tags[0]}': network(s) {missing} do not exist in Netmaker",
             )
         exp = props.get("expires_at")
-        if exp and exp <= datetime.now(timezone.utc).timestamp():
+        if props.get("valid_for_seconds"):
+            exp = int(datetime.now(timezone.utc).timestamp()) + int(props["valid_for_seconds"])
+        elif exp and exp <= datetime.now(timezone.utc).timestamp():
             raise ValueError(f"enrollment key '{tags[0]}': expires_at {exp} is in the past")
         key = client.create_enrollment_key(
             tags, networks,
@@ -172,7 +181,17 @@ class EnrollmentKeyProvider(NetmakerProvider):
             match = [k for k in keys if k.get("value") == value]
         else:  # no value in state (e.g. import): fall back to the tag
             match = [k for k in keys if id_ in (k.get("tags") or [])]
-        return self._live(match[0]) if match else None
+        if not match:
+            return None
+        live = self._live(match[0])
+        valid_for = props.get("valid_for_seconds")
+        if valid_for and known(valid_for):
+            left = (live["expires_at"] or 0) - datetime.now(timezone.utc).timestamp()
+            if left < int(valid_for) / 2:
+                return None  # as good as gone: the diff replaces it with a fresh key
+            live["expires_at"] = props.get("expires_at")  # computed at create, not an input
+            live["valid_for_seconds"] = valid_for
+        return live
 
     def delete_object(self, client: NetmakerClient, id_: str, props: dict[str, Any]) -> None:
         value = props.get("value")
@@ -191,6 +210,8 @@ class EnrollmentKeyArgs:
     tags: pulumi.Input[list[pulumi.Input[str]]]
     uses: pulumi.Input[int] | None = None
     expires_at: pulumi.Input[int] | pulumi.Input[str] | None = None
+    valid_for_seconds: pulumi.Input[int] | None = None
+    """Expire this long after creation; renewed by the first diff past half of it."""
     unlimited: pulumi.Input[bool] = False
     provider_version: str = field(default=PROVIDER_VERSION)
 
@@ -216,6 +237,7 @@ class EnrollmentKey(pulumi.dynamic.Resource, module="bgp4mesh", name="Enrollment
             "tags": args.tags,
             "uses": args.uses,
             "expires_at": args.expires_at,
+            "valid_for_seconds": args.valid_for_seconds,
             "unlimited": args.unlimited,
             "provider_version": args.provider_version,
             "token": None,

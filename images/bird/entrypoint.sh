@@ -2,7 +2,7 @@
 # BIRD container (mock ISP and border router): one entrypoint for both images.
 #   ISP_ADDRESSES="198.51.100.1/32 ..."  put on lo so they answer ping (mock ISP)
 #   ROUTES_FROM_BGP_ONLY=1               drop Docker's default route; BGP provides one
-#   NETCLIENT_TOKEN=...                  also join the Netmaker mesh (border image,
+#   NETCLIENT=1                          also run netclient beside BIRD (border image,
 #                                        which has netclient; see start_netclient)
 # The container lives exactly as long as BIRD: if BIRD exits, so does the
 # container, and Docker's restart policy brings it back.
@@ -60,7 +60,7 @@ stop() {
 }
 trap stop TERM INT
 
-if [ -n "${NETCLIENT_TOKEN:-}" ]; then
+if [ "${NETCLIENT:-0}" = "1" ]; then
   start_netclient
 fi
 

@@ -32,7 +32,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from . import tlsgen
-from .stack import NAMESPACE, PROJECT_DIR, raw_from_file
+from bgp4mesh.stack import NAMESPACE, PROJECT_DIR, raw_from_file
 
 STATE_DIR_ENV = "BGP4MESH_LAB_STATE"
 PROJECT = "bgp4mesh"
@@ -92,6 +92,45 @@ class Ledger:
             self.path.unlink()
 
 
+LOCAL_DOCKER = "unix:///var/run/docker.sock"
+
+# What each handler really implements; any other input with a value is refused, so a
+# program that relies on something the harness cannot do fails here instead of
+# passing without it.
+SUPPORTED_INPUTS: dict[str, set[str]] = {
+    "pulumi:providers:docker": {"host"},
+    "docker:index/network:Network": {"name", "driver", "internal", "ipamConfigs", "options", "labels"},
+    "docker:index/volume:Volume": {"name", "labels"},
+    "docker:index/image:Image": {"imageName", "build", "skipPush", "buildOnPreview"},
+    "docker:index/remoteImage:RemoteImage": {"name", "keepLocally"},
+    "docker:index/container:Container": {
+        "name", "hostname", "image", "networksAdvanced", "networkMode", "capabilities", "sysctls", "devices",
+        "volumes", "envs", "restart", "privileged", "memory", "labels", "entrypoints", "command", "uploads",
+    },
+    "command:local:Command": {"create", "update", "delete", "environment", "interpreter", "dir", "stdin", "triggers"},
+    "random:index/randomPassword:RandomPassword": {"length", "lower", "upper", "numeric", "special", "overrideSpecial"},
+    "random:index/randomString:RandomString": {"length", "lower", "upper", "numeric", "special", "overrideSpecial"},
+    "tls:index/privateKey:PrivateKey": {"algorithm", "ecdsaCurve", "rsaBits"},
+    "tls:index/selfSignedCert:SelfSignedCert": {
+        "privateKeyPem", "subject", "isCaCertificate", "validityPeriodHours", "allowedUses", "dnsNames", "ipAddresses",
+    },
+    "tls:index/certRequest:CertRequest": {"privateKeyPem", "subject", "dnsNames", "ipAddresses"},
+    "tls:index/locallySignedCert:LocallySignedCert": {
+        "certRequestPem", "caPrivateKeyPem", "caCertPem", "validityPeriodHours", "allowedUses", "isCaCertificate",
+    },
+}
+
+
+def refuse_unsupported(typ: str, name: str, inputs: dict) -> None:
+    supported = SUPPORTED_INPUTS.get(typ, set()) | ({"version"} if typ.startswith("pulumi:providers:") else set())
+    extra = sorted(k for k, v in inputs.items() if k not in supported and v not in (None, "", [], {}))
+    if extra:
+        raise LiveError(f"live harness: {typ} {name}: cannot do input(s) {', '.join(extra)}")
+    host = inputs.get("host")
+    if typ == "pulumi:providers:docker" and host not in (None, LOCAL_DOCKER):
+        raise LiveError(f"live harness: docker provider {name}: only the local engine ({LOCAL_DOCKER}), not {host}")
+
+
 class LiveMocks(pulumi.runtime.Mocks):
     """new_resource performs the real side effect for each resource type."""
 
@@ -99,6 +138,9 @@ class LiveMocks(pulumi.runtime.Mocks):
         self.stack = stack
         self.ledger = ledger
         self.log = log
+        self._closed = False
+        self._inflight = 0
+        self._idle = threading.Condition()
         self.handlers: dict[str, Callable[[pulumi.runtime.MockResourceArgs, dict], tuple[str, dict]]] = {
             "pulumi:providers:docker": self._provider,
             "pulumi:providers:command": self._provider,
@@ -118,7 +160,26 @@ class LiveMocks(pulumi.runtime.Mocks):
             "tls:index/locallySignedCert:LocallySignedCert": self._tls,
         }
 
+    def close(self, wait: float = 900) -> None:
+        """Take no new work and wait for side effects under way: a teardown that ran
+        while a creation was still in flight would leave that object behind."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=wait)
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+        with self._idle:
+            if self._closed:
+                raise LiveError(f"{args.name}: not created, the deployment is being torn down")
+            self._inflight += 1
+        try:
+            return self._new_resource(args)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
         inputs = unwrap(args.inputs)
         if not args.custom:  # a ComponentResource: a grouping, nothing to create
             return args.name, inputs
@@ -127,6 +188,7 @@ class LiveMocks(pulumi.runtime.Mocks):
         handler = self.handlers.get(args.typ)
         if handler is None:
             raise LiveError(f"live harness: no real implementation for {args.typ} ({args.name})")
+        refuse_unsupported(args.typ, args.name, {k: v for k, v in inputs.items() if k != "__defaults"})
         started = time.monotonic()
         ident, outs = handler(args, inputs)
         self.log(f"created {args.typ.split(':')[-1]} {args.name} ({time.monotonic() - started:.1f}s)")
@@ -279,7 +341,9 @@ def run_command(script: Optional[str], inputs: dict, what: str) -> str:
         return ""
     env = {**os.environ, **{k: str(v) for k, v in (inputs.get("environment") or {}).items()}}
     interpreter = inputs.get("interpreter") or ["/bin/sh", "-c"]
-    proc = subprocess.run([*interpreter, script], cwd=inputs.get("dir") or None, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*interpreter, script], cwd=inputs.get("dir") or None, env=env, input=inputs.get("stdin") or "", capture_output=True, text=True
+    )
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise LiveError(f"command {what} exited {proc.returncode}: " + " | ".join(tail))
@@ -344,20 +408,37 @@ class Deployment:
         return {k: ("[secret]" if k in self.secret_outputs else v) for k, v in self.outputs.items()}
 
 
-def run_program(stack: str, mocks: pulumi.runtime.Mocks, raw: dict[str, Any], project_dir: Path = PROJECT_DIR) -> tuple[dict, set]:
-    """Run __main__.py under `mocks` with `raw` as the stack's bgp4mesh:* config;
-    return the stack outputs and which of them are secret. Shared by the unit
-    tier (recording mocks) and the live tier (LiveMocks)."""
+def run_program(
+    stack: str,
+    mocks: pulumi.runtime.Mocks,
+    raw: dict[str, Any],
+    project_dir: Path = PROJECT_DIR,
+    secret_keys: set[str] = frozenset(),
+    observe: Optional[Callable[[pulumi.ResourceTransformationArgs], None]] = None,
+) -> tuple[dict, set]:
+    """Run __main__.py under `mocks` with `raw` as the stack's bgp4mesh:* config (the
+    `secret_keys` among them held as secret, as the engine does for `--secret`); return
+    the stack outputs and which of them are secret. `observe` sees every resource's
+    type, name and options as declared. Shared by the unit tier (recording mocks) and
+    the live tier (LiveMocks)."""
     from pulumi.runtime.settings import ROOT
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
     ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config({f"{NAMESPACE}:{k}": json.dumps(v) for k, v in raw.items()})
+    pulumi.runtime.set_all_config(
+        {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in raw.items()}, [f"{NAMESPACE}:{k}" for k in secret_keys]
+    )
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+
+    def program() -> None:
+        if observe is not None:
+            pulumi.runtime.register_stack_transformation(lambda args: observe(args))
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
     return _sync_await(_resolve_outputs())
 
 
@@ -368,11 +449,13 @@ def deploy(stack: str, project_dir: Path = PROJECT_DIR, log: Callable[[str], Non
     if Ledger.load(ledger_path).entries:
         raise LiveError(f"stack '{stack}' is already up (ledger {ledger_path}); run destroy/`./scripts/lab down` first")
     ledger = Ledger(ledger_path)
-    raw, _ = raw_from_file(stack, project_dir)
+    raw, secret_keys = raw_from_file(stack, project_dir)
     started = time.monotonic()
+    mocks = LiveMocks(stack, ledger, log)
     try:
-        outputs, secret = run_program(stack, LiveMocks(stack, ledger, log), raw, project_dir)
+        outputs, secret = run_program(stack, mocks, raw, project_dir, secret_keys)
     except BaseException:
+        mocks.close()
         destroy(stack, ledger, log)
         raise
     deployment = Deployment(stack, outputs, secret, ledger, time.monotonic() - started)

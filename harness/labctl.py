@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .config import ConfigError
+from bgp4mesh.config import ConfigError
 from .live import LiveError, deploy, destroy, state_dir
 
 

@@ -1,0 +1,40 @@
+# Shared by the netclient entrypoint and the scripts bgp4mesh runs with `docker exec`
+# (netclient-join, netclient-converge), so every netclient call sees the same
+# identity directory, CA trust and offline proxy settings.
+CONF=/etc/netclient
+MESH_INTERFACE="${NETCLIENT_INTERFACE:-netmaker}"
+READY_MARK=/run/bgp4mesh-netclient-ready
+
+log() { echo "[$(basename "$0")] $*" >&2; }
+
+joined() { [[ -s "$CONF/servers.json" ]] && grep -q '"API": *"[^"]' "$CONF/servers.json"; }
+
+# api_host [TOKEN]: the API host this node talks to, from the token or servers.json
+api_host() {
+    local h=""
+    if [[ -n "${1:-}" ]]; then
+        h="$(printf '%s' "$1" | base64 -d 2>/dev/null | sed -n 's/.*"server":"\([^"]*\)".*/\1/p')"
+    fi
+    if [[ -z "$h" && -s "$CONF/servers.json" ]]; then
+        h="$(sed -n 's/.*"API": *"\([^"]*\)".*/\1/p' "$CONF/servers.json" | head -1)"
+    fi
+    h="${h#https://}"; h="${h%%/*}"; h="${h%:*}"
+    printf '%s' "$h"
+}
+
+# offline_env [TOKEN]: with NETCLIENT_OFFLINE=1 (default), any HTTP(S) request to a host
+# outside NO_PROXY fails at once on a dead loopback port instead of trying the Internet
+# (geo lookup, public IP, update download); the API host stays reachable.
+offline_env() {
+    [[ "${NETCLIENT_OFFLINE:-1}" == "1" ]] || return 0
+    local np="localhost,127.0.0.1,::1" host
+    host="$(api_host "${1:-}")"
+    [[ -n "$host" ]] && np="$np,$host"
+    [[ -n "${NETCLIENT_NO_PROXY:-}" ]] && np="$np,$NETCLIENT_NO_PROXY"
+    local proxy="${NETCLIENT_PROXY:-http://127.0.0.1:9}"   # nothing listens on port 9
+    export HTTP_PROXY="$proxy" HTTPS_PROXY="$proxy" NO_PROXY="$np"
+    export http_proxy="$proxy" https_proxy="$proxy" no_proxy="$np"
+}
+
+verbosity=()
+if [[ -n "${NETCLIENT_VERBOSITY:-}" ]]; then verbosity=(-v "$NETCLIENT_VERBOSITY"); fi
