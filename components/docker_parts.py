@@ -3,6 +3,7 @@ images, and container arguments that all bgp4mesh containers have in common."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -54,10 +55,21 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
     return network
 
 
+def context_digest(context: Path) -> str:
+    """sha256 over every file of a build context (paths and contents): the image is
+    rebuilt exactly when the context changes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 class ImageSet:
     """The one way images reach an engine: built once per program from images/<kind>/
     (no registry), or pulled by name. A kind may build FROM other kinds' images
-    (BASES: build arg -> kind)."""
+    (BASES: build arg -> kind). References are image ids, so a rebuilt image replaces
+    the containers that run it."""
 
     BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
 
@@ -65,24 +77,30 @@ class ImageSet:
         self.prefix = prefix
         self.tag = tag
         self.opts = opts
-        self._images: dict[str, pulumi.CustomResource] = {}
+        self._images: dict[str, docker.RemoteImage] = {}
 
     def get(self, kind: str) -> pulumi.Output[str]:
-        """bgp4mesh/<kind>:<tag>, built from images/<kind>."""
+        """The id of bgp4mesh/<kind>:<tag>, built from images/<kind>."""
         if kind not in self._images:
             bases = self.BASES.get(kind, {})
-            args = {arg: self.get(base) for arg, base in bases.items()}
-            opts = pulumi.ResourceOptions.merge(
-                self.opts, pulumi.ResourceOptions(depends_on=[self._images[base] for base in bases.values()])
-            )
-            self._images[kind] = docker.Image(
+            base_ids = {base: self.get(base) for base in bases.values()}
+            context = IMAGES_DIR / kind
+            self._images[kind] = docker.RemoteImage(
                 f"{self.prefix}image-{kind}",
-                image_name=f"bgp4mesh/{kind}:{self.tag}",
-                build=docker.DockerBuildArgs(context=str(IMAGES_DIR / kind), args=args or None),
-                skip_push=True,
-                opts=opts,
+                name=self.name(kind),
+                build=docker.RemoteImageBuildArgs(
+                    context=str(context), build_args={arg: self.name(base) for arg, base in bases.items()} or None
+                ),
+                triggers={"context": context_digest(context), **base_ids},
+                keep_locally=True,  # a build cache, not stack state
+                opts=pulumi.ResourceOptions.merge(
+                    self.opts, pulumi.ResourceOptions(depends_on=[self._images[base] for base in bases.values()])
+                ),
             )
-        return self._images[kind].image_name
+        return self._images[kind].image_id
+
+    def name(self, kind: str) -> str:
+        return f"bgp4mesh/{kind}:{self.tag}"
 
     def pull(self, kind: str, reference: str) -> pulumi.Output[str]:
         """`reference` (e.g. gravitl/netmaker:v1.6.0) pulled onto the engine; kept there."""

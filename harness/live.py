@@ -101,8 +101,7 @@ SUPPORTED_INPUTS: dict[str, set[str]] = {
     "pulumi:providers:docker": {"host"},
     "docker:index/network:Network": {"name", "driver", "internal", "ipamConfigs", "options", "labels"},
     "docker:index/volume:Volume": {"name", "labels"},
-    "docker:index/image:Image": {"imageName", "build", "skipPush", "buildOnPreview"},
-    "docker:index/remoteImage:RemoteImage": {"name", "keepLocally"},
+    "docker:index/remoteImage:RemoteImage": {"name", "keepLocally", "build", "triggers"},
     "docker:index/container:Container": {
         "name", "hostname", "image", "networksAdvanced", "networkMode", "capabilities", "sysctls", "devices",
         "volumes", "envs", "restart", "privileged", "memory", "labels", "entrypoints", "command", "uploads",
@@ -148,7 +147,6 @@ class LiveMocks(pulumi.runtime.Mocks):
             "pulumi:providers:tls": self._provider,
             "docker:index/network:Network": self._network,
             "docker:index/volume:Volume": self._volume,
-            "docker:index/image:Image": self._image,
             "docker:index/remoteImage:RemoteImage": self._remote_image,
             "docker:index/container:Container": self._container,
             "command:local:Command": self._command,
@@ -244,24 +242,21 @@ class LiveMocks(pulumi.runtime.Mocks):
         self.ledger.add("volume", name, name=name)
         return name, {**inputs, "name": name, "mountpoint": ""}
 
-    def _image(self, args, inputs):
-        build = inputs.get("build") or {}
-        tag = inputs["imageName"]
-        context = build.get("context") or "."
-        cmd = ["build", "-q", "-t", tag]
-        if build.get("dockerfile"):
-            cmd += ["-f", build["dockerfile"]]
-        for key, value in (build.get("args") or {}).items():
-            cmd += ["--build-arg", f"{key}={value}"]
-        image_id = docker(*cmd, context, timeout=1800)
-        # Images are a build cache, not lab state: teardown keeps them.
-        return image_id, {**inputs, "repoDigest": image_id, "imageName": tag}
-
     def _remote_image(self, args, inputs):
-        name = inputs["name"]
-        if not docker("images", "-q", name):
+        name, build = inputs["name"], inputs.get("build")
+        if build:
+            unsupported = sorted(k for k, v in build.items() if k not in ("context", "buildArgs", "dockerfile") and v)
+            if unsupported:
+                raise LiveError(f"live harness: RemoteImage {args.name}: cannot do build input(s) {', '.join(unsupported)}")
+            cmd = ["build", "-q", "-t", name, *(["-f", build["dockerfile"]] if build.get("dockerfile") else [])]
+            for key, value in (build.get("buildArgs") or {}).items():
+                cmd += ["--build-arg", f"{key}={value}"]
+            docker(*cmd, build["context"], timeout=1800)
+        elif not docker("images", "-q", name):
             raise LiveError(f"image {name} is not present and this machine has no registry; build it locally")
-        return name, {**inputs, "repoDigest": name, "imageId": docker("images", "-q", name)}
+        image_id = docker("image", "inspect", "-f", "{{.Id}}", name)
+        # Images are a build cache, not lab state: teardown keeps them.
+        return image_id, {**inputs, "imageId": image_id, "repoDigest": image_id}
 
     def _container(self, args, inputs):
         name = inputs.get("name") or args.name

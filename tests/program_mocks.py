@@ -38,6 +38,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outs["certPem"] = "CERT"
         if args.typ == "tls:index/certRequest:CertRequest":
             outs["certRequestPem"] = "CSR"
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outs["imageId"] = f"sha256:id-of-{args.inputs['name']}"
         if args.typ == "command:local:Command":
             outs["stdout"] = ""
         if args.typ.startswith("pulumi-python:dynamic"):

@@ -351,7 +351,8 @@ def test_component_readiness_command(declared):
 
 def test_component_prod_pulls_upstream_images_and_publishes_the_acme_front(declared_prod):
     mocks, outputs, _ = declared_prod
-    assert not mocks.of_type("image:Image") and not mocks.of_type("selfSignedCert:SelfSignedCert")
+    assert not mocks.of_type("selfSignedCert:SelfSignedCert")
+    assert not any(r.inputs.get("build") for r in mocks.of_type("remoteImage:RemoteImage")), "prod pulls, builds nothing"
     pulled = sorted(r.inputs["name"] for r in mocks.of_type("remoteImage:RemoteImage"))
     assert pulled == ["caddy:2.8.4", "eclipse-mosquitto:2.0.15-openssl", "gravitl/netmaker:v1.6.0"]
     net = mocks.named("netmaker-network").inputs

@@ -6,6 +6,7 @@ import copy
 import pytest
 
 from bgp4mesh.stack import raw_from_file
+from components.docker_parts import IMAGES_DIR, context_digest
 from harness.live import run_program, unwrap
 from pulumi.runtime.rpc import is_rpc_secret as rpc_secret
 from tests.program_mocks import RecordingMocks, run_stack
@@ -51,7 +52,7 @@ def test_mock_isp_container(dev):
     assert "ISP_ADDRESSES=198.51.100.1/32 203.0.113.1/32" in isp.inputs["envs"]
     conf = next(u for u in isp.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
     assert "65001" in conf and "172.30.0.100" in conf
-    assert isp.inputs["image"] == "bgp4mesh/bird:local"
+    assert isp.inputs["image"] == "sha256:id-of-bgp4mesh/bird:local"
 
 
 def test_border_router_container(dev):
@@ -68,10 +69,31 @@ def test_border_router_container(dev):
 
 def test_images_are_built_locally_not_pulled(dev):
     mocks, _, _ = dev
-    images = mocks.of_type("docker:index/image:Image")
-    assert {i.inputs["imageName"] for i in images} >= {"bgp4mesh/bird:local", "bgp4mesh/border:local"}
-    assert all(i.inputs["build"]["context"].endswith("/images/" + i.inputs["imageName"].split("/")[1].split(":")[0]) for i in images)
-    assert not mocks.of_type("docker:index/remoteImage:RemoteImage")
+    images = {i.inputs["name"]: i for i in mocks.of_type("docker:index/remoteImage:RemoteImage")}
+    assert set(images) == {f"bgp4mesh/{k}:local" for k in ("bird", "border", "netclient", "mosquitto", "netmaker", "tls")}
+    for name, image in images.items():
+        kind = name.split("/")[1].split(":")[0]
+        assert image.inputs["build"]["context"] == str(IMAGES_DIR / kind)
+        assert image.inputs["triggers"]["context"] == context_digest(IMAGES_DIR / kind)
+        assert image.inputs["keepLocally"] is True
+    # The border builds FROM the other two and is rebuilt when either changes.
+    border = images["bgp4mesh/border:local"]
+    assert border.inputs["build"]["buildArgs"] == {"NETCLIENT_IMAGE": "bgp4mesh/netclient:local", "BIRD_IMAGE": "bgp4mesh/bird:local"}
+    assert {border.inputs["triggers"][k] for k in ("netclient", "bird")} == {
+        "sha256:id-of-bgp4mesh/netclient:local", "sha256:id-of-bgp4mesh/bird:local"}
+    # Containers run the image id: a rebuilt image replaces them.
+    assert container(mocks, "bgp4mesh-dev-border").inputs["image"] == "sha256:id-of-bgp4mesh/border:local"
+
+
+def test_a_changed_build_context_changes_the_trigger(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    before = context_digest(tmp_path)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tool").write_bytes(b"v1")
+    assert context_digest(tmp_path) != before
+    after = context_digest(tmp_path)
+    (tmp_path / "bin" / "tool").write_bytes(b"v2")
+    assert context_digest(tmp_path) != after
 
 
 def test_components_use_type_tokens_and_parent_children(dev):
@@ -175,7 +197,7 @@ def test_every_fixed_name_resource_is_deleted_before_it_is_replaced():
         seen[(args.type_, args.name)] = (args.props, args.opts)
 
     run_stack("dev", observe=observe)
-    named = {k: v for k, v in seen.items() if k[0].startswith("docker:index/") and k[0] != "docker:index/image:Image" and v[0].get("name")}
+    named = {k: v for k, v in seen.items() if k[0].startswith("docker:index/") and k[0] != "docker:index/remoteImage:RemoteImage" and v[0].get("name")}
     assert {k[0] for k in named} == {"docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume"}
     assert len(named) >= 12
     late = [k for k, (_, opts) in named.items() if not opts.delete_before_replace]
