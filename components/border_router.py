@@ -56,6 +56,8 @@ class BorderRouter(pulumi.ComponentResource):
     asn: pulumi.Output[int]
     upstream_sessions: pulumi.Output[list]
     mesh_ip: pulumi.Output[Optional[str]]
+    container: docker.Container
+    """The router's container (for gates that must re-run when it is replaced)."""
     member: Optional[pulumi.Resource]
     ready: Optional[pulumi.Resource]
 
@@ -99,6 +101,7 @@ class BorderRouter(pulumi.ComponentResource):
         if join is not None:
             self.member, self.ready = join.member(name, name, args.get("mesh_ip"), container, args["docker_host"], self)
             self.mesh_ip = self.member.address
+        self.container = container
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(args["router_id"])
         self.asn = pulumi.Output.from_input(args["asn"])

@@ -235,17 +235,17 @@ def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[
 
 
 def _converged(cfg: StackConfig, hosts, routers: dict, nodes: dict, egress: list[pulumi.Resource]) -> None:
-    """After the egress, every member must hold its address, a peer for every other
-    member, and (nodes) a route into the mesh for each egress range; a member that
-    missed a push fetches its state until it does."""
-    peers = f"peers:{len(routers) + len(nodes) - 1}"
+    """After the egress, every member must still hold its address and (nodes) a route into
+    the mesh for each egress range; a member that missed a push fetches its state until it
+    does. What each gate checks depends on nothing but its own member, so adding or
+    removing a node changes no other member's resources."""
     routes = [f"route:{r}" for r in cfg.mesh.egress_ranges if r.version == 4]
-    members = [(r, routers[r.name], hosts[r.host], [peers]) for r in cfg.border_routers]
-    members += [(n, nodes[n.name], hosts[n.host], [peers, *routes]) for n in cfg.mesh.nodes]
+    members = [(r, routers[r.name], hosts[r.host], []) for r in cfg.border_routers]
+    members += [(n, nodes[n.name], hosts[n.host], routes) for n in cfg.mesh.nodes]
     for spec, component, host, wants in members:
         converge(
             f"{spec.name}-converged",
-            component.container_name,
+            component.container,
             component.mesh_ip,
             wants,
             host.endpoint,

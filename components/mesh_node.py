@@ -67,11 +67,11 @@ class MeshJoin:
         """Join `container`, then the node Netmaker made for `host_name`, pinned when the
         config pins it, and a gate that completes once the container really holds its
         mesh address (fetching it from the server while it does not)."""
+        # A member keeps its identity on its volume: re-run with a renewed key (an update),
+        # the script finds the host a member already and reads no token.
         join = command.local.Command(
             f"{name}-join",
-            create=container.name.apply(lambda c: f"docker exec -i {c} netclient-join"),
-            # A joined host keeps its identity on its volume: a renewed key changes nothing.
-            update="true",
+            create=pulumi.Output.all(container.name, self.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
             stdin=pulumi.Output.secret(self.token),
             environment={"DOCKER_HOST": docker_host},
             triggers=[container.id],
@@ -82,19 +82,22 @@ class MeshJoin:
             MeshMemberArgs(connection=self.connection, network=self.network, host_name=host_name, pinned_address=pinned),
             pulumi.ResourceOptions(parent=parent, depends_on=[join]),
         )
-        applied = converge(f"{name}-address-applied", container.name, member.address, [], docker_host, pulumi.ResourceOptions(parent=parent))
+        applied = converge(f"{name}-address-applied", container, member.address, [], docker_host, pulumi.ResourceOptions(parent=parent))
         return member, applied
 
 
 def converge(
-    name: str, container: pulumi.Input[str], address: pulumi.Input[str], wants: list[str], docker_host: str, opts: pulumi.ResourceOptions
+    name: str, container: docker.Container, address: pulumi.Input[str], wants: list[str], docker_host: str, opts: pulumi.ResourceOptions
 ) -> command.local.Command:
     """A command that completes once `container` holds `address` and every `wants`
-    (see images/netclient/netclient-converge), pulling from the server meanwhile."""
-    script = pulumi.Output.all(container, address).apply(
+    (see images/netclient/netclient-converge), pulling from the server meanwhile. It
+    runs again for a replaced container and whenever what it checks changes."""
+    script = pulumi.Output.all(container.name, address).apply(
         lambda a: shlex.join(["docker", "exec", a[0], "netclient-converge", a[1], *wants])
     )
-    return command.local.Command(name, create=script, environment={"DOCKER_HOST": docker_host}, opts=opts)
+    return command.local.Command(
+        name, create=script, environment={"DOCKER_HOST": docker_host}, triggers=[container.id], opts=opts
+    )
 
 
 class MeshNodeArgs(TypedDict):
@@ -116,6 +119,8 @@ class MeshNode(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
     mesh_ip: pulumi.Output[str]
     node_id: pulumi.Output[str]
+    container: docker.Container
+    """The netclient container (for gates that must re-run when it is replaced)."""
     ready: pulumi.Resource
     """Completes once the container holds its mesh address."""
 
@@ -142,6 +147,7 @@ class MeshNode(pulumi.ComponentResource):
             opts=fixed_name(self),
         )
         member, self.ready = join.member(name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self)
+        self.container = container
         self.container_name = container.name
         self.mesh_ip = member.address
         self.node_id = member.node_id

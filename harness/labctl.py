@@ -1,4 +1,6 @@
-"""`./scripts/lab up|outputs|down --stack NAME`: the live harness for people."""
+"""`./scripts/lab up|preview|outputs|refresh|down --stack NAME`: thin wrappers over
+`pulumi up --yes`, `pulumi preview`, `pulumi stack output --json`, `pulumi refresh` and
+`pulumi destroy --yes` with the offline settings of harness.engine."""
 
 from __future__ import annotations
 
@@ -6,37 +8,37 @@ import argparse
 import json
 import sys
 
-from bgp4mesh.config import ConfigError
-from .live import LiveError, deploy, destroy, state_dir
+from harness.engine import EngineError, Stack, available
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="./scripts/lab")
-    parser.add_argument("action", choices=["up", "outputs", "down"])
+    parser = argparse.ArgumentParser(prog="./scripts/lab", description=__doc__)
+    parser.add_argument("action", choices=["up", "preview", "outputs", "refresh", "down"])
     parser.add_argument("--stack", required=True)
-    args = parser.parse_args(argv)
-
-    def log(msg: str) -> None:
-        print(f"  {msg}", file=sys.stderr, flush=True)
-
-    if args.action == "up":
-        try:
-            dep = deploy(args.stack, log=log)
-        except (ConfigError, LiveError) as exc:
-            print(f"lab up --stack {args.stack} failed (everything it created was removed): {exc}", file=sys.stderr)
-            return 1
-        print(json.dumps(dep.masked_outputs(), indent=2, default=str))
-        print(f"stack {args.stack} up in {dep.seconds:.1f}s; `./scripts/lab down --stack {args.stack}` removes it", file=sys.stderr)
-        return 0
-    if args.action == "outputs":
-        path = state_dir(args.stack) / "outputs.json"
-        if not path.exists():
-            print(f"stack {args.stack} is not up (no {path})", file=sys.stderr)
-            return 1
-        print(path.read_text())
-        return 0
-    problems = destroy(args.stack, log=log)
-    print(f"stack {args.stack} removed" + (f" ({len(problems)} notes above)" if problems else ""), file=sys.stderr)
+    parser.epilog = "Anything after -- is passed on to pulumi, e.g. -- --expect-no-changes --diff."
+    args, extra = parser.parse_known_args(argv)
+    args.pulumi_args = extra[1:] if extra[:1] == ["--"] else extra
+    if not available():
+        print("no Pulumi engine: run ./scripts/build-pulumi (or ./scripts/bootstrap) first", file=sys.stderr)
+        return 1
+    stack = Stack(args.stack)
+    try:
+        if args.action == "up":
+            result = stack.up(*args.pulumi_args)
+        elif args.action == "preview":
+            result = stack.preview(*args.pulumi_args)
+        elif args.action == "refresh":
+            result = stack.refresh(*args.pulumi_args)
+        elif args.action == "down":
+            result = stack.destroy()
+        else:
+            print(json.dumps(stack.outputs(), indent=2))
+            return 0
+    except EngineError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(result.stdout, end="")
+    print(f"pulumi {args.action} --stack {args.stack}: {result.seconds:.1f}s", file=sys.stderr)
     return 0
 
 

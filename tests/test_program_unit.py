@@ -153,7 +153,7 @@ def test_enrollment_token_only_on_the_join_commands_stdin(dev):
     assert sorted(j.name for j in joins) == ["border-join", "node1-join", "node2-join"]
     for j in joins:
         assert j.inputs["stdin"] == "TOKEN" and rpc_secret(j.raw_inputs["stdin"])
-        assert j.inputs["create"].endswith("netclient-join") and j.inputs["update"] == "true"
+        assert j.inputs["create"].endswith(" netclient-join bgp4mesh") and not j.inputs.get("update")
     key = next(r for r in mocks.resources if r.name == "mesh-key")
     assert key.inputs["valid_for_seconds"] == 3600 and not key.inputs.get("unlimited")
 

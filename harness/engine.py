@@ -1,0 +1,161 @@
+"""Drive the real Pulumi engine (the CLI from scripts/build-pulumi) for a stack of this
+project: `up`, `preview`, `stack output`, `refresh`, `destroy`. Used by `./scripts/lab`,
+the engine test tier and the bench, so all three run exactly what an operator runs.
+
+Offline settings come from here: no update check, no plugin download, a local file
+backend (`Pulumi.yaml`), and the passphrase secrets provider. Unless the caller sets
+PULUMI_CONFIG_PASSPHRASE(_FILE), the passphrase is a random one kept in
+$BGP4MESH_CACHE/passphrase (0600).
+
+The shipped stack files stay untouched: the passphrase provider's salt is kept beside
+the state (`$BGP4MESH_CACHE/stacks/Pulumi.<stack>.yaml`: the stack's config plus the
+salt) and every command gets `--config-file` pointing there. The config is data
+(`Stack.config`), so a test can run an edited copy of a shipped stack under its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bgp4mesh.stack import PROJECT_DIR, stack_file
+
+CACHE = Path(os.environ.get("BGP4MESH_CACHE", Path.home() / ".cache" / "bgp4mesh"))
+
+
+class EngineError(RuntimeError):
+    """A pulumi command failed; the message carries its last lines."""
+
+
+def toolchain_bin() -> Path:
+    out = subprocess.run([str(PROJECT_DIR / "scripts" / "build-pulumi"), "--print-bin"], capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def available() -> bool:
+    """The engine is there: a pulumi CLI on PATH or built by scripts/build-pulumi."""
+    return shutil.which("pulumi") is not None or (toolchain_bin() / "pulumi").exists()
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(toolchain_bin()), str(PROJECT_DIR / ".venv" / "bin"), env.get("PATH", "")])
+    env.update(
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
+    )
+    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(_passphrase_file())
+    return env
+
+
+def _passphrase_file() -> Path:
+    path = CACHE / "passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path
+
+
+@dataclass
+class Result:
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class Stack:
+    """One stack of this project on the engine."""
+
+    def __init__(self, name: str, config: dict[str, Any] | None = None, project_dir: Path = PROJECT_DIR):
+        self.name = name
+        self.project_dir = project_dir
+        self.config = config if config is not None else yaml.safe_load(stack_file(name, project_dir).read_text())["config"]
+        """`namespace:key` -> value, as under `config:` in a stack file."""
+        self.env = environment()
+        self.config_file = CACHE / "stacks" / f"Pulumi.{name}.yaml"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def run(self, *args: str, check: bool = True, timeout: float = 1800) -> Result:
+        started = time.monotonic()
+        proc = subprocess.run(
+            ["pulumi", *args, "--stack", self.name, "--non-interactive"],
+            cwd=self.project_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+        result = Result(proc.stdout, proc.stderr, time.monotonic() - started)
+        if check and proc.returncode != 0:
+            tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-15:])
+            raise EngineError(f"pulumi {' '.join(args)} (stack {self.name}) exited {proc.returncode}:\n{tail}")
+        return result
+
+    def prepare(self) -> None:
+        """The stack exists in the backend and its config file holds `config` plus this
+        machine's salt."""
+        backend = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text()).get("backend", {}).get("url", "")
+        if backend.startswith("file://"):
+            Path(os.path.expanduser(backend.removeprefix("file://"))).mkdir(parents=True, exist_ok=True)
+        salt = None
+        if self.config_file.exists():
+            salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt")
+        if salt is None or not self._exists():
+            salt = self._init()
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump({"config": self.config, "encryptionsalt": salt}, sort_keys=False))
+        self.config_file.chmod(0o600)
+
+    def _exists(self) -> bool:
+        proc = subprocess.run(["pulumi", "stack", "ls", "--json"], cwd=self.project_dir, env=self.env, capture_output=True, text=True)
+        return proc.returncode == 0 and any(s.get("name") == self.name for s in json.loads(proc.stdout or "[]"))
+
+    def _init(self) -> str:
+        """`pulumi stack init` writes the salt into Pulumi.<stack>.yaml next to Pulumi.yaml:
+        run it in a scratch copy of the project file and keep the salt."""
+        with tempfile.TemporaryDirectory() as scratch:
+            shutil.copy(self.project_dir / "Pulumi.yaml", scratch)
+            if self._exists():
+                subprocess.run(["pulumi", "stack", "rm", self.name, "--yes", "--force"], cwd=scratch, env=self.env, capture_output=True)
+            proc = subprocess.run(
+                ["pulumi", "stack", "init", self.name, "--secrets-provider", "passphrase"],
+                cwd=scratch, env=self.env, capture_output=True, text=True,
+            )
+            if proc.returncode != 0:
+                raise EngineError(f"pulumi stack init {self.name}: {proc.stderr.strip()}")
+            return yaml.safe_load((Path(scratch) / f"Pulumi.{self.name}.yaml").read_text())["encryptionsalt"]
+
+    def _with_config(self, *args: str) -> tuple[str, ...]:
+        self.prepare()
+        return (*args, "--config-file", str(self.config_file))
+
+    # -- what an operator runs --------------------------------------------------------------
+    def up(self, *extra: str) -> Result:
+        return self.run(*self._with_config("up", "--yes", "--skip-preview", *extra))
+
+    def preview(self, *extra: str, check: bool = True) -> Result:
+        return self.run(*self._with_config("preview", *extra), check=check)
+
+    def refresh(self, *extra: str) -> Result:
+        return self.run(*self._with_config("refresh", "--yes", *extra))
+
+    def destroy(self) -> Result:
+        return self.run(*self._with_config("destroy", "--yes"))
+
+    def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
+        args = ["stack", "output", "--json", *(["--show-secrets"] if show_secrets else [])]
+        return json.loads(self.run(*args).stdout or "{}")
+
+    def state(self) -> str:
+        """The stack's state as the backend stores it (secrets encrypted)."""
+        return self.run("stack", "export").stdout
