@@ -51,6 +51,7 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(toolchain_bin()), str(PROJECT_DIR / ".venv" / "bin"), env.get("PATH", "")])
     env.update(
+        BGP4MESH_ROOT=str(PROJECT_DIR),  # the stand-in plugins run this checkout's code
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
