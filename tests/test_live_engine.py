@@ -62,7 +62,7 @@ def container_ids(*members: str) -> dict[str, str]:
 
 
 def client(stack: Stack) -> NetmakerClient:
-    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", name("netmaker-server")))
+    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", docker_name(stack.name, "netmaker-server")))
     key = next(e.split("=", 1)[1] for e in env if e.startswith("MASTER_KEY="))
     out = stack.outputs()
     return NetmakerClient(out["netmaker_api"], key, out["netmaker_ca_certificate"])

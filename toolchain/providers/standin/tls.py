@@ -243,6 +243,12 @@ class _Cert(Resource):
     def replaces(self, key, old_inputs, news):
         return key != "earlyRenewalHours"
 
+    def planned(self, inputs):
+        """A preview (or unknown inputs): the known inputs, every computed output unknown."""
+        outs = {k: v for k, v in inputs.items() if v is not None}
+        outs.update({k: UNKNOWN for k in self.computed})
+        return "", outs
+
     def check(self, urn, news, olds, seed):
         out = super().check(urn, news, olds, seed)
         for k in ("validityPeriodHours", "allowedUses"):
@@ -332,9 +338,7 @@ class SelfSignedCert(_Cert):
 
     def create(self, urn, inputs, preview):
         if preview or has_unknown(inputs):
-            outs = {k: v for k, v in inputs.items() if v is not None}
-            outs.update({k: UNKNOWN for k in self.computed})
-            return "", outs
+            return self.planned(inputs)
         key = load_key(inputs["privateKeyPem"], "privateKeyPem")
         subject = subject_name(inputs.get("subject"))
         ski = None
@@ -362,9 +366,7 @@ class LocallySignedCert(_Cert):
 
     def create(self, urn, inputs, preview):
         if preview or has_unknown(inputs):
-            outs = {k: v for k, v in inputs.items() if v is not None}
-            outs.update({k: UNKNOWN for k in self.computed})
-            return "", outs
+            return self.planned(inputs)
         try:
             csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
         except ValueError as e:
