@@ -127,6 +127,10 @@ class BadRequest(NetmakerError):
     """Any other 4xx: Netmaker rejected the request; ``server_message`` says why."""
 
 
+class AddressInUse(BadRequest):
+    """A node's address cannot be set: another node holds it."""
+
+
 class ServerError(NetmakerError):
     """A 5xx that was not retried or kept failing (Netmaker answers 500 for some
     deterministic validation errors, e.g. an enrollment key with no uses/expiry/unlimited)."""
@@ -515,7 +519,7 @@ class NetmakerClient:
         for other in nodes:
             addr = other.get("address")
             if other.get("id") != node_id and addr and ipaddress.ip_interface(addr).ip == iface.ip:
-                raise BadRequest(
+                raise AddressInUse(
                     call, f"ip specified is already allocated: {iface.ip} is used by node {other.get('id')} "
                     f"(host {other.get('hostid')})",
                 )

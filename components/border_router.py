@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, Optional, TypedDict
+from typing import NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -44,6 +44,8 @@ class BorderRouterArgs(TypedDict):
     """The router's static WireGuard endpoint on the underlay (with `mesh`, lab)."""
     docker_host: NotRequired[str]
     """Endpoint of the Docker engine the container runs on (with `mesh`)."""
+    join_after: NotRequired[Sequence[pulumi.Resource]]
+    """Join the mesh only once these completed (with `mesh`)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -99,7 +101,9 @@ class BorderRouter(pulumi.ComponentResource):
         self.member = self.ready = None
         self.mesh_ip = pulumi.Output.from_input(None)
         if join is not None:
-            self.member, self.ready = join.member(name, name, args.get("mesh_ip"), container, args["docker_host"], self)
+            self.member, self.ready = join.member(
+                name, name, args.get("mesh_ip"), container, args["docker_host"], self, args.get("join_after", ())
+            )
             self.mesh_ip = self.member.address
         self.container = container
         self.container_name = container.name

@@ -95,22 +95,7 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
         for up in cfg.upstreams
         if up.mock is not None
     }
-    routers = {r.name: _router(cfg, r, hosts[r.host], links, plan, mesh, secret_files) for r in cfg.border_routers}
-    first_router = routers[cfg.border_routers[0].name]
-    nodes = {
-        n.name: MeshNode(
-            n.name,
-            MeshNodeArgs(
-                node=n,
-                image=hosts[n.host].images.get("netclient"),
-                join=mesh.join,
-                underlay_address=str(plan.nodes[n.name]) if plan else None,
-                docker_host=hosts[n.host].endpoint,
-            ),
-            hosts[n.host].opts(depends_on=[first_router.member]),
-        )
-        for n in cfg.mesh.nodes
-    }
+    routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
     egress = _egress(cfg, server, mesh, [r.ready for r in routers.values()] + [n.ready for n in nodes.values()])
     _converged(cfg, hosts, routers, nodes, list(egress.values()))
     return {
@@ -186,7 +171,42 @@ def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Ou
     return Mesh(network, join)
 
 
-def _router(cfg, router, host: HostContext, links, plan: Optional[UnderlayPlan], mesh: Mesh, secret_files: bool) -> BorderRouter:
+def _members(cfg: StackConfig, hosts, links, plan: Optional[UnderlayPlan], mesh: Mesh, secret_files: bool) -> tuple[dict, dict]:
+    """Border routers and mesh nodes, in config order. Netmaker gives a joining node the
+    lowest free address before it can be pinned, so members without a pinned address
+    join only once every pinned member holds its own."""
+    routers: dict[str, BorderRouter] = {}
+    nodes: dict[str, MeshNode] = {}
+    pinned_ready: list[pulumi.Resource] = []
+    for pinned in (True, False):
+        after = [] if pinned else pinned_ready
+        for r in (r for r in cfg.border_routers if (r.mesh_ip is not None) == pinned):
+            routers[r.name] = _router(cfg, r, hosts[r.host], links, plan, mesh, secret_files, after)
+        for n in (n for n in cfg.mesh.nodes if (n.ip is not None) == pinned):
+            nodes[n.name] = _node(n, hosts[n.host], plan, mesh, after)
+        if pinned:
+            pinned_ready = [m.ready for m in (*routers.values(), *nodes.values())]
+    return {r.name: routers[r.name] for r in cfg.border_routers}, {n.name: nodes[n.name] for n in cfg.mesh.nodes}
+
+
+def _node(node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, join_after: list) -> MeshNode:
+    return MeshNode(
+        node.name,
+        MeshNodeArgs(
+            node=node,
+            image=host.images.get("netclient"),
+            join=mesh.join,
+            underlay_address=str(plan.nodes[node.name]) if plan else None,
+            docker_host=host.endpoint,
+            join_after=join_after,
+        ),
+        host.opts(),
+    )
+
+
+def _router(
+    cfg, router, host: HostContext, links, plan: Optional[UnderlayPlan], mesh: Mesh, secret_files: bool, join_after: list
+) -> BorderRouter:
     sessions: list[Session] = []
     for up in cfg.upstreams_of(router):
         session = Session(upstream=up.name, peer=str(up.neighbor), asn=up.asn, local_address=str(up.local_address))
@@ -206,6 +226,7 @@ def _router(cfg, router, host: HostContext, links, plan: Optional[UnderlayPlan],
             mesh_ip=str(router.mesh_ip) if router.mesh_ip else None,
             underlay_address=str(plan.routers[router.name]) if plan else None,
             docker_host=host.endpoint,
+            join_after=join_after,
         ),
         host.opts(),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any, Optional, TypedDict
+from typing import Any, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_command as command
@@ -62,11 +62,18 @@ class MeshJoin:
         }
 
     def member(
-        self, name: str, host_name: str, pinned: Optional[str], container: docker.Container, docker_host: str, parent: pulumi.Resource
+        self,
+        name: str,
+        host_name: str,
+        pinned: Optional[str],
+        container: docker.Container,
+        docker_host: str,
+        parent: pulumi.Resource,
+        join_after: Sequence[pulumi.Resource] = (),
     ) -> tuple[MeshMember, pulumi.Resource]:
-        """Join `container`, then the node Netmaker made for `host_name`, pinned when the
-        config pins it, and a gate that completes once the container really holds its
-        mesh address (fetching it from the server while it does not)."""
+        """Join `container` (once `join_after` completed), then the node Netmaker made for
+        `host_name`, pinned when the config pins it, and a gate that completes once the
+        container really holds its mesh address (fetching it from the server while not)."""
         # A member keeps its identity on its volume: re-run with a renewed key (an update),
         # the script finds the host a member already and reads no token.
         join = command.local.Command(
@@ -75,7 +82,7 @@ class MeshJoin:
             stdin=pulumi.Output.secret(self.token),
             environment={"DOCKER_HOST": docker_host},
             triggers=[container.id],
-            opts=pulumi.ResourceOptions(parent=parent),
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(join_after)),
         )
         member = MeshMember(
             f"{name}-member",
@@ -111,6 +118,8 @@ class MeshNodeArgs(TypedDict):
     """This node's static WireGuard endpoint on the lab underlay; None on a real host."""
     docker_host: str
     """Endpoint of the Docker engine the container runs on."""
+    join_after: NotRequired[Sequence[pulumi.Resource]]
+    """Join only once these completed (the gates of members with pinned addresses)."""
 
 
 class MeshNode(pulumi.ComponentResource):
@@ -146,7 +155,9 @@ class MeshNode(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
         )
-        member, self.ready = join.member(name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self)
+        member, self.ready = join.member(
+            name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self, args.get("join_after", ())
+        )
         self.container = container
         self.container_name = container.name
         self.mesh_ip = member.address

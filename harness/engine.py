@@ -71,6 +71,15 @@ def _passphrase_file() -> Path:
     return path
 
 
+def _errors(stdout: str, stderr: str) -> str:
+    """What failed: each resource's diagnostics that carry an error (Pulumi prints them
+    under "Diagnostics:"), else the last lines of the output."""
+    diagnostics = stdout.split("\nDiagnostics:\n", 1)[1].split("\nOutputs:\n", 1)[0] if "\nDiagnostics:\n" in stdout else ""
+    blocks = [b for b in diagnostics.split("\n\n") if "error:" in b and "warning: using pulumi-resource" not in b]
+    text = "\n\n".join(blocks) or stderr.strip() or stdout.strip()
+    return "\n".join(text.splitlines()[-60:])
+
+
 @dataclass
 class Result:
     stdout: str
@@ -98,8 +107,7 @@ class Stack:
         )
         result = Result(proc.stdout, proc.stderr, time.monotonic() - started)
         if check and proc.returncode != 0:
-            tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-15:])
-            raise EngineError(f"pulumi {' '.join(args)} (stack {self.name}) exited {proc.returncode}:\n{tail}")
+            raise EngineError(f"pulumi {' '.join(args)} (stack {self.name}) exited {proc.returncode}:\n{_errors(proc.stdout, proc.stderr)}")
         return result
 
     def prepare(self) -> None:

@@ -5,6 +5,7 @@ half of it is gone."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -117,3 +118,30 @@ def test_key_needs_exactly_one_lifetime(fake):
     assert any("exactly one" in f.reason for f in r.failures)
     r = keyp.check({}, key_inputs(unlimited=False, valid_for_seconds=5))
     assert [f.property for f in r.failures] == ["valid_for_seconds"]
+
+
+def test_pin_waits_while_another_joining_member_holds_the_address(memberp, fake, mesh):
+    """Two members join at once: the other one sits on our pinned address for a moment."""
+    from tests.test_providers import join_host
+
+    token = next(iter(fake.keys.values()))["value"]
+    join_host(fake, fake._token(token), "other")
+    other = node_of(fake, "other")
+    other["address"] = "10.20.0.77/24"  # where we want to be
+    threading.Timer(1.5, lambda: other.update(address="10.20.0.78/24")).start()  # it moves on
+    started = time.monotonic()
+    created = memberp.create(checked(memberp, member_inputs(pinned_address="10.20.0.77")))
+    assert created.outs["address"] == "10.20.0.77" and 1.0 < time.monotonic() - started < 10
+
+
+def test_pin_fails_clearly_when_the_address_stays_taken(memberp, fake, mesh, monkeypatch):
+    from bgp4mesh.providers import member
+
+    monkeypatch.setattr(member, "PIN_WAIT_SECONDS", 2)
+    token = next(iter(fake.keys.values()))["value"]
+    from tests.test_providers import join_host
+
+    join_host(fake, fake._token(token), "squatter")
+    node_of(fake, "squatter")["address"] = "10.20.0.77/24"
+    with pytest.raises(Exception, match="10.20.0.77 is used by node"):
+        memberp.create(checked(memberp, member_inputs(pinned_address="10.20.0.77")))

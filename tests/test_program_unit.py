@@ -214,3 +214,20 @@ def test_mesh_nodes_declared_with_tun_identity_and_static_endpoint(dev):
     assert set(outputs["mesh_nodes"]) == {"node1", "node2"}
     egress = next(r for r in mocks.resources if r.name == "border-egress")
     assert egress.inputs["ranges"] == ["198.51.100.0/24", "203.0.113.0/24"] and egress.inputs["nat"] is False
+
+
+def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address():
+    """Netmaker hands a joining node the lowest free address; were node2 to join while
+    node1 is still on its way to 44.30.127.10, it could take that address first."""
+    deps = {}
+
+    def observe(args):
+        if args.type_ == "command:local:Command" and args.name.endswith("-join"):
+            deps[args.name] = {d._name for d in (args.opts.depends_on or [])}
+
+    raw = copy.deepcopy(raw_from_file("dev")[0])
+    raw["mesh"]["nodes"].append({"name": "node3", "ip": "44.30.127.3"})
+    run_stack("dev", raw, observe=observe)
+    pinned_gates = {"border-address-applied", "node1-address-applied", "node3-address-applied"}
+    assert deps["node2-join"] == pinned_gates  # node2 has no pinned address
+    assert deps["border-join"] == deps["node1-join"] == deps["node3-join"] == set()

@@ -19,11 +19,13 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi.dynamic import CheckFailure
 
-from bgp4mesh.netmaker_api import NetmakerClient, NotFound
+from bgp4mesh.netmaker_api import AddressInUse, NetmakerClient, NotFound
 from bgp4mesh.providers.base import NetmakerConnection, NetmakerProvider, connection_input, known, merge_opts
 from bgp4mesh.providers.egress import GatewayNotFound, resolve_gateway
+from bgp4mesh.waiting import WaitTimeout, until
 
 PROVIDER_VERSION = "1"
+PIN_WAIT_SECONDS = 60
 KIND = "netmaker-mesh-member"
 
 
@@ -53,10 +55,19 @@ class MeshMemberProvider(NetmakerProvider):
 
     @staticmethod
     def _pin(client: NetmakerClient, network: str, node: dict[str, Any], pinned: str | None) -> dict[str, Any]:
+        """Move the node to its pinned address. Another member that joined at the same time
+        may hold it for a moment (Netmaker gives every joining node the lowest free
+        address, then each is pinned): wait for it to move on to its own."""
         current = ip_interface(node["address"])
-        if pinned and str(current.ip) != pinned:
-            node = client.set_node_address(network, node["id"], f"{pinned}/{current.network.prefixlen}")
-        return node
+        if not pinned or str(current.ip) == pinned:
+            return node
+        try:
+            return until(
+                lambda: client.set_node_address(network, node["id"], f"{pinned}/{current.network.prefixlen}"),
+                PIN_WAIT_SECONDS, every=1.0, retry_on=(AddressInUse,),
+            )
+        except WaitTimeout as exc:
+            raise AddressInUse(f"pin {pinned}", f"{exc} (still, after {PIN_WAIT_SECONDS}s)") from None
 
     @staticmethod
     def _computed(node: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ until joined; do
     (( waited % 60 == 0 )) && log "not joined yet: waiting for netclient-join (token on stdin)"
     sleep 0.5; waited=$((waited + 1))
 done
+flock "$JOIN_LOCK" true   # a join still under way finishes first
 log "joined ($(api_host)); identity in $CONF"
 offline_env
 exec netclient daemon "${verbosity[@]}"

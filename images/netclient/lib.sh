@@ -4,6 +4,7 @@
 CONF=/etc/netclient
 MESH_INTERFACE="${NETCLIENT_INTERFACE:-netmaker}"
 READY_MARK=/run/bgp4mesh-netclient-ready
+JOIN_LOCK=/run/bgp4mesh-netclient-join.lock   # held by netclient-join while it runs
 
 log() { echo "[$(basename "$0")] $*" >&2; }
 
