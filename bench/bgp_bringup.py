@@ -13,7 +13,6 @@ import re
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,16 +22,11 @@ from harness import live  # noqa: E402
 from bgp4mesh.birdc import Target, protocols  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.render import bird_protocol  # noqa: E402
+from tests.live import bird_time  # noqa: E402
 from tests.live import container_started_at as started_at  # noqa: E402
 
 ISP, BORDER = docker_name("dev", "isp"), docker_name("dev", "border")
 PEER = bird_protocol("border")  # the ISP's session to the border router
-
-
-def bird_time(hms: str, ref: float) -> float:
-    """BIRD prints HH:MM:SS.mmm of today (UTC in the container)."""
-    day = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d")
-    return datetime.fromisoformat(f"{day}T{hms}+00:00").timestamp()
 
 
 def one_run() -> tuple[float, float]:

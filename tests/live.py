@@ -35,3 +35,11 @@ def container_started_at(name: str) -> float:
 
     text = live.docker("inspect", "-f", "{{.State.StartedAt}}", name)
     return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
+
+
+def bird_time(hms: str, ref: float) -> float:
+    """BIRD prints HH:MM:SS.mmm of today (UTC in the container); epoch seconds."""
+    from datetime import datetime, timezone
+
+    day = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromisoformat(f"{day}T{hms}+00:00").timestamp()
