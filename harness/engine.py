@@ -110,12 +110,16 @@ class Stack:
             raise EngineError(f"pulumi {' '.join(args)} (stack {self.name}) exited {proc.returncode}:\n{_errors(proc.stdout, proc.stderr)}")
         return result
 
+    def backend_dir(self) -> Path | None:
+        """The local file backend's folder (Pulumi.yaml's backend url), if it is one."""
+        url = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text()).get("backend", {}).get("url", "")
+        return Path(os.path.expanduser(url.removeprefix("file://"))) if url.startswith("file://") else None
+
     def prepare(self) -> None:
         """The stack exists in the backend and its config file holds `config` plus this
         machine's salt."""
-        backend = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text()).get("backend", {}).get("url", "")
-        if backend.startswith("file://"):
-            Path(os.path.expanduser(backend.removeprefix("file://"))).mkdir(parents=True, exist_ok=True)
+        if self.backend_dir() is not None:
+            self.backend_dir().mkdir(parents=True, exist_ok=True)
         salt = None
         if self.config_file.exists():
             salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt")

@@ -89,7 +89,10 @@ def test_steady_state_changes_nothing(day2):
 
 
 def test_state_holds_no_secret_in_clear(day2):
-    state = day2.state()
+    # What the backend keeps on disk for this stack (checkpoint, backups, history), and the export.
+    files = [f for f in day2.backend_dir().rglob("*") if f.is_file() and STACK in str(f)]
+    assert any(f.name == f"{STACK}.json" for f in files), files
+    state = day2.state() + "".join(f.read_text(errors="replace") for f in files)
     env = {}
     for role in ("netmaker-server", "netmaker-mq"):
         env.update(e.split("=", 1) for e in json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", name(role))))
