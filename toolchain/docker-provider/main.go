@@ -1,6 +1,7 @@
 // pulumi-resource-docker: the kreuzwerker Terraform docker provider bridged to Pulumi with
-// pulumi-terraform-bridge, standing in for pulumi-docker (whose own module the Go proxy refuses),
-// plus docker:index/image:Image re-implemented on the docker CLI (image.go, mux.go).
+// pulumi-terraform-bridge, standing in for pulumi-docker (whose own module the Go proxy refuses).
+// pulumi-docker's own docker:index/image:Image is not in the upstream and not served: images are
+// built through RemoteImage's build block.
 //
 // It is compiled inside a writable copy of the upstream module (toolchain/docker-provider/prepare
 // puts this package at cmd/pulumi-resource-docker), because the upstream's provider package is
@@ -84,12 +85,12 @@ func main() {
 			return
 		}
 	}
-	// tfbridge.Main, with the bridge wrapped so docker:index/image:Image is served too (mux.go)
+	// tfbridge.Main, spelled out so the plugin reports the version given above
 	ctx := context.Background()
 	info := providerInfo()
 	info.P.InitLogging(ctx)
 	err := provider.Main("docker", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return newMux(tfbridge.NewProvider(ctx, host, "docker", version, info.P, info, nil)), nil
+		return tfbridge.NewProvider(ctx, host, "docker", version, info.P, info, nil), nil
 	})
 	if err != nil {
 		cmdutil.ExitError(err.Error())

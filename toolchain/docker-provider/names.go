@@ -7,7 +7,8 @@ import (
 // Tokens of the mapped upstream resources (pulumi-docker 5.2.0's). Everything else the upstream
 // has (docker_service, docker_config, docker_secret, docker_plugin, docker_registry_image,
 // docker_tag, docker_buildx_builder, every data source) is left unmapped; docker:index/image:Image
-// is not an upstream resource (image.go).
+// is pulumi-docker's own code, not an upstream resource: not served (images build through
+// RemoteImage's build block).
 const (
 	containerTok   = "docker:index/container:Container"
 	networkTok     = "docker:index/network:Network"

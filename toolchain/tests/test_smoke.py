@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -238,6 +239,9 @@ def test_up_preview_update_destroy(tmp_path):
 
 
 DOCKER_PROGRAM = '''
+import hashlib
+from pathlib import Path
+
 import pulumi
 import pulumi_docker as docker
 
@@ -253,17 +257,14 @@ net = docker.Network(
 )
 vol = docker.Volume("vol", name=f"{prefix}-vol", labels=[docker.VolumeLabelArgs(label="b4mtool", value="1")])
 base = docker.RemoteImage("base", name="debian:bookworm-slim", keep_locally=True)
-built = docker.RemoteImage(
+digest = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(ctx).iterdir()))).hexdigest()
+built = docker.RemoteImage(  # how bgp4mesh builds its images (components/docker_parts.ImageSet)
     "built", name=f"{prefix}-img:local",
-    build=docker.RemoteImageBuildArgs(context=ctx, build_args={"GREETING": "hello"}),
+    build=docker.RemoteImageBuildArgs(context=ctx, build_args={"GREETING": gen}),
+    triggers={"context": digest},
+    keep_locally=True,  # replacing it must not remove an image a running container still uses
 )
-native = docker.Image(
-    "native", image_name=f"{prefix}-native:local",
-    build=docker.DockerBuildArgs(context=ctx, args={"GREETING": gen}),
-    skip_push=True,
-)
-pulumi.export("native_name", native.image_name)
-pulumi.export("native_id", native.id)
+pulumi.export("image_id", built.image_id)
 ctr = docker.Container(
     "ctr", name=f"{prefix}-ctr", image=built.image_id,
     command=["sleep", "infinity"], init=True,
@@ -301,28 +302,25 @@ def test_docker_container_volume_image(tmp_path):
         pr.run("up", "--yes", "--skip-preview")
         out = pr.outputs()
         assert out["ip"] == "172.31.251.5"
-        assert _docker("exec", f"{prefix}-ctr", "cat", "/etc/b4m.conf", "/greeting").stdout == "gen=1\nhello\n"
-        assert out["native_name"] == f"{prefix}-native:local"
-        assert _docker("run", "--rm", f"{prefix}-native:local", "cat", "/greeting").stdout == "1\n"
+        assert _docker("exec", f"{prefix}-ctr", "cat", "/etc/b4m.conf", "/greeting").stdout == "gen=1\n1\n"
+        assert out["image_id"] == _docker("image", "inspect", "-f", "{{.Id}}", f"{prefix}-img:local").stdout.strip()
         pr.run("preview", "--expect-no-changes")
         pr.run("config", "set", "gen", "2")
         pr.run("up", "--yes", "--skip-preview")
-        assert pr.outputs()["ctr_id"] != out["ctr_id"]  # labels/uploads replace a container
-        assert _docker("exec", f"{prefix}-ctr", "cat", "/etc/b4m.conf").stdout == "gen=2\n"
-        assert _docker("run", "--rm", f"{prefix}-native:local", "cat", "/greeting").stdout == "2\n"
+        out2 = pr.outputs()
+        assert out2["ctr_id"] != out["ctr_id"]  # labels/uploads/a new image replace a container
+        assert out2["image_id"] != out["image_id"]  # a changed build arg rebuilds the image
+        assert _docker("exec", f"{prefix}-ctr", "cat", "/etc/b4m.conf", "/greeting").stdout == "gen=2\n2\n"
         pr.run("preview", "--expect-no-changes")
-        # a change inside the build context rebuilds the docker.Image in place
+        # a change inside the build context changes the trigger: the image is rebuilt
         (ctx / "extra.txt").write_text("x")
         diff = pr.run("preview", "--diff").stdout
-        assert "contextDigest" in diff and "docker:index/image:Image: (update)" in diff
+        assert re.search(r"\+-\s*docker:index/remoteImage:RemoteImage: \(replace\)", diff) and "triggers" in diff, diff
     finally:
         pr.run("destroy", "--yes", "--skip-preview", check=False)
-        # docker.Image leaves its image in the engine on delete, as pulumi-docker does
-        native_kept = _docker("image", "inspect", f"{prefix}-native:local").returncode == 0
-        _docker("rmi", "-f", f"{prefix}-native:local")
+        built_kept = _docker("image", "inspect", f"{prefix}-img:local").returncode == 0  # keep_locally
         leftovers = [
-            n for kind, n in (("container", f"{prefix}-ctr"), ("volume", f"{prefix}-vol"),
-                              ("network", f"{prefix}-net"), ("image", f"{prefix}-img:local"))
+            n for kind, n in (("container", f"{prefix}-ctr"), ("volume", f"{prefix}-vol"), ("network", f"{prefix}-net"))
             if _docker(kind, "inspect", n).returncode == 0
         ]
         for kind, n in (("rm", f"{prefix}-ctr"), ("volume", f"{prefix}-vol"), ("network", f"{prefix}-net"),
@@ -332,6 +330,6 @@ def test_docker_container_volume_image(tmp_path):
             else:
                 _docker(kind, "rm", n)
     assert not leftovers, f"destroy left {leftovers}"
-    assert native_kept
+    assert built_kept
     assert _docker("image", "inspect", "debian:bookworm-slim").returncode == 0  # keep_locally
     pr.run("stack", "rm", "--yes")
