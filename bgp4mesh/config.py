@@ -461,7 +461,8 @@ class Mesh(Strict):
     range: Prefix4
     range6: Optional[IPv6Network] = None
     egress_ranges: list[Prefix] = Field([], max_length=MAX_ITEMS)
-    """What the border routers route for the mesh: the ISP test nets in a lab, 0.0.0.0/0 in prod."""
+    """What the border routers route for the mesh (the ISP test nets in a lab). Netmaker v1.6.0
+    refuses any range that overlaps the mesh, 0.0.0.0/0 included (its internet gateway is '*')."""
     nodes: list[MeshNode] = Field([], max_length=MAX_NODES)
     wireguard_port: Int = Field(51821, ge=1, le=65535)
 

@@ -120,7 +120,7 @@ def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
         )
     text = _env().get_template(ISP_TEMPLATE).render(
         upstream=upstream,
-        router_id=mock.router_id or upstream.neighbor,
+        router_id=upstream.mock_router_id or upstream.neighbor,
         peer_name=cfg.router_of(upstream).name,
         peer_protocol=bird_protocol(cfg.router_of(upstream).name),
         peer_asn=cfg.asn,

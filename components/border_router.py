@@ -58,8 +58,6 @@ class BorderRouter(pulumi.ComponentResource):
     asn: pulumi.Output[int]
     upstream_sessions: pulumi.Output[list]
     mesh_ip: pulumi.Output[Optional[str]]
-    container: docker.Container
-    """The router's container (for gates that must re-run when it is replaced)."""
     member: Optional[pulumi.Resource]
     ready: Optional[pulumi.Resource]
 
@@ -105,7 +103,6 @@ class BorderRouter(pulumi.ComponentResource):
                 name, name, args.get("mesh_ip"), container, args["docker_host"], self, args.get("join_after", ())
             )
             self.mesh_ip = self.member.address
-        self.container = container
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(args["router_id"])
         self.asn = pulumi.Output.from_input(args["asn"])

@@ -3,6 +3,7 @@ images, and container arguments that all bgp4mesh containers have in common."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Optional
@@ -65,6 +66,10 @@ def context_digest(context: Path) -> str:
     return digest.hexdigest()
 
 
+_context_digest_once = functools.cache(context_digest)
+"""Once per program run, however many hosts build an image (contexts hold tens of MB)."""
+
+
 class ImageSet:
     """The one way images reach an engine: built once per program from images/<kind>/
     (no registry), or pulled by name. A kind may build FROM other kinds' images
@@ -91,7 +96,7 @@ class ImageSet:
                 build=docker.RemoteImageBuildArgs(
                     context=str(context), build_args={arg: self.name(base) for arg, base in bases.items()} or None
                 ),
-                triggers={"context": context_digest(context), **base_ids},
+                triggers={"context": _context_digest_once(context), **base_ids},
                 keep_locally=True,  # a build cache, not stack state
                 opts=pulumi.ResourceOptions.merge(
                     self.opts, pulumi.ResourceOptions(depends_on=[self._images[base] for base in bases.values()])

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_docker as docker
 
 from bgp4mesh.addressing import UnderlayPlan, link_plans, underlay_plan
-from bgp4mesh.config import StackConfig
+from bgp4mesh.config import MEMBERS_TAG, StackConfig
 from bgp4mesh.netmaker_env import PULL_IMAGES
 from bgp4mesh.providers import (
     EgressGateway,
@@ -83,7 +83,7 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
             MockIspArgs(
                 asn=up.asn,
                 address=str(up.neighbor),
-                router_id=str(up.mock.router_id or up.neighbor),
+                router_id=str(up.mock_router_id),
                 loopbacks=isp_addresses(up),
                 bird_files=render_isp(cfg, up),
                 secret_files=secret_files,
@@ -97,7 +97,7 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
     }
     routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
     egress = _egress(cfg, server, mesh, [r.ready for r in routers.values()] + [n.ready for n in nodes.values()])
-    _converged(cfg, hosts, routers, nodes, list(egress.values()))
+    _converged(cfg, hosts, nodes, list(egress.values()))
     return {
         "asn": cfg.asn,
         "prefixes": [str(p) for p in cfg.prefixes],
@@ -156,7 +156,7 @@ def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Ou
         EnrollmentKeyArgs(
             connection=connection,
             networks=[network.netid],
-            tags=[f"{cfg.mesh.network}-members"],
+            tags=[MEMBERS_TAG.format(network=cfg.mesh.network)],
             valid_for_seconds=ENROLLMENT_KEY_SECONDS,
         ),
     )
@@ -255,20 +255,20 @@ def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[
     }
 
 
-def _converged(cfg: StackConfig, hosts, routers: dict, nodes: dict, egress: list[pulumi.Resource]) -> None:
-    """After the egress, every member must still hold its address and (nodes) a route into
-    the mesh for each egress range; a member that missed a push fetches its state until it
-    does. What each gate checks depends on nothing but its own member, so adding or
-    removing a node changes no other member's resources."""
+def _converged(cfg: StackConfig, hosts, nodes: dict, egress: list[pulumi.Resource]) -> None:
+    """After the egress, every node must still hold its address and a route into the mesh
+    for each egress range (the border routers are the gateways: nothing to receive); a
+    node that missed a push fetches its state until it does. What each gate checks
+    depends on nothing but its own node, so adding or removing a node changes no other
+    node's resources."""
     routes = [f"route:{r}" for r in cfg.mesh.egress_ranges if r.version == 4]
-    members = [(r, routers[r.name], hosts[r.host], []) for r in cfg.border_routers]
-    members += [(n, nodes[n.name], hosts[n.host], routes) for n in cfg.mesh.nodes]
-    for spec, component, host, wants in members:
+    for spec in cfg.mesh.nodes:
+        node = nodes[spec.name]
         converge(
             f"{spec.name}-converged",
-            component.container,
-            component.mesh_ip,
-            wants,
-            host.endpoint,
-            pulumi.ResourceOptions(parent=component, depends_on=egress),
+            node.container,
+            node.mesh_ip,
+            routes,
+            hosts[spec.host].endpoint,
+            pulumi.ResourceOptions(parent=node, depends_on=egress),
         )

@@ -49,26 +49,31 @@ class GatewayNotFound(Exception):
     """The gateway host has no node in the network."""
 
 
-def resolve_gateway(client: NetmakerClient, network: str, host_name: str, wait_seconds: float = 0.0) -> dict[str, Any]:
-    """The ApiNode of host ``host_name`` in ``network``; waits up to ``wait_seconds``."""
+def resolve_gateway(
+    client: NetmakerClient, network: str, host_name: str, wait_seconds: float = 0.0, what: str = "egress gateway host"
+) -> dict[str, Any]:
+    """The ApiNode of host ``host_name`` in ``network``; waits up to ``wait_seconds``.
+    ``what`` names the host in errors (the mesh-member resource looks up its own)."""
     try:
-        return until(lambda: _gateway_node(client, network, host_name), max(0.0, float(wait_seconds or 0)), every=1.0, retry_on=(_NotYet,))
+        return until(
+            lambda: _host_node(client, network, host_name, what), max(0.0, float(wait_seconds or 0)), every=1.0, retry_on=(_NotYet,)
+        )
     except WaitTimeout as exc:
-        raise GatewayNotFound(f"egress gateway host '{host_name}' not found in network '{network}': {exc}") from None
+        raise GatewayNotFound(f"{what} '{host_name}' not found in network '{network}': {exc}") from None
 
 
 class _NotYet(Exception):
-    """The gateway's node is not there (yet)."""
+    """The host's node is not there (yet)."""
 
 
-def _gateway_node(client: NetmakerClient, network: str, host_name: str) -> dict[str, Any]:
+def _host_node(client: NetmakerClient, network: str, host_name: str, what: str) -> dict[str, Any]:
     if client.find_network(network) is None:
         raise _NotYet(f"Netmaker network '{network}' does not exist")
     hosts = client.find_hosts_by_name(host_name)
     if len(hosts) > 1:
         ids = ", ".join(h.get("id", "?") for h in hosts)
         raise GatewayNotFound(
-            f"egress gateway host '{host_name}' is ambiguous in network '{network}': "
+            f"{what} '{host_name}' is ambiguous in network '{network}': "
             f"{len(hosts)} Netmaker hosts carry that name ({ids})"
         )
     if not hosts:

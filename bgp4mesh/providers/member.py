@@ -48,10 +48,7 @@ class MeshMemberProvider(NetmakerProvider):
 
     @staticmethod
     def _node(client: NetmakerClient, props: dict[str, Any], wait: float) -> dict[str, Any]:
-        try:
-            return resolve_gateway(client, props["network"], props["host_name"], wait)
-        except GatewayNotFound as exc:
-            raise GatewayNotFound(str(exc).replace("egress gateway host", "mesh member")) from None
+        return resolve_gateway(client, props["network"], props["host_name"], wait, what="mesh member")
 
     @staticmethod
     def _pin(client: NetmakerClient, network: str, node: dict[str, Any], pinned: str | None) -> dict[str, Any]:
