@@ -7,9 +7,9 @@ backend (`Pulumi.yaml`), and the passphrase secrets provider. Unless the caller 
 PULUMI_CONFIG_PASSPHRASE(_FILE), the passphrase is a random one kept in
 $BGP4MESH_CACHE/passphrase (0600).
 
-The shipped stack files stay untouched: the passphrase provider's salt is kept beside
-the state (`$BGP4MESH_CACHE/stacks/Pulumi.<stack>.yaml`: the stack's config plus the
-salt) and every command gets `--config-file` pointing there. The config is data
+The shipped stack files stay untouched: every command gets `--config-file` pointing at
+`$BGP4MESH_CACHE/stacks/Pulumi.<stack>.yaml`, the stack's config plus the passphrase
+provider's salt (read from the stack's state, where the backend keeps it). The config is data
 (`Stack.config`), so a test can run an edited copy of a shipped stack under its own name.
 """
 
@@ -97,6 +97,8 @@ class Stack:
         """`namespace:key` -> value, as under `config:` in a stack file."""
         self.env = environment()
         self.config_file = CACHE / "stacks" / f"Pulumi.{name}.yaml"
+        """What `--config-file` points at: written before every command (config may change)."""
+        self._salt: str | None = None
 
     # -- plumbing ----------------------------------------------------------------------
     def run(self, *args: str, check: bool = True, timeout: float = 1800) -> Result:
@@ -116,30 +118,31 @@ class Stack:
         return Path(os.path.expanduser(url.removeprefix("file://"))) if url.startswith("file://") else None
 
     def prepare(self) -> None:
-        """The stack exists in the backend and its config file holds `config` plus this
-        machine's salt."""
-        if self.backend_dir() is not None:
-            self.backend_dir().mkdir(parents=True, exist_ok=True)
-        salt = None
-        if self.config_file.exists():
-            salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt")
-        if salt is None or not self._exists():
-            salt = self._init()
+        """The stack exists in the backend, and its config file holds `config` plus the
+        passphrase provider's salt, which the backend keeps in the stack's state."""
+        if self._salt is None:
+            if self.backend_dir() is not None:
+                self.backend_dir().mkdir(parents=True, exist_ok=True)
+            self._salt = self._salt_in_backend() or self._init()
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(yaml.safe_dump({"config": self.config, "encryptionsalt": salt}, sort_keys=False))
+        self.config_file.write_text(yaml.safe_dump({"config": self.config, "encryptionsalt": self._salt}, sort_keys=False))
         self.config_file.chmod(0o600)
 
-    def _exists(self) -> bool:
-        proc = subprocess.run(["pulumi", "stack", "ls", "--json"], cwd=self.project_dir, env=self.env, capture_output=True, text=True)
-        return proc.returncode == 0 and any(s.get("name") == self.name for s in json.loads(proc.stdout or "[]"))
+    def _salt_in_backend(self) -> str | None:
+        """The salt from the stack's state; None when there is no such stack yet."""
+        proc = subprocess.run(
+            ["pulumi", "stack", "export", "--stack", self.name], cwd=self.project_dir, env=self.env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            return None
+        providers = json.loads(proc.stdout).get("deployment", {}).get("secrets_providers") or {}
+        return (providers.get("state") or {}).get("salt")
 
     def _init(self) -> str:
         """`pulumi stack init` writes the salt into Pulumi.<stack>.yaml next to Pulumi.yaml:
-        run it in a scratch copy of the project file and keep the salt."""
+        run it in a scratch copy of the project file (the state keeps the salt too)."""
         with tempfile.TemporaryDirectory() as scratch:
             shutil.copy(self.project_dir / "Pulumi.yaml", scratch)
-            if self._exists():
-                subprocess.run(["pulumi", "stack", "rm", self.name, "--yes", "--force"], cwd=scratch, env=self.env, capture_output=True)
             proc = subprocess.run(
                 ["pulumi", "stack", "init", self.name, "--secrets-provider", "passphrase"],
                 cwd=scratch, env=self.env, capture_output=True, text=True,
