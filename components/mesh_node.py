@@ -100,7 +100,7 @@ def converge(
     (see images/netclient/netclient-converge), pulling from the server meanwhile. It
     runs again for a replaced container and whenever what it checks changes."""
     script = pulumi.Output.all(container.name, address).apply(
-        lambda a: shlex.join(["docker", "exec", a[0], "netclient-converge", a[1], *wants])
+        lambda a: shlex.join(["docker", "exec", a[0], "netclient-converge", f"address:{a[1]}", *wants])
     )
     return command.local.Command(
         name, create=script, environment={"DOCKER_HOST": docker_host}, triggers=[container.id], opts=opts

@@ -10,6 +10,9 @@ log() { echo "[$(basename "$0")] $*" >&2; }
 
 joined() { [[ -s "$CONF/servers.json" ]] && grep -q '"API": *"[^"]' "$CONF/servers.json"; }
 
+# member_of NETWORK: this host has a node in NETWORK (as far as its local state knows)
+member_of() { joined && netclient list 2>/dev/null | grep -q "\"network\": \"$1\""; }
+
 # api_host [TOKEN]: the API host this node talks to, from the token or servers.json
 api_host() {
     local h=""
