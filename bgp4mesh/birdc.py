@@ -1,6 +1,6 @@
-"""Read BIRD's state through `birdc` in a container, on the local engine or a
-remote one (DOCKER_HOST-style endpoint), parsed into small records. Used by the
-live tests and by `verify`, which check a router from its peer's side."""
+"""Read BIRD's state through `birdc` in a container, on the local engine or on a
+remote host over SSH, parsed into small records. Used by the live tests and by
+`verify`, which check a router from its peer's side."""
 
 from __future__ import annotations
 
@@ -9,17 +9,26 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import ssh
+from .config import Ssh
+
 
 @dataclass(frozen=True)
 class Target:
-    """A container on a Docker engine (None = this machine's default engine)."""
+    """A container on a Docker engine: this machine's (docker_host None: the default
+    one), or a remote host's, where `docker` runs over SSH."""
 
     container: str
     docker_host: Optional[str] = None
+    remote: Optional[Ssh] = None
 
     def run(self, *cmd: str, timeout: float = 20) -> subprocess.CompletedProcess:
-        host = ["-H", self.docker_host] if self.docker_host and not self.docker_host.startswith("unix://") else []
-        return subprocess.run(["docker", *host, "exec", self.container, *cmd], capture_output=True, text=True, timeout=timeout)
+        argv = ["docker", "exec", self.container, *cmd]
+        if self.remote is not None:
+            argv = ssh.command(self.remote, argv)
+        elif self.docker_host and not self.docker_host.startswith("unix://"):
+            argv[1:1] = ["-H", self.docker_host]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def birdc(self, *args: str) -> str:
         proc = self.run("birdc", *args)

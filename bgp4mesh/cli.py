@@ -116,7 +116,7 @@ def summary(stack: str, cfg: StackConfig) -> str:
                 f"    session {u.name}: {u.local_address} -> {u.neighbor} AS {u.asn}, "
                 f"max {u.max_prefixes} prefixes ({u.limit_action}){mock}"
             )
-    lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(str(r) for r in cfg.mesh.egress_ranges) or 'none'}")
+    lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(['the Internet (*)'] * cfg.mesh.internet_gateway + [str(r) for r in cfg.mesh.egress_ranges]) or 'none'}")
     for name, ip in mesh_plan(cfg).pinned.items():
         lines.append(f"    {name}: {ip if ip else 'assigned by Netmaker at join'}")
     return "\n".join(lines)

@@ -273,6 +273,30 @@ DockerEndpoint = Annotated[
     str, BeforeValidator(_text(r"(unix|ssh|tcp)://[!-~]+", "a Docker endpoint: unix://, ssh:// or tcp:// and no spaces", 500))
 ]
 Version = Annotated[str, BeforeValidator(_text(r"v[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}", "a version like v1.6.0", 20))]
+HostKey = Annotated[
+    str,
+    BeforeValidator(
+        _text(
+            r"(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]{40,2000}={0,2}",
+            "a host key as ssh-keyscan prints it, without the host name: '<type> <base64>'",
+            2100,
+        )
+    ),
+]
+SshUser = Annotated[str, BeforeValidator(_text(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name like root or deploy", 32))]
+LocalPath = Annotated[str, BeforeValidator(_text(r"[^\x00-\x1f\x7f]{1,1000}", "a file path on the machine running Pulumi", 1000))]
+InterfaceName = Annotated[str, BeforeValidator(_text(r"[A-Za-z0-9_.-]{1,15}", "a Linux interface name (1-15 of A-Z, a-z, 0-9, '_', '.', '-')", 15))]
+ImageRepository = Annotated[
+    str,
+    BeforeValidator(_text(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*", "a registry and path like registry.example.net:5000/bgp4mesh", 255)),
+]
+ImageTag = Annotated[str, BeforeValidator(_text(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker tag like 1.2.0", 128))]
+HttpsUrl = Annotated[str, BeforeValidator(_text(r"https://[!-~]+", "an https:// URL", 500))]
+HostPort = Annotated[str, BeforeValidator(_text(rf"{_LABEL}(\.{_LABEL})*:[0-9]{{1,5}}", "host:port like stun.example.net:3478", 250))]
+Pem = Annotated[
+    str,
+    BeforeValidator(_text(r"(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+", "PEM certificates", 100_000)),
+]
 
 
 class Strict(BaseModel):
@@ -303,12 +327,59 @@ class AsnRange(Strict):
         return self.first <= asn <= self.last
 
 
+class Ssh(Strict):
+    """How bgp4mesh reaches a remote host: its Docker engine over ssh:// and
+    pulumi-command's remote.Command, with the host key pinned."""
+
+    address: Domain
+    """Where SSH dials: an address or a DNS name."""
+    port: Int = Field(22, ge=1, le=65535)
+    user: SshUser = "root"
+    """A user that may run `docker` and change the host's network settings."""
+    host_key: HostKey
+    """The host's key as `ssh-keyscan -t ed25519 HOST` prints it (without the host name).
+    A host presenting another key is refused."""
+    private_key_file: LocalPath = "~/.ssh/id_ed25519"
+    """The operator's key on the machine running Pulumi (read at run time, kept secret)."""
+
+    @property
+    def docker_endpoint(self) -> str:
+        return f"ssh://{self.user}@{self.address}:{self.port}"
+
+
 class Host(Strict):
-    """A Docker engine that runs some of the stack's containers."""
+    """A machine that runs some of the stack's containers: this machine's Docker engine
+    (dev/lab), or a remote host reached over SSH (prod)."""
 
     name: Name
     docker: DockerEndpoint = "unix:///var/run/docker.sock"
-    """Docker endpoint: the local socket in dev/lab, ssh://user@host in prod."""
+    """Docker endpoint of a local engine (unix:// or tcp://); remote hosts use `ssh`."""
+    ssh: Optional[Ssh] = None
+    """A remote host: Docker and host preparation go over SSH to it."""
+    endpoint: Optional[Address4] = None
+    """The public address WireGuard peers reach this host at. Omit it behind NAT: the
+    host then finds its endpoint with STUN (netmaker.stun_servers)."""
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> "Host":
+        if self.docker.startswith("ssh://"):
+            _raise([Problem("docker", self.docker, "a remote host is given with `ssh` (address, user, pinned host_key), not an ssh:// endpoint")])
+        if self.ssh is not None and "docker" in self.model_fields_set:
+            _raise([problem("docker", "give either `docker` (a local engine) or `ssh` (a remote host), not both")])
+        return self
+
+    @property
+    def docker_endpoint(self) -> str:
+        return self.ssh.docker_endpoint if self.ssh is not None else self.docker
+
+
+class Images(Strict):
+    """Where bgp4mesh's own images (border, netclient, bird) come from."""
+
+    registry: Optional[ImageRepository] = None
+    """Pull `<registry>/<kind>:<tag>` on every host (prod: remote hosts have no build
+    context and no package mirror). Omitted: build from images/ on each engine (lab)."""
+    tag: ImageTag = "local"
 
 
 class Timers(Strict):
@@ -413,6 +484,12 @@ class Upstream(Strict):
     """Accept 0.0.0.0/0 from this upstream (a default-only transit)."""
     password: Optional[Password] = None
     """TCP-MD5 secret; set with `pulumi config set --secret`."""
+    probe: Optional[Address4] = None
+    """An address beyond this upstream that answers ping: `verify` pings it from every
+    mesh node (through the egress). A mock ISP's first test address by default."""
+    interface: Optional[InterfaceName] = None
+    """Remote hosts: the router host's interface on the link. Host preparation puts
+    local_address on it; omitted, the address must already be there."""
     mock: Optional[MockIsp] = None
     """Lab only: run a mock ISP for this upstream."""
 
@@ -465,6 +542,9 @@ class Mesh(Strict):
     refuses any range that overlaps the mesh, 0.0.0.0/0 included (its internet gateway is '*')."""
     nodes: list[MeshNode] = Field([], max_length=MAX_NODES)
     wireguard_port: Int = Field(51821, ge=1, le=65535)
+    internet_gateway: bool = False
+    """The border routers are the mesh's gateway to the whole Internet (Netmaker's
+    internet gateway, range '*'): nodes send everything but the mesh through them."""
 
     @model_validator(mode="after")
     def _tag_fits(self) -> "Mesh":
@@ -486,6 +566,13 @@ class Netmaker(Strict):
     """Name netclients dial over HTTPS; the certificate covers it (and broker.<domain>)."""
     tls: Literal["internal-ca", "acme"] = "internal-ca"
     acme_email: Optional[Email] = None
+    acme_directory: HttpsUrl = "https://acme-v02.api.letsencrypt.org/directory"
+    """ACME directory the TLS front gets its certificate from (tls: acme)."""
+    acme_ca_roots: Optional[Pem] = None
+    """For a test CA only (Pebble): the roots its directory and its certificates chain
+    to, trusted by the TLS front, the netclients and bgp4mesh. Omit for Let's Encrypt."""
+    stun_servers: list[HostPort] = Field([], max_length=MAX_ITEMS)
+    """STUN servers netclients find their public endpoint with (behind NAT). Empty: STUN off."""
 
     @model_validator(mode="after")
     def _acme_needs_email(self) -> "Netmaker":
@@ -508,6 +595,7 @@ class StackConfig(Strict):
     prefixes: list[Prefix] = Field(min_length=1, max_length=MAX_ITEMS)
     """Prefixes this AS originates (exported to upstreams, never accepted from them)."""
     hosts: list[Host] = Field([Host(name="local")], max_length=MAX_ITEMS)
+    images: Images = Images()
     border_routers: list[BorderRouter] = Field(min_length=1, max_length=MAX_ITEMS)
     upstreams: list[Upstream] = Field(min_length=1, max_length=MAX_ITEMS)
     mesh: Mesh
@@ -517,7 +605,9 @@ class StackConfig(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> "StackConfig":
-        checks = (_check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_lab)
+        checks = (
+            _check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_remote, _check_lab,
+        )
         _raise(p for check in checks for p in check(self))
         return self
 
@@ -527,6 +617,14 @@ class StackConfig(Strict):
 
     def upstreams_of(self, router: BorderRouter) -> list[Upstream]:
         return [u for u in self.upstreams if self.router_of(u).name == router.name]
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    @property
+    def offline(self) -> bool:
+        """A lab: nothing may call the Internet (no STUN, no public-IP lookups)."""
+        return self.lab is not None
 
 
 # ---- rules across sections: each yields every problem it finds -----------------------
@@ -603,6 +701,8 @@ def _check_references(cfg: StackConfig) -> Checks:
             yield Problem(f"upstreams[{i}].router", u.router, f"no such border router ({_join(sorted(routers))})")
         if u.mock is not None and cfg.lab is None:
             yield problem(f"upstreams[{i}].mock", "a mock ISP needs a lab stack (add a 'lab' section)")
+        if u.interface is not None and (u.router is None or u.router in routers) and _host(cfg, cfg.router_of(u).host).ssh is None:
+            yield Problem(f"upstreams[{i}].interface", u.interface, "only for a router on a remote host (`ssh`); a lab link is a Docker network")
         if u.neighbor in neighbors:
             yield Problem(f"upstreams[{i}].neighbor", u.neighbor, f"already the neighbor of {neighbors[u.neighbor]}")
         neighbors.setdefault(u.neighbor, f"upstreams[{i}]")
@@ -651,7 +751,7 @@ def _check_inside(cfg: StackConfig) -> Checks:
         elif (kind_a, kind_b) in (("egress", "mesh"), ("egress", "loopback"), ("loopback", "egress")):
             key, net, other = (ka, a, b) if kind_a == "egress" else (kb, b, a)
             reported.add(key)
-            hint = "; a default route would need Netmaker's internet gateway ('*'), which is not declared" if net.prefixlen == 0 else ""
+            hint = "; for a default route set mesh.internet_gateway (Netmaker's internet gateway, '*')" if net.prefixlen == 0 else ""
             yield Problem(key, net, f"Netmaker refuses an egress range overlapping {other}{hint}")
 
 
@@ -674,6 +774,24 @@ def _check_mesh_ips(cfg: StackConfig) -> Checks:
     wanted = len(cfg.border_routers) + len(cfg.mesh.nodes)
     if wanted > hosts:
         yield Problem("mesh.range", rng, f"{wanted} mesh members but only {hosts} addresses")
+
+
+def _check_remote(cfg: StackConfig) -> Checks:
+    """What only a deployment on real hosts has, and what only a lab has."""
+    nm = cfg.netmaker
+    if nm.acme_ca_roots is not None and nm.tls != "acme":
+        yield problem("netmaker.acme_ca_roots", "only with tls: acme")
+    if cfg.lab is None:
+        return
+    for i, h in enumerate(cfg.hosts):
+        if h.ssh is not None:
+            yield problem(f"hosts[{i}].ssh", "a lab runs on this machine's Docker engine; remote hosts are for a stack without `lab`")
+    if nm.stun_servers:
+        yield problem("netmaker.stun_servers", "a lab is offline and its members have static endpoints; STUN is for hosts behind NAT")
+
+
+def _host(cfg: StackConfig, name: str) -> Host:
+    return next((h for h in cfg.hosts if h.name == name), Host(name=name))
 
 
 def _check_lab(cfg: StackConfig) -> Checks:

@@ -60,7 +60,22 @@ PULL_IMAGES = {
 """Upstream images for `netmaker.images: pull` (declared; this lab has no registry)."""
 
 RUNTIME_SETTINGS = {"telemetry": "off", "netclientautoupdate": False, "manage_dns": False, "stun": False}
-"""Server settings (GET/PUT /api/server/settings) that must hold so nothing calls the Internet."""
+"""Server settings (GET/PUT /api/server/settings) that must hold so nothing calls the
+Internet and no client updates itself; STUN as the stack says (`runtime_settings`)."""
+
+ACME_ROOTS_FILE = f"{TLS_DIR}/acme-roots.pem"
+"""netmaker.acme_ca_roots in the TLS front (a test CA's directory is served over HTTPS
+signed by its own root)."""
+CADDY_DATA_DIR = "/data"
+"""Where caddy keeps its ACME account and certificates (the official image's XDG_DATA_HOME):
+a volume, so a replaced front does not ask the CA again (Let's Encrypt rate-limits)."""
+
+
+def runtime_settings(nm: Netmaker) -> dict:
+    """RUNTIME_SETTINGS with STUN on exactly when the stack names STUN servers."""
+    if not nm.stun_servers:
+        return dict(RUNTIME_SETTINGS)
+    return {**RUNTIME_SETTINGS, "stun": True, "stun_servers": ",".join(nm.stun_servers)}
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,7 @@ def server_env(
     master_key: str,
     mq_username: str,
     mq_password: str,
+    public_address: Optional[str] = None,
 ) -> dict[str, str]:
     """The netmaker server's environment. A lab stack adds the dead-proxy guard, so
     nothing the server tries on the Internet leaves the machine."""
@@ -201,12 +217,14 @@ def server_env(
         "TELEMETRY": "off",
         "NETCLIENT_AUTO_UPDATE": "disabled",
         "MANAGE_DNS": "false",
-        "STUN": "false",
+        "STUN": "true" if nm.stun_servers else "false",
         "DNS_MODE": "off",
         "METRICS_EXPORTER": "off",
     }
-    if cp.lab:
-        env["SERVER_HOST"] = str(cp.tls_ip)  # reported as the server's public IP
+    if nm.stun_servers:
+        env["STUN_SERVERS"] = ",".join(nm.stun_servers)
+    if cp.lab or public_address:
+        env["SERVER_HOST"] = str(cp.tls_ip) if cp.lab else public_address  # reported as the server's public IP
         env["COREDNS_ADDR"] = str(cp.server_ip)  # never used with DNS_MODE off; set to skip its lookup
     if fl.local_ip_responder:
         env["PUBLIC_IP_SERVICE"] = f"http://127.0.0.1:{PUBLIC_IP_RESPONDER_PORT}/ip"
@@ -258,6 +276,8 @@ def caddyfile(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
         broker_host=cp.broker_host,
         tls_address=cp.tls_ip if not cp.acme else None,
         acme_email=nm.acme_email if cp.acme else None,
+        acme_directory=nm.acme_directory if cp.acme else None,
+        acme_roots_file=ACME_ROOTS_FILE if cp.acme and nm.acme_ca_roots else None,
         api_upstream=cp.api_upstream,
         ws_upstream=f"{cp.mq_ip or 'mq'}:{MQ_WS_PORT}" if cp.acme else None,
         cert_file=CERT_FILE,

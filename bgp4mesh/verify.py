@@ -50,8 +50,8 @@ class Check:
 
 
 def target(cfg: StackConfig, stack: str, name: str, host: str = "local") -> Target:
-    endpoint = next(h.docker for h in cfg.hosts if h.name == host)
-    return Target(docker_name(stack, name), endpoint)
+    spec = cfg.host(host)
+    return Target(docker_name(stack, name), spec.docker, spec.ssh)
 
 
 def mesh_ip(t: Target) -> str:
@@ -79,15 +79,17 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
     members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
     for name, host in members:
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
-    for up in (u for u in cfg.upstreams if u.mock is not None):
-        isp = target(cfg, stack, up.name, cfg.router_of(up).host)
-        probe = isp_addresses(up)[0].split("/")[0] if isp_addresses(up) else None
+    for up in cfg.upstreams:
+        isp = target(cfg, stack, up.name, cfg.router_of(up).host) if up.mock is not None else None
+        mock_probe = isp_addresses(up)[0].split("/")[0] if isp is not None and isp_addresses(up) else None
+        probe = str(up.probe) if up.probe is not None else mock_probe
         for node in cfg.mesh.nodes:
             node_t = target(cfg, stack, node.name, node.host)
-            if probe:
+            if isp is not None and mock_probe:
                 # An Internet host: the ISP's test address, not its link address (which
                 # is no route the mesh knows, as on the real Internet).
-                checks.append(Check(f"ping inbound {up.name} {probe} -> {node.name}", _ping_to_member(isp, node_t, source=probe)))
+                checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, source=mock_probe)))
+            if probe:
                 checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
     for a in cfg.mesh.nodes:
         for b in cfg.mesh.nodes:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, Optional, Sequence, TypedDict
+from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
 from .mesh_node import MeshJoin
+
+if TYPE_CHECKING:
+    from .hosts import HostContext
 
 
 class Session(TypedDict):
@@ -40,10 +43,11 @@ class BorderRouterArgs(TypedDict):
     """Join the mesh too (netclient in the same container), to be its egress gateway."""
     mesh_ip: NotRequired[Optional[str]]
     """Pinned mesh address (with `mesh`); None lets Netmaker assign one."""
-    underlay_address: NotRequired[Optional[str]]
-    """The router's static WireGuard endpoint on the underlay (with `mesh`, lab)."""
-    docker_host: NotRequired[str]
-    """Endpoint of the Docker engine the container runs on (with `mesh`)."""
+    endpoint: NotRequired[Optional[str]]
+    """The router's static WireGuard endpoint (with `mesh`): its lab underlay address or
+    its host's public address."""
+    host: "HostContext"
+    """The host the container runs on (its engine, and commands run there)."""
     join_after: NotRequired[Sequence[pulumi.Resource]]
     """Join the mesh only once these completed (with `mesh`)."""
 
@@ -71,11 +75,13 @@ class BorderRouter(pulumi.ComponentResource):
             if "link_network" in s
         ]
         files = uploads(args["bird_files"], "/etc/bird", secret=args["secret_files"])
-        envs = ["ROUTES_FROM_BGP_ONLY=1"]
+        # Its own namespace (lab links): Docker's default route goes, BGP's replaces it. In
+        # a host's namespace the host keeps its routes (BIRD's come with their own metric).
+        envs = ["ROUTES_FROM_BGP_ONLY=1"] if networks else []
         extra: dict = {}
         join = args.get("mesh")
         if join is not None:
-            mesh = join.container_args(stack, name, args.get("underlay_address"), self)
+            mesh = join.container_args(stack, name, args.get("endpoint"), self)
             networks += mesh["networks"]
             files += mesh["uploads"]
             envs += ["NETCLIENT=1", *mesh["envs"]]
@@ -88,7 +94,8 @@ class BorderRouter(pulumi.ComponentResource):
             networks_advanced=networks,
             network_mode=None if networks else "host",
             capabilities=ROUTER_CAPS,
-            sysctls=ROUTER_SYSCTLS,
+            # runc refuses per-container sysctls in the host's namespace: host preparation sets them
+            sysctls=ROUTER_SYSCTLS if networks else None,
             envs=envs,
             uploads=files,
             restart="unless-stopped",
@@ -100,7 +107,7 @@ class BorderRouter(pulumi.ComponentResource):
         self.mesh_ip = pulumi.Output.from_input(None)
         if join is not None:
             self.member, self.ready = join.member(
-                name, name, args.get("mesh_ip"), container, args["docker_host"], self, args.get("join_after", ())
+                name, name, args.get("mesh_ip"), container, args["host"], self, args.get("join_after", ())
             )
             self.mesh_ip = self.member.address
         self.container_name = container.name

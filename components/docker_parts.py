@@ -71,21 +71,26 @@ _context_digest_once = functools.cache(context_digest)
 
 
 class ImageSet:
-    """The one way images reach an engine: built once per program from images/<kind>/
-    (no registry), or pulled by name. A kind may build FROM other kinds' images
-    (BASES: build arg -> kind). References are image ids, so a rebuilt image replaces
-    the containers that run it."""
+    """The one way images reach an engine: bgp4mesh's own built once per program from
+    images/<kind>/ (a lab: no registry) or pulled from the registry the stack names
+    (prod), and upstream images pulled by name. A kind may build FROM other kinds'
+    images (BASES: build arg -> kind). References are image ids, so a new image
+    replaces the containers that run it."""
 
     BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
 
-    def __init__(self, prefix: str = "", tag: str = "local", opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, prefix: str = "", registry: Optional[str] = None, tag: str = "local", opts: Optional[pulumi.ResourceOptions] = None):
         self.prefix = prefix
+        self.registry = registry
         self.tag = tag
         self.opts = opts
         self._images: dict[str, docker.RemoteImage] = {}
 
     def get(self, kind: str) -> pulumi.Output[str]:
-        """The id of bgp4mesh/<kind>:<tag>, built from images/<kind>."""
+        """The id of bgp4mesh's image `kind`: <registry>/<kind>:<tag> pulled, or
+        bgp4mesh/<kind>:<tag> built from images/<kind>."""
+        if self.registry is not None:
+            return self.pull(kind, f"{self.registry}/{kind}:{self.tag}")
         if kind not in self._images:
             bases = self.BASES.get(kind, {})
             base_ids = {base: self.get(base) for base in bases.values()}

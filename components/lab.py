@@ -27,7 +27,8 @@ from bgp4mesh.providers import (
 from bgp4mesh.render import isp_addresses, render_border, render_isp
 
 from .border_router import BorderRouter, BorderRouterArgs, Session
-from .docker_parts import ImageSet, lab_network
+from .docker_parts import lab_network
+from .hosts import HostContext, hosts as host_contexts
 from .mesh_node import MeshJoin, MeshNode, MeshNodeArgs, converge
 from .mock_isp import MockIsp, MockIspArgs
 from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs
@@ -41,18 +42,6 @@ RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_rou
 the rendered files are secret too."""
 
 
-class HostContext:
-    """One Docker engine: its provider and the images built on it."""
-
-    def __init__(self, name: str, endpoint: str):
-        self.endpoint = endpoint
-        self.provider = docker.Provider(f"docker-{name}", host=endpoint)
-        self.images = ImageSet(prefix=f"{name}-", opts=pulumi.ResourceOptions(provider=self.provider))
-
-    def opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(providers={"docker": self.provider}, **kwargs)
-
-
 @dataclass
 class Mesh:
     """The Netmaker side every member needs."""
@@ -63,7 +52,7 @@ class Mesh:
 
 def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
     stack = pulumi.get_stack()
-    hosts = {h.name: HostContext(h.name, h.docker) for h in cfg.hosts}
+    hosts = host_contexts(cfg)
     control = hosts[cfg.netmaker.host]
     plan = underlay_plan(cfg) if cfg.lab is not None else None
     links, underlay = _lab_networks(cfg, stack, plan, control)
@@ -72,7 +61,12 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
     server = NetmakerServer(
         "netmaker",
         NetmakerServerArgs(
-            netmaker=cfg.netmaker, stack=stack, network=underlay or "host", underlay=plan, images=_server_images(cfg, control)
+            netmaker=cfg.netmaker,
+            stack=stack,
+            network=underlay or "host",
+            underlay=plan,
+            images=_server_images(cfg, control),
+            public_address=str(control.spec.endpoint) if control.spec.endpoint else None,
         ),
         control.opts(),
     )
@@ -165,7 +159,8 @@ def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Ou
         token=key.token,
         ca_certificate=server.ca_certificate,
         connection=connection,
-        underlay_network=underlay or "host",
+        underlay_network=underlay,
+        offline=cfg.offline,
         wireguard_port=cfg.mesh.wireguard_port,
     )
     return Mesh(network, join)
@@ -189,6 +184,13 @@ def _members(cfg: StackConfig, hosts, links, plan: Optional[UnderlayPlan], mesh:
     return {r.name: routers[r.name] for r in cfg.border_routers}, {n.name: nodes[n.name] for n in cfg.mesh.nodes}
 
 
+def _endpoint(host: HostContext, lab_address) -> Optional[str]:
+    """A member's static WireGuard endpoint: its lab underlay address, else its host's
+    public address; None behind NAT (STUN finds it)."""
+    address = lab_address if lab_address is not None else host.spec.endpoint
+    return str(address) if address is not None else None
+
+
 def _node(node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, join_after: list) -> MeshNode:
     return MeshNode(
         node.name,
@@ -196,8 +198,8 @@ def _node(node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, joi
             node=node,
             image=host.images.get("netclient"),
             join=mesh.join,
-            underlay_address=str(plan.nodes[node.name]) if plan else None,
-            docker_host=host.endpoint,
+            endpoint=_endpoint(host, plan.nodes[node.name] if plan else None),
+            host=host,
             join_after=join_after,
         ),
         host.opts(),
@@ -224,8 +226,8 @@ def _router(
             image=host.images.get("border"),
             mesh=mesh.join,
             mesh_ip=str(router.mesh_ip) if router.mesh_ip else None,
-            underlay_address=str(plan.routers[router.name]) if plan else None,
-            docker_host=host.endpoint,
+            endpoint=_endpoint(host, plan.routers[router.name] if plan else None),
+            host=host,
             join_after=join_after,
         ),
         host.opts(),
@@ -236,7 +238,8 @@ def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[
     """Every border router is an egress gateway, declared once every member holds its
     address: netclient v1.6.0 drops a node's egress routes when the server changes its
     address, and the egress's peer update is what installs them again."""
-    if not cfg.mesh.egress_ranges:
+    ranges = ["*"] * cfg.mesh.internet_gateway + [str(x) for x in cfg.mesh.egress_ranges]
+    if not ranges:
         return {}
     return {
         r.name: EgressGateway(
@@ -245,7 +248,7 @@ def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[
                 connection=server.connection,
                 network=mesh.network.netid,
                 gateway_host_name=r.name,
-                ranges=[str(x) for x in cfg.mesh.egress_ranges],
+                ranges=ranges,
                 nat=False,  # mesh addresses are public: routed, not translated
                 metric=256,
             ),
@@ -269,6 +272,6 @@ def _converged(cfg: StackConfig, hosts, nodes: dict, egress: list[pulumi.Resourc
             node.container,
             node.mesh_ip,
             routes,
-            hosts[spec.host].endpoint,
+            hosts[spec.host],
             pulumi.ResourceOptions(parent=node, depends_on=egress),
         )

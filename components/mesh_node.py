@@ -2,9 +2,11 @@
 
 `MeshJoin` is what any container needs to join (the border router uses it too):
 an identity volume so a restart keeps the same node and address, the TUN device
-for userspace WireGuard (this kernel has no wireguard module), the private CA, a
-static endpoint on the underlay. The enrollment token is handed over once, on the
-stdin of `netclient-join`, and a restart needs none.
+for userspace WireGuard (netclient uses the kernel's WireGuard when the host has
+the module, wireguard-go on the TUN device when not), the CA to trust, and a static
+endpoint where one is known (the lab underlay, a host's public address; without
+one, netclient finds its endpoint with STUN). The enrollment token is handed over
+once, on the stdin of `netclient-join`, and a restart needs none.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, NotRequired, Optional, Sequence, TypedDict
 
+from typing import TYPE_CHECKING
+
 import pulumi
-import pulumi_command as command
 import pulumi_docker as docker
 
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
 from .docker_parts import docker_name, fixed_name, labels
+
+if TYPE_CHECKING:
+    from .hosts import HostContext
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,16 @@ class MeshJoin:
     """PEM of the CA that signed the Netmaker API certificate."""
     connection: pulumi.Input[dict]
     """Netmaker connection for the member resource (master key secret)."""
-    underlay_network: pulumi.Input[str]
-    """Docker network carrying the control plane and WireGuard (the lab's Internet)."""
+    underlay_network: Optional[pulumi.Input[str]]
+    """Docker network carrying the control plane and WireGuard (the lab's Internet);
+    None on real hosts, where members run in the host's network namespace."""
+    offline: bool
+    """A lab: netclient must not call the Internet (public-IP lookups, STUN)."""
     wireguard_port: int = 51821
 
     def container_args(self, stack: str, name: str, endpoint: Optional[str], parent: pulumi.Resource) -> dict[str, Any]:
-        """Container arguments that make `name` a netclient host: in a lab with a static
-        endpoint on the underlay; on a real host (endpoint None) on the host's network."""
+        """Container arguments that make `name` a netclient host: on the lab underlay, or
+        in the host's network namespace; with a static endpoint when one is known."""
         volume = docker.Volume(
             f"{name}-identity",
             name=docker_name(stack, f"{name}-netclient"),
@@ -50,13 +59,14 @@ class MeshJoin:
             opts=fixed_name(parent),
         )
         return {
-            "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint)] if endpoint else [],
+            "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint)] if self.underlay_network else [],
             "volumes": [docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/etc/netclient")],
             "devices": [docker.ContainerDeviceArgs(host_path="/dev/net/tun", container_path="/dev/net/tun", permissions="rwm")],
             "uploads": [docker.ContainerUploadArgs(file="/etc/bgp4mesh/ca.pem", content=self.ca_certificate)],
             "envs": [
                 f"NETCLIENT_NAME={name}",
                 f"NETCLIENT_PORT={self.wireguard_port}",
+                f"NETCLIENT_OFFLINE={int(self.offline)}",
                 *([f"NETCLIENT_ENDPOINT={endpoint}"] if endpoint else []),
             ],
         }
@@ -67,7 +77,7 @@ class MeshJoin:
         host_name: str,
         pinned: Optional[str],
         container: docker.Container,
-        docker_host: str,
+        host: "HostContext",
         parent: pulumi.Resource,
         join_after: Sequence[pulumi.Resource] = (),
     ) -> tuple[MeshMember, pulumi.Resource]:
@@ -76,35 +86,32 @@ class MeshJoin:
         container really holds its mesh address (fetching it from the server while not)."""
         # A member keeps its identity on its volume: re-run with a renewed key (an update),
         # the script finds the host a member already and reads no token.
-        join = command.local.Command(
+        join = host.run(
             f"{name}-join",
-            create=pulumi.Output.all(container.name, self.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
+            pulumi.Output.all(container.name, self.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
+            pulumi.ResourceOptions(parent=parent, depends_on=list(join_after)),
             stdin=pulumi.Output.secret(self.token),
-            environment={"DOCKER_HOST": docker_host},
             triggers=[container.id],
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(join_after)),
         )
         member = MeshMember(
             f"{name}-member",
             MeshMemberArgs(connection=self.connection, network=self.network, host_name=host_name, pinned_address=pinned),
             pulumi.ResourceOptions(parent=parent, depends_on=[join]),
         )
-        applied = converge(f"{name}-address-applied", container, member.address, [], docker_host, pulumi.ResourceOptions(parent=parent))
+        applied = converge(f"{name}-address-applied", container, member.address, [], host, pulumi.ResourceOptions(parent=parent))
         return member, applied
 
 
 def converge(
-    name: str, container: docker.Container, address: pulumi.Input[str], wants: list[str], docker_host: str, opts: pulumi.ResourceOptions
-) -> command.local.Command:
+    name: str, container: docker.Container, address: pulumi.Input[str], wants: list[str], host: "HostContext", opts: pulumi.ResourceOptions
+) -> pulumi.Resource:
     """A command that completes once `container` holds `address` and every `wants`
     (see images/netclient/netclient-converge), pulling from the server meanwhile. It
     runs again for a replaced container and whenever what it checks changes."""
     script = pulumi.Output.all(container.name, address).apply(
         lambda a: shlex.join(["docker", "exec", a[0], "netclient-converge", f"address:{a[1]}", *wants])
     )
-    return command.local.Command(
-        name, create=script, environment={"DOCKER_HOST": docker_host}, triggers=[container.id], opts=opts
-    )
+    return host.run(name, script, opts, triggers=[container.id])
 
 
 class MeshNodeArgs(TypedDict):
@@ -114,10 +121,11 @@ class MeshNodeArgs(TypedDict):
     """The netclient image."""
     join: MeshJoin
     """How to join the mesh."""
-    underlay_address: Optional[str]
-    """This node's static WireGuard endpoint on the lab underlay; None on a real host."""
-    docker_host: str
-    """Endpoint of the Docker engine the container runs on."""
+    endpoint: Optional[str]
+    """This node's static WireGuard endpoint (lab underlay address, or the host's public
+    address); None: found with STUN."""
+    host: "HostContext"
+    """The host the container runs on (its engine, and commands run there)."""
     join_after: NotRequired[Sequence[pulumi.Resource]]
     """Join only once these completed (the gates of members with pinned addresses)."""
 
@@ -137,7 +145,7 @@ class MeshNode(pulumi.ComponentResource):
         super().__init__("bgp4mesh:index:MeshNode", name, None, opts)
         stack = pulumi.get_stack()
         node, join = args["node"], args["join"]
-        mesh = join.container_args(stack, name, args["underlay_address"], self)
+        mesh = join.container_args(stack, name, args["endpoint"], self)
         container = docker.Container(
             f"{name}-netclient",
             name=docker_name(stack, node.name),
@@ -146,7 +154,8 @@ class MeshNode(pulumi.ComponentResource):
             networks_advanced=mesh["networks"],
             network_mode=None if mesh["networks"] else "host",
             capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
-            sysctls={"net.ipv4.conf.all.src_valid_mark": "1"},
+            # In the host's namespace runc refuses per-container sysctls: host preparation sets it there.
+            sysctls={"net.ipv4.conf.all.src_valid_mark": "1"} if mesh["networks"] else None,
             devices=mesh["devices"],
             volumes=mesh["volumes"],
             uploads=mesh["uploads"],
@@ -156,7 +165,7 @@ class MeshNode(pulumi.ComponentResource):
             opts=fixed_name(self),
         )
         member, self.ready = join.member(
-            name, node.name, str(node.ip) if node.ip else None, container, args["docker_host"], self, args.get("join_after", ())
+            name, node.name, str(node.ip) if node.ip else None, container, args["host"], self, args.get("join_after", ())
         )
         self.container = container
         self.container_name = container.name

@@ -61,6 +61,9 @@ class NetmakerServerArgs(TypedDict):
     None outside a lab, where Docker assigns addresses and the front publishes 80/443."""
     images: dict[str, pulumi.Input[str]]
     """Image reference per kind in IMAGE_KINDS ("mosquitto", "netmaker", "tls")."""
+    public_address: NotRequired[Optional[str]]
+    """The control host's public address (SERVER_HOST); None in a lab, where the front's
+    underlay address is used."""
     ready_timeout: NotRequired[int]
     """Seconds the readiness check waits for db and broker (default 120)."""
 
@@ -98,6 +101,7 @@ class NetmakerServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetmakerServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:NetmakerServer", name, None, opts)
         self._name, self._nm, self._stack, self._plan = name, args["netmaker"], args["stack"], args["underlay"]
+        self._public_address = args.get("public_address")
         self._cp = ne.control_plane(self._nm, self._plan)
         self._labels = [docker.ContainerLabelArgs(**label) for label in labels(self._stack)]
         child = pulumi.ResourceOptions(parent=self)
@@ -144,10 +148,11 @@ class NetmakerServer(pulumi.ComponentResource):
 
     def _tls_material(self) -> _Tls:
         """Lab (internal-ca): a private CA signs the front's certificate for the domain,
-        the broker name and the front's underlay address. ACME: nothing here."""
+        the broker name and the front's underlay address. ACME: the CA issues it; only a
+        test CA's roots (netmaker.acme_ca_roots) must be trusted besides the system's."""
         empty = pulumi.Output.from_input("")
         if self._nm.tls != "internal-ca":
-            return _Tls(empty, empty, empty)
+            return _Tls(pulumi.Output.from_input(self._nm.acme_ca_roots or ""), empty, empty)
         name, child = self._name, pulumi.ResourceOptions(parent=self)
         ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         ca = tls.SelfSignedCert(
@@ -234,7 +239,11 @@ class NetmakerServer(pulumi.ComponentResource):
             opts=fixed_name(self),
         )
         envs = pulumi.Output.all(master_key, mq_password).apply(
-            lambda v: ne.env_list(ne.server_env(self._nm, self._plan, master_key=v[0], mq_username=MQ_USERNAME, mq_password=v[1]))
+            lambda v: ne.env_list(
+                ne.server_env(
+                    self._nm, self._plan, master_key=v[0], mq_username=MQ_USERNAME, mq_password=v[1], public_address=self._public_address
+                )
+            )
         )
         return self._container(
             "server", image, network, [mq],
@@ -251,12 +260,22 @@ class NetmakerServer(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(file=ne.KEY_FILE, content=material.key_pem),
                 docker.ContainerUploadArgs(file=ne.CA_FILE, content=material.ca_pem),
             ]
+        elif self._nm.acme_ca_roots:
+            files.append(docker.ContainerUploadArgs(file=ne.ACME_ROOTS_FILE, content=self._nm.acme_ca_roots))
         extra: dict = {}
         if not self._cp.lab:  # a real host: the front is what the Internet reaches
             extra["ports"] = [
                 docker.ContainerPortArgs(internal=80, external=80),
                 docker.ContainerPortArgs(internal=ne.HTTPS_PORT, external=ne.HTTPS_PORT),
             ]
+        if self._cp.acme:
+            certificates = docker.Volume(
+                f"{self._name}-certificates",
+                name=docker_name(self._stack, "netmaker-certificates"),
+                labels=[docker.VolumeLabelArgs(**label) for label in labels(self._stack)],
+                opts=fixed_name(self),
+            )
+            extra["volumes"] = [docker.ContainerVolumeArgs(volume_name=certificates.name, container_path=ne.CADDY_DATA_DIR)]
         return self._container("tls", image, network, [server], uploads=files, **extra)
 
     def _ready(self, master_key: pulumi.Output[str], ca_pem: pulumi.Output[str], containers: list, timeout: int) -> command.local.Command:
@@ -273,7 +292,7 @@ class NetmakerServer(pulumi.ComponentResource):
                 "NM_CA_PEM": ca_pem,
                 "NM_MASTER_KEY": pulumi.Output.secret(master_key),
                 "NM_READY_TIMEOUT": str(timeout),
-                "NM_RUNTIME_SETTINGS": json.dumps(ne.RUNTIME_SETTINGS),
+                "NM_RUNTIME_SETTINGS": json.dumps(ne.runtime_settings(self._nm)),
                 "NM_HINT": f"; see {hint}",
             },
             triggers=[c.id for c in containers],

@@ -40,7 +40,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outs["certRequestPem"] = "CSR"
         if args.typ == "docker:index/remoteImage:RemoteImage":
             outs["imageId"] = f"sha256:id-of-{args.inputs['name']}"
-        if args.typ == "command:local:Command":
+        if args.typ in ("command:local:Command", "command:remote:Command"):
             outs["stdout"] = ""
         if args.typ.startswith("pulumi-python:dynamic"):
             outs = {**outs, "token": "TOKEN", "value": "VALUE", "id": f"{args.name}-id"}
@@ -60,3 +60,10 @@ def run_stack(stack: str, raw: dict | None = None, secret_keys: set[str] = froze
     mocks = RecordingMocks()
     outputs, secret = run_program(stack, mocks, raw if raw is not None else raw_from_file(stack)[0], secret_keys=secret_keys, observe=observe)
     return mocks, outputs, secret
+
+
+def with_operator_key(raw: dict, key_file: str) -> dict:
+    """`raw` with every remote host's ssh.private_key_file set to `key_file` (a test key:
+    the program reads the operator's key, and the shipped stacks name ~/.ssh's)."""
+    hosts = [dict(h, ssh=dict(h["ssh"], private_key_file=key_file)) if "ssh" in h else h for h in raw["hosts"]]
+    return {**raw, "hosts": hosts}

@@ -259,11 +259,12 @@ import pulumi
 from bgp4mesh.stack import raw_from_pulumi, validate
 from bgp4mesh.addressing import underlay_plan
 from components.netmaker_server import NetmakerServer
-from components.lab import HostContext, _server_images
+from components.hosts import HostContext
+from components.lab import _server_images
 
 cfg = validate(raw_from_pulumi()[0])
 plan = underlay_plan(cfg) if cfg.lab else None
-host = HostContext("local", "unix:///var/run/docker.sock")
+host = HostContext(cfg.host(cfg.netmaker.host), cfg.images)
 nm = NetmakerServer("netmaker", {"netmaker": cfg.netmaker, "stack": pulumi.get_stack(),
                                   "network": "bgp4mesh-dev-underlay" if plan else "host", "underlay": plan,
                                   "images": _server_images(cfg, host)})

@@ -2,6 +2,7 @@
 testing-unit-py style). It asserts what the program declares for each stack."""
 
 import copy
+from collections import Counter
 
 import pytest
 
@@ -9,7 +10,7 @@ from bgp4mesh.stack import raw_from_file
 from components.docker_parts import IMAGES_DIR, context_digest
 from harness.live import run_program, unwrap
 from pulumi.runtime.rpc import is_rpc_secret as rpc_secret
-from tests.program_mocks import RecordingMocks, run_stack
+from tests.program_mocks import RecordingMocks, run_stack, with_operator_key
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -18,6 +19,18 @@ NETWORK = "docker:index/network:Network"
 @pytest.fixture(scope="module")
 def dev():
     return run_stack("dev")
+
+
+@pytest.fixture
+def remote(tmp_path, monkeypatch):
+    """Run a stack of remote hosts under the mocks: a test operator key, and the SSH
+    pre-flight answered as if every host were there (tests/test_ssh.py runs it for real)."""
+    from bgp4mesh import ssh
+
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n-----END OPENSSH PRIVATE KEY-----\n")
+    monkeypatch.setattr(ssh, "check", lambda host: None)
+    return lambda stack, observe=None: run_stack(stack, with_operator_key(raw_from_file(stack)[0], str(key)), observe=observe)
 
 
 def container(mocks, docker_name):
@@ -114,14 +127,14 @@ def test_lab_stack_is_multihomed():
     assert len(outputs["border_routers"]["border"]["upstream_sessions"]) == 2
 
 
-def test_prod_uses_remote_hosts_and_no_lab_networks():
-    mocks, _, _ = run_stack("prod")
+def test_prod_uses_remote_hosts_and_no_lab_networks(remote):
+    mocks, _, _ = remote("prod")
     # No lab networks: only the control host's private bridge that keeps netmaker's
     # plain-HTTP API off the public interface.
     assert [n.inputs["name"] for n in mocks.of_type(NETWORK)] == ["bgp4mesh-prod-netmaker"]
     assert not any(n.inputs.get("internal") for n in mocks.of_type(NETWORK))
     providers = {r.name: r.inputs.get("host") for r in mocks.resources if r.typ == "pulumi:providers:docker"}
-    assert providers["docker-edge1"] == "ssh://deploy@edge1.example.net"
+    assert providers["docker-edge1"] == "ssh://root@edge1.example.net:22"
     border = container(mocks, "bgp4mesh-prod-border")
     assert border.inputs.get("networkMode") == "host"
     assert not any(c.inputs["name"].endswith("-isp") for c in mocks.of_type(CONTAINER))
@@ -231,3 +244,46 @@ def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address(
     pinned_gates = {"border-address-applied", "node1-address-applied", "node3-address-applied"}
     assert deps["node2-join"] == pinned_gates  # node2 has no pinned address
     assert deps["border-join"] == deps["node1-join"] == deps["node3-join"] == set()
+
+
+def _signature(run, stack: str) -> dict:
+    """What the stack declares per role: each component instance (its whole subtree) by its
+    type, each host's own resources (provider, preparation, images) by the host's roles,
+    and the rest as the stack's. Per role, the set of distinct type counts its instances have."""
+    from bgp4mesh.host_plan import host_plan
+    from bgp4mesh.stack import validate
+
+    seen: dict[int, tuple] = {}
+    run(stack, observe=lambda a: seen.__setitem__(id(a.resource), (a.type_, a.name, a.opts.parent)))
+    cfg = validate(raw_from_file(stack)[0])
+    host_roles = {h.name: tuple(sorted(r.split(" ")[0] for r in host_plan(cfg, h).roles)) for h in cfg.hosts}
+
+    def role(entry) -> tuple[str, str]:
+        typ, name, parent = entry
+        top = (typ, name)
+        while parent is not None and id(parent) in seen:
+            typ, name, parent = seen[id(parent)]
+            top = (typ, name)
+        if top[0].startswith("bgp4mesh:index:"):
+            return top[0], top[1]
+        host = next((h for h in host_roles if top[1] in (f"docker-{h}", f"{h}-host-prep") or top[1].startswith(f"{h}-image-")), None)
+        return (f"host{host_roles[host]}", host) if host else ("stack", "")
+
+    instances: dict[tuple, Counter] = {}
+    for entry in seen.values():
+        instances.setdefault(role(entry), Counter())[entry[0]] += 1
+    out: dict[str, set] = {}
+    for (kind, _), types in instances.items():
+        out.setdefault(kind, set()).add(frozenset(types.items()))
+    return out
+
+
+def test_staging_and_prod_take_the_same_code_path(remote):
+    """Staging proves prod only if it declares what prod declares: the same resource types,
+    the same number of each per role, with only values differing."""
+    staging, prod = _signature(remote, "staging"), _signature(remote, "prod")
+    assert staging == prod
+    assert {"bgp4mesh:index:BorderRouter", "bgp4mesh:index:MeshNode", "bgp4mesh:index:NetmakerServer"} <= set(staging)
+    assert all(len(shapes) == 1 for shapes in staging.values()), "instances of one role differ"
+    host_types = {t for role, shapes in staging.items() if role.startswith("host") for shape in shapes for t, _ in shape}
+    assert "command:remote:Command" in host_types  # host preparation over SSH
