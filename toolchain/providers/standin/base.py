@@ -199,6 +199,8 @@ class Resource:
     replace_on: frozenset[str] | str = frozenset()
     # outputs that are always secret
     secret_outputs: frozenset[str] = frozenset()
+    # inputs that are always secret (returned secret by Check, e.g. a provider:"secret" input)
+    secret_inputs: frozenset[str] = frozenset()
     # computed outputs (unknown in a preview of a create, or of an update that changes them)
     computed: tuple[str, ...] = ()
 
@@ -336,7 +338,7 @@ class Provider(provider_pb2_grpc.ResourceProviderServicer):
             except InputError as e:
                 return provider_pb2.CheckResponse(
                     inputs=request.news, failures=[provider_pb2.CheckFailure(property=e.prop, reason=e.reason)])
-            return provider_pb2.CheckResponse(inputs=marshal(inputs, nsec & set(inputs)))
+            return provider_pb2.CheckResponse(inputs=marshal(inputs, (nsec | set(res.secret_inputs)) & set(inputs)))
         return self._guard(context, run)
 
     def Diff(self, request, context):
