@@ -528,6 +528,18 @@ class NetmakerClient:
         return self._json("PUT", f"/api/nodes/{netid}/{node_id}", json=body)
 
     # -- egress (/api/v1/egress, wrapped responses) ------------------------------------------
+    def create_internet_gateway(self, netid: str, node_id: str, client_ids: list[str]) -> dict[str, Any]:
+        """``POST /api/nodes/{net}/{id}/gateway`` with ``is_internet_gw``: v1.6.0 makes the node a
+        gateway and its clients relayed IGW clients (each one's default route goes through it).
+        The older ``/inet_gw`` endpoint answers 200 but leaves no gateway in v1.6.0: a node
+        is an internet gateway only while it is a gateway."""
+        body = {"is_internet_gw": True, "inet_node_client_ids": client_ids, "relayaddrs": []}
+        return self._json("POST", f"/api/nodes/{netid}/{node_id}/gateway", json=body)
+
+    def delete_gateway(self, netid: str, node_id: str) -> None:
+        """``DELETE /api/nodes/{net}/{id}/gateway``: no longer a gateway; its clients are released."""
+        self._json("DELETE", f"/api/nodes/{netid}/{node_id}/gateway")
+
     def list_egress(self, netid: str) -> list[dict[str, Any]]:
         return self._json("GET", "/api/v1/egress", params={"network": netid}, wrapped=True) or []
 

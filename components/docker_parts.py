@@ -121,9 +121,13 @@ class ImageSet:
 
 def uploads(files: dict[str, str], base: str, secret: bool = False) -> list[docker.ContainerUploadArgs]:
     """Files copied into a container before it starts; `secret` keeps their content
-    encrypted in the state and masked in previews."""
-    wrap = pulumi.Output.secret if secret else (lambda content: content)
-    return [docker.ContainerUploadArgs(file=f"{base}/{path}", content=wrap(content)) for path, content in sorted(files.items())]
+    encrypted in the state, masked in previews, and readable by root alone (0600)."""
+    if not secret:
+        return [docker.ContainerUploadArgs(file=f"{base}/{path}", content=content) for path, content in sorted(files.items())]
+    return [
+        docker.ContainerUploadArgs(file=f"{base}/{path}", content=pulumi.Output.secret(content), permissions="0600")
+        for path, content in sorted(files.items())
+    ]
 
 
 ROUTER_CAPS = docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"])

@@ -101,11 +101,11 @@ class Stack:
         self._salt: str | None = None
 
     # -- plumbing ----------------------------------------------------------------------
-    def run(self, *args: str, check: bool = True, timeout: float = 1800) -> Result:
+    def run(self, *args: str, check: bool = True, timeout: float = 1800, stdin: str | None = None) -> Result:
         started = time.monotonic()
         proc = subprocess.run(
             ["pulumi", *args, "--stack", self.name, "--non-interactive"],
-            cwd=self.project_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
+            cwd=self.project_dir, env=self.env, capture_output=True, text=True, timeout=timeout, input=stdin,
         )
         result = Result(proc.stdout, proc.stderr, time.monotonic() - started)
         if check and proc.returncode != 0:
@@ -150,6 +150,13 @@ class Stack:
             if proc.returncode != 0:
                 raise EngineError(f"pulumi stack init {self.name}: {proc.stderr.strip()}")
             return yaml.safe_load((Path(scratch) / f"Pulumi.{self.name}.yaml").read_text())["encryptionsalt"]
+
+    def set_secret(self, path: str, value: str) -> None:
+        """`pulumi config set --secret --path PATH` (value on stdin, never on a command
+        line); `config` then holds the encrypted value."""
+        self.prepare()
+        self.run("config", "set", "--secret", "--path", path, "--config-file", str(self.config_file), stdin=value)
+        self.config = yaml.safe_load(self.config_file.read_text())["config"]
 
     def _with_config(self, *args: str) -> tuple[str, ...]:
         self.prepare()

@@ -11,6 +11,15 @@ import sys
 from harness.engine import EngineError, Stack, available
 
 
+def stack_for(name: str) -> Stack:
+    """A shipped stack as it is, or staging with the simulation's values filled in."""
+    if name == "staging":
+        from harness import staging
+
+        return staging.stack()
+    return Stack(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./scripts/lab", description=__doc__)
     parser.add_argument("action", choices=["up", "preview", "outputs", "refresh", "down"])
@@ -21,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if not available():
         print("no Pulumi engine: run ./scripts/build-pulumi (or ./scripts/bootstrap) first", file=sys.stderr)
         return 1
-    stack = Stack(args.stack)
+    stack = stack_for(args.stack)
     try:
         if args.action == "up":
             result = stack.up(*args.pulumi_args)

@@ -16,7 +16,8 @@ are PUT (with ``status: true``: omitting it would disable them), missing ones cr
 dropped ones deleted. Objects deleted or disabled on the server are restored by the next
 ``pulumi up``. Create and update roll back the objects they created if a later step fails.
 Netmaker v1.6.0 itself rejects a range inside the network's own CIDR and loopback ranges.
-The range ``*`` is its internet gateway (everything but the mesh: ``logic.IsEgressInternetGateway``).
+Its egress object with range ``*`` is accepted but gives clients no route in CE; the
+internet gateway is :class:`bgp4mesh.providers.internet_gateway.InternetGateway`.
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ from bgp4mesh.providers.base import (
     normalize_cidr,
 )
 from bgp4mesh.providers.network import NETID_RE
-
-INTERNET = "*"
-"""Netmaker's internet gateway range."""
 from bgp4mesh.waiting import WaitTimeout, until
 
 PROVIDER_VERSION = "1"
@@ -117,14 +115,11 @@ class EgressGatewayProvider(NetmakerProvider):
             failures.append(CheckFailure("egress_name", "required"))
         ranges = news.get("ranges")
         if ranges is None or (isinstance(ranges, list) and not ranges):
-            failures.append(CheckFailure("ranges", "at least one CIDR (or '*') is required"))
+            failures.append(CheckFailure("ranges", "at least one CIDR is required"))
         elif isinstance(ranges, list):
             if not is_unknown(ranges):
                 norm: set[str] = set()
                 for r in ranges:
-                    if r == INTERNET:
-                        norm.add(r)
-                        continue
                     try:
                         n = normalize_cidr(str(r))
                     except ValueError as exc:
@@ -135,7 +130,7 @@ class EgressGatewayProvider(NetmakerProvider):
                     norm.add(n)
                 news["ranges"] = sorted(norm)
         elif known(ranges):
-            failures.append(CheckFailure("ranges", "must be a list of CIDRs (or '*')"))
+            failures.append(CheckFailure("ranges", "must be a list of CIDRs"))
         nat = news.get("nat")
         if known(nat) and not isinstance(nat, bool):
             failures.append(CheckFailure("nat", "must be a boolean"))

@@ -1,0 +1,120 @@
+"""Live tier, the simulated Internet (harness/sim.py, ./scripts/sim): hosts reached only
+over SSH with pinned host keys, the registry as a Docker Hub mirror, pebble by name,
+a home host behind NAT, the ISP's BGP port. Prints how long `up` took (first and warm)
+and each host's memory at rest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from harness import sim
+from tests.live import eventually
+
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def simnet():
+    """The sim up for this module; down at the end (and checked to leave nothing) unless
+    it was already running before, so a sim someone is using is left alone."""
+    was_running = sim.info_path().exists()  # written by a completed up, removed by down
+    images_cached = all(sim.image_id(ref) for ref in sim.SIM_IMAGES)
+    t = time.monotonic()
+    info = sim.up()
+    TIMES["cold up" if not images_cached else "first up (images cached)" if not was_running else "up (already running)"] = time.monotonic() - t
+    t = time.monotonic()
+    info = sim.up()
+    TIMES["warm up"] = time.monotonic() - t
+    try:
+        yield info, sim.material()
+    finally:
+        if not was_running:
+            sim.down()
+            assert not sim.leftovers(), f"down left {sim.leftovers()}"
+
+
+def ssh(simnet, host: str, command: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    _, m = simnet
+    return subprocess.run(sim.ssh_argv(sim.HOSTS[host], m, command), capture_output=True, input=input, timeout=timeout)
+
+
+def out(simnet, host: str, command: str, **kw) -> str:
+    proc = ssh(simnet, host, command, **kw)
+    assert proc.returncode == 0, f"{host}: {command}: exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}"
+    return proc.stdout.decode().strip()
+
+
+def test_ssh_with_pinned_key_only(simnet):
+    info, m = simnet
+    for name, h in info["hosts"].items():
+        assert out(simnet, name, "hostname") == name
+        other = next(o for o in info["hosts"].values() if o["host_key"] != h["host_key"])["host_key"]
+        proc = subprocess.run(sim.ssh_argv(sim.HOSTS[name], m, "true", host_key=other), capture_output=True, text=True, timeout=30)
+        shown = h["ssh_address"] if h["ssh_port"] == 22 else f"[{h['ssh_address']}]:{h['ssh_port']}"
+        assert proc.returncode == 255 and "Host key verification failed" in proc.stderr, f"{name}: a wrong host key was accepted"
+        assert shown in proc.stderr, f"{name}: ssh's refusal does not name {shown}: {proc.stderr}"
+
+
+def test_docker_hub_names_come_from_the_mirror(simnet):
+    since = str(int(time.time()) - 1)
+    pulled = out(simnet, "control", "docker rmi -f caddy:2.8.4 >/dev/null 2>&1; docker pull -q caddy:2.8.4 >/dev/null && docker image inspect -f '{{.Id}}' caddy:2.8.4")
+    assert pulled == sim.image_id(sim.UPSTREAM["caddy:2.8.4"])
+    served = sim.docker("logs", "--since", since, sim.PREFIX + "registry", check=False) + subprocess.run(
+        ["docker", "logs", "--since", since, sim.PREFIX + "registry"], capture_output=True, text=True).stderr
+    assert "/v2/library/caddy/manifests/2.8.4" in served, "the registry did not serve the pull"
+    assert sim.dns_query("registry-1.docker.io")[0] == 3, "Docker Hub must not resolve in the sim (NXDOMAIN)"
+
+
+def test_pebble_directory_by_name_from_control(simnet):
+    info, _ = simnet
+    text = out(simnet, "control", f"cat > /tmp/sim-ca.pem && curl -sSf --cacert /tmp/sim-ca.pem {info['acme_directory']}",
+               input=info["acme_listener_ca_pem"].encode())
+    assert json.loads(text)["newAccount"].startswith("https://acme.staging.test:14000/")
+    assert "BEGIN CERTIFICATE" in info["acme_root_pem"]
+
+
+def test_home_host_leaves_through_the_nat(simnet):
+    """STUN from node-b: the mapped address is the router's."""
+    dump = out(simnet, "node-b", "exec 3<>/dev/udp/stun.staging.test/3478; printf '\\x00\\x01\\x00\\x00\\x21\\x12\\xa4\\x42bgp4meshsim1' >&3;"
+               " timeout 3 dd bs=2048 count=1 status=none <&3 | od -An -tx1 -v")
+    addr, _port = sim.stun_mapped(bytes.fromhex("".join(dump.split())))
+    assert addr == sim.NAT_WAN
+
+
+def test_home_lan_is_not_reachable_from_the_internet(simnet):
+    # Not even for a neighbour on the router's segment that routes the LAN at it:
+    # the router forwards only 2222 -> node-b:22.
+    probe = ("ip route add 192.168.77.0/24 via 203.0.113.40 || echo no-route; "
+             "{ ping -c1 -W1 192.168.77.10 >/dev/null && echo ping-ok; "
+             "timeout 2 bash -c '>/dev/tcp/192.168.77.10/22' 2>/dev/null && echo ssh-ok; "
+             "timeout 2 bash -c '>/dev/tcp/203.0.113.40/22' 2>/dev/null && echo router-22-ok; "
+             "ip route del 192.168.77.0/24; } ; true")
+    assert out(simnet, "control", probe) == ""
+    assert out(simnet, "control", "timeout 2 bash -c '>/dev/tcp/203.0.113.40/2222' && echo forward-ok") == "forward-ok"
+
+
+def test_isp_bgp_port_answers_on_the_uplink(simnet):
+    info, _ = simnet
+    check = f"timeout 2 bash -c '>/dev/tcp/{info['isp']['address']}/179' 2>/dev/null && echo open || echo closed"
+    eventually(lambda: out(simnet, "edge", check) == "open", 30, what="ISP port 179 from edge")
+    sim.stop_isp()
+    try:
+        assert out(simnet, "edge", check) == "closed"
+    finally:
+        sim.start_isp()
+    eventually(lambda: out(simnet, "edge", check) == "open", 30, what="ISP port 179 after start_isp")
+
+
+def test_report_times_and_memory(simnet, capsys):
+    mem = sim.memory()
+    with capsys.disabled():
+        print()
+        for what, seconds in TIMES.items():
+            print(f"sim: {what}: {seconds:.1f}s")
+        for name, usage in sorted(mem.items()):
+            print(f"sim: memory {name.removeprefix(sim.PREFIX)}: {usage}")
+    assert TIMES["warm up"] < 30
