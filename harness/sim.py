@@ -132,6 +132,7 @@ SIM_IMAGES = {
     "bgp4mesh/sim-stun:local": ("images/sim/stun", None),
     "bgp4mesh/sim-nat:local": ("images/sim/nat", None),
     "bgp4mesh/sim-skopeo:local": ("images/sim/skopeo", None),
+    "bgp4mesh/sim-scan:local": ("images/sim/scan", None),
     "bgp4mesh/sim-upstream-netmaker:v1.6.0": ("images/netmaker/bin", "images/sim/upstream/netmaker/Dockerfile"),
     "bgp4mesh/sim-upstream-mosquitto:2.0.15-openssl": ("images/sim/upstream/mosquitto", None),
     "bgp4mesh/sim-upstream-caddy:2.8.4": ("images/sim/upstream/caddy", None),
@@ -937,6 +938,38 @@ def status() -> dict:
     return {"containers": rows, "networks": _ours("network"), "volumes": _ours("volume"), "info": str(info_path()) if info_path().exists() else None}
 
 
+SCAN_ADDRESS = "203.0.113.50"
+"""Where the scanner stands on the simulated Internet: an address no host trusts."""
+
+
+def scan(addresses: list[str]) -> dict[str, list[str]]:
+    """Every open TCP port (1-65535, SYN scan) of each address as the Internet sees it:
+    {address: ["22/tcp", ...]}. One throwaway nmap container on the internet network."""
+    name = PREFIX + "scan"
+    docker("rm", "-f", name, check=False)
+    try:
+        xml = docker("run", "--name", name, "--label", LABEL, "--network", NETS["internet"].name, "--ip", SCAN_ADDRESS,
+                     "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", "bgp4mesh/sim-scan:local",
+                     "-n", "-Pn", "-sS", "-p-", "--min-rate", "5000", "--max-retries", "1", "-oX", "-", *addresses, timeout=900)
+    finally:
+        docker("rm", "-f", name, check=False)
+    import xml.etree.ElementTree as ET
+
+    found: dict[str, list[str]] = {a: [] for a in addresses}
+    for host in ET.fromstring(xml).iter("host"):
+        addr = host.find("address").get("addr")
+        for port in host.iter("port"):
+            if port.find("state").get("state") == "open":
+                found[addr].append(f"{port.get('portid')}/{port.get('protocol')}")
+    return found
+
+
+def set_isp_password(password: str) -> None:
+    """The ISP's side of the MD5 session with another password (reconfigured in place)."""
+    docker("cp", "-", PREFIX + "isp:/etc/bird/", input=_tar({"bird.conf": (isp_conf(password).encode(), 0o600)}))
+    docker("exec", PREFIX + "isp", "birdc", "configure")
+
+
 def stop_isp() -> None:
     docker("stop", "-t", "2", PREFIX + "isp")
 
@@ -954,11 +987,10 @@ def restart_host(name: str, wait: float = 120) -> None:
 
 
 def memory() -> dict[str, str]:
-    """Memory in use per running sim container, as `docker stats --no-stream` counts it.
-    For hosts `docker stats` reports 0B: Docker's stats collector looks for eth0 in the
-    container and fails as a whole once sim-init renamed it; their figure is read from
-    the container's memory cgroup the way docker stats computes it (usage minus inactive
-    file cache; it includes the inner engine's containers, which live in that cgroup)."""
+    """Memory in use per running sim container, as `docker stats --no-stream` counts it
+    (a host's figure includes its inner engine's containers, which live in its cgroup).
+    Where docker stats answers 0B the figure is read from the container's memory cgroup
+    the same way (usage minus inactive file cache)."""
     names = [n for n in _ours("ps") if (_inspect("container", n) or {}).get("State", {}).get("Running")]
     out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names) if names else ""
     rows = dict(line.split("\t", 1) for line in out.splitlines() if line)

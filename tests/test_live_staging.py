@@ -1,0 +1,232 @@
+"""Live tier, the prod code path on simulated remote hosts (`staging`, issue 9): the real
+Pulumi engine deploys over SSH to hosts with their own Docker engines (harness/sim.py),
+images come through the registry mirror, the TLS front gets its certificate from Pebble,
+one node sits behind NAT, the upstream ISP (not ours: started by the fixture) peers with
+TCP-MD5. Every check goes over SSH or through the simulated Internet, as an operator's would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bgp4mesh import ssh as product_ssh
+from bgp4mesh.birdc import Target, protocols
+from bgp4mesh.naming import docker_name
+from bgp4mesh.render import bird_protocol
+from bgp4mesh.netmaker_api import NetmakerClient
+from bgp4mesh.stack import load_file
+from harness import sim, staging
+from harness.engine import CACHE, EngineError, Stack
+from tests.live import eventually
+
+STACK = "staging"
+PROBE = "198.51.100.1"  # the ISP's Internet test address
+PUBLIC = {"edge": "203.0.113.10", "control": "203.0.113.20", "node-a": "203.0.113.30", "node-b": "203.0.113.40"}
+
+
+class Deployment:
+    def __init__(self, stack: Stack, info: dict):
+        self.stack, self.info = stack, info
+        self.cfg = load_file(STACK, CACHE / "stacks")  # what the engine ran with (secrets as placeholders)
+        self.outputs = stack.outputs()
+
+    def on(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`command` on a simulated host, over SSH with its pinned key (as the program does)."""
+        spec = self.cfg.host(host)
+        return subprocess.run(product_ssh.command(spec.ssh, ["sh", "-c", command]), capture_output=True, text=True, timeout=timeout)
+
+    def out(self, host: str, command: str) -> str:
+        proc = self.on(host, command)
+        assert proc.returncode == 0, f"{host}: {command}: {proc.stderr.strip()[-400:]}"
+        return proc.stdout.strip()
+
+    def target(self, member: str, host: str) -> Target:
+        return Target(docker_name(STACK, member), remote=self.cfg.host(host).ssh)
+
+
+def netmaker(d: Deployment) -> NetmakerClient:
+    """The Netmaker API as the stack's resources reach it (connection from the state)."""
+    state = json.loads(d.stack.run("stack", "export", "--show-secrets").stdout)
+    network = next(r for r in state["deployment"]["resources"] if r["type"].endswith("NetmakerNetwork"))
+    conn = network["outputs"]["connection"]
+    conn = json.loads(conn["plaintext"]) if "plaintext" in conn else conn
+    return NetmakerClient(conn["api_url"], conn["master_key"], ca_pem=conn.get("ca_pem"))
+
+
+def verify(wait: float = 60) -> subprocess.CompletedProcess:
+    """The operator's `verify`, reading the stack config the engine ran with."""
+    return subprocess.run(
+        [sys.executable, "-m", "bgp4mesh", "verify", "--stack", STACK, "--project-dir", str(CACHE / "stacks"), "--wait", str(wait)],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def leftovers(d: Deployment) -> list[str]:
+    found = []
+    for host in PUBLIC:
+        for kind in ("ps -a", "network ls", "volume ls"):
+            out = d.out(host, f"docker {kind} -q --filter label=bgp4mesh.stack={STACK}")
+            found += [f"{host}: {kind.split()[0]} {x}" for x in out.split()]
+    return found
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    was_running = sim.info_path().exists()
+    info = sim.up()
+    stack = staging.stack(STACK, info)
+    stack.destroy()  # whatever an interrupted run left
+    stack.up()
+    d = Deployment(stack, info)
+    try:
+        yield d
+    finally:
+        try:
+            stack.destroy()
+            left = leftovers(d)
+        finally:
+            staging.forget_names()
+            if not was_running:
+                sim.down()
+        assert not left, f"pulumi destroy left {left}"
+
+
+def test_verify_passes_over_ssh_and_outputs_name_every_address(deployed):
+    proc = verify()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ping outbound node-b -> transit 198.51.100.1" in proc.stdout and "FAIL" not in proc.stdout
+    out = deployed.outputs
+    assert out["mesh_nodes"]["node-a"] == "44.30.127.10"
+    assert out["mesh_nodes"]["node-b"].startswith("44.30.127.")
+    assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "transit", "peer": "192.0.2.9", "asn": 65001}]
+    assert out["border_routers"]["border"]["internet_gateway"] is True
+    assert out["netmaker_endpoint"] == "nm.staging.test:443"
+
+
+def test_inbound_from_the_isp_reaches_every_public_mesh_address(deployed):
+    for node, address in deployed.outputs["mesh_nodes"].items():
+        proc = subprocess.run(["docker", "exec", sim.PREFIX + "isp", "ping", "-c", "2", "-W", "2", "-I", PROBE, address], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{PROBE} -> {node} {address}: {proc.stdout}"
+
+
+def test_node_behind_nat_found_its_endpoint_with_stun(deployed):
+    """node-b has no configured endpoint: netclient learned 203.0.113.40 (the NAT's public
+    address) from the simulated Internet's public-IP service and STUN, and tunnels work."""
+    env = json.loads(deployed.out("node-b", f"docker inspect -f '{{{{json .Config.Env}}}}' {docker_name(STACK, 'node-b')}"))
+    assert not any(e.startswith("NETCLIENT_ENDPOINT=") for e in env) and "NETCLIENT_OFFLINE=0" in env
+    with netmaker(deployed) as client:
+        host = client.find_host_by_name("node-b")
+    assert (host["endpointip"], host["nat_type"]) == (sim.NAT_WAN, "behind_nat")
+    assert host["isstatic"] is False
+
+
+def test_without_a_kernel_wireguard_module_members_fall_back_to_userspace(deployed):
+    """This kernel has no wireguard module: netclient uses wireguard-go, and says so."""
+    logs = deployed.out("node-a", f"docker logs {docker_name(STACK, 'node-a')} 2>&1")
+    assert "WireGuard: no kernel module on this host; netclient runs it in userspace" in logs
+
+
+def test_host_keeps_its_management_route_while_the_kernel_holds_what_bgp_learned(deployed):
+    bird_routes = deployed.out("edge", "ip -4 route show proto bird")
+    assert "default via 192.0.2.9" in bird_routes and "198.51.100.0/24 via 192.0.2.9" in bird_routes
+    defaults = deployed.out("edge", "ip -4 route show default").splitlines()
+    management = [r for r in defaults if "via 203.0.113.1" in r]
+    assert management and "metric" not in management[0], defaults  # metric 0: it still wins
+    assert deployed.out("edge", "echo reachable") == "reachable"
+
+
+def test_only_the_roles_ports_are_open_from_the_internet(deployed):
+    found = sim.scan(list(PUBLIC.values()))
+    print("\nopen ports from the simulated Internet:", json.dumps(found))
+    assert found == {
+        PUBLIC["edge"]: ["22/tcp"],  # BGP is admitted from the ISP's address alone
+        PUBLIC["control"]: ["22/tcp", "80/tcp", "443/tcp"],
+        PUBLIC["node-a"]: ["22/tcp"],
+        PUBLIC["node-b"]: [f"{sim.NAT_SSH_PORT}/tcp"],  # the home router's port-forward
+    }
+    rules = deployed.out("edge", "nft list table inet bgp4mesh")
+    assert 'ip saddr 192.0.2.9 tcp dport 179 accept comment "BGP from transit"' in rules
+
+
+def test_md5_password_is_needed_and_never_in_clear(deployed):
+    border = deployed.target("border", "edge")
+    peer = bird_protocol("transit")
+    password = deployed.info["isp"]["md5_password"]
+    sim.set_isp_password("not-the-password")
+    try:
+        eventually(lambda: not protocols(border)[peer].info.startswith("Established"), 30, what="session down with a wrong password")
+        for _ in range(6):  # three hold times: it never comes up
+            assert not protocols(border)[peer].info.startswith("Established")
+            time.sleep(4.5)
+    finally:
+        sim.set_isp_password(password)
+    eventually(lambda: protocols(border)[peer].info.startswith("Established"), 60, what="session back with the right password")
+    assert password not in deployed.stack.state()
+    assert password not in deployed.stack.config_file.read_text()
+    container = docker_name(STACK, "border")
+    assert deployed.out("edge", f"docker exec {container} stat -c %a /etc/bird/bird.conf") == "600"
+    assert password not in deployed.out("edge", f"docker inspect {container}")
+
+
+def test_verify_fails_while_the_isp_is_down(deployed):
+    sim.stop_isp()
+    try:
+        proc = verify(wait=15)
+        assert proc.returncode == 1 and "FAIL bgp border -> transit (AS 65001) Established" in proc.stdout, proc.stdout
+    finally:
+        sim.start_isp()
+    assert verify().returncode == 0
+
+
+def test_certificate_survives_a_replaced_front(deployed):
+    def serial() -> int:
+        ctx = ssl.create_default_context(cadata=deployed.info["acme_root_pem"])
+        with socket.create_connection((PUBLIC["control"], 443), timeout=10) as raw, ctx.wrap_socket(raw, server_hostname="nm.staging.test") as tls:
+            return int(tls.getpeercert()["serialNumber"], 16)
+
+    before = serial()
+    urn = f"urn:pulumi:{STACK}::bgp4mesh::bgp4mesh:index:NetmakerServer$docker:index/container:Container::netmaker-tls"
+    front = docker_name(STACK, "netmaker-tls")
+    started = deployed.out("control", f"docker inspect -f '{{{{.Id}}}}' {front}")
+    deployed.stack.up("--replace", urn)
+    assert deployed.out("control", f"docker inspect -f '{{{{.Id}}}}' {front}") != started
+    assert eventually(serial, 60, what="the new front answers") == before
+
+
+def test_edge_host_reboot_brings_everything_back_without_up(deployed):
+    sim.restart_host("edge")
+    proc = verify(wait=120)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "wrong key", "changed host key"])
+def test_a_wrong_host_fails_preview_fast_naming_it(deployed, fault, tmp_path):
+    config = json.loads(json.dumps(deployed.stack.config))
+    hosts = config["bgp4mesh:hosts"]
+    node_a = next(h for h in hosts if h["name"] == "node-a")
+    if fault == "unreachable":
+        node_a["ssh"]["address"] = "203.0.113.61"  # on the simulated Internet, nobody there
+    elif fault == "wrong key":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+        node_a["ssh"]["private_key_file"] = str(tmp_path / "other")
+    else:
+        node_a["ssh"]["host_key"] = next(h for h in hosts if h["name"] == "control")["ssh"]["host_key"]
+    wrong = Stack(STACK, config)
+    started = time.monotonic()
+    try:
+        with pytest.raises(EngineError) as failed:
+            wrong.preview()
+        took = time.monotonic() - started
+    finally:
+        deployed.stack.prepare()  # the stack's own config file again, for what runs next
+    message = str(failed.value)
+    print(f"\n{fault}: preview failed after {took:.1f}s")
+    assert "host node-a (root@" in message
+    assert {"unreachable": "unreachable", "wrong key": "refused the operator's key", "changed host key": "host key mismatch"}[fault] in message
+    assert took < 60, f"preview took {took:.0f}s to report {fault}"
