@@ -250,6 +250,34 @@ class FakeNetmaker:
                 return _err(400, f"ip specified is already allocated:  {addr}")
             node.update({k: v for k, v in body.items() if k in ("address", "address6")})
             return httpx.Response(200, json=node)
+        if len(parts) == 5 and parts[4] == "gateway":
+            return self._gateway(method, parts[2], parts[3], body)
+        return _err(405, "method not allowed")
+
+    def _gateway(self, method, network, node_id, body) -> httpx.Response:
+        """v1.6.0 controllers/gateway.go: with is_internet_gw the node becomes a gateway
+        and its clients relayed internet-gateway clients; DELETE releases them."""
+        node = self.nodes.get(node_id)
+        if node is None or node["network"] != network:
+            return _err(400, "failed to create gateway on node: record not found")
+        if method == "POST":
+            clients = list(body.get("inet_node_client_ids") or []) if body.get("is_internet_gw") else []
+            for cid in clients:
+                client = self.nodes.get(cid)
+                if client is None:
+                    return _err(400, "record not found")
+                if client.get("internetgw_node_id") not in ("", None, node_id):
+                    return _err(400, "node is already using a internet gateway")
+            node.update(is_gw=True, isinternetgateway=bool(body.get("is_internet_gw")), inet_node_req={"inet_node_client_ids": clients})
+            for cid in clients:
+                self.nodes[cid].update(internetgw_node_id=node_id, relayedby=node_id)
+            return httpx.Response(200, json=node)
+        if method == "DELETE":
+            node.update(is_gw=False, isinternetgateway=False, inet_node_req={"inet_node_client_ids": None})
+            for other in self.nodes.values():
+                if other.get("internetgw_node_id") == node_id:
+                    other.update(internetgw_node_id="", relayedby="")
+            return httpx.Response(200, json=node)
         return _err(405, "method not allowed")
 
     # -- egress --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bgp4mesh.providers import (
     EgressGatewayProvider,
     EnrollmentKeyProvider,
     GatewayNotFound,
+    InternetGatewayProvider,
     NetmakerNetworkProvider,
 )
 from bgp4mesh.providers.base import UNKNOWN_SENTINEL, differs, is_unknown
@@ -508,3 +509,53 @@ def test_resources_register_typed_with_kind_and_secret_outputs():
 test_resources_register_typed_with_kind_and_secret_outputs = pulumi.runtime.test(
     test_resources_register_typed_with_kind_and_secret_outputs
 )
+
+
+# -- internet gateway ------------------------------------------------------------------------------
+@pytest.fixture
+def igp(fake):
+    return _wire(InternetGatewayProvider(), fake)
+
+
+def igw_inputs(**kw):
+    d = {"connection": dict(CONN), "network": "mesh", "gateway_host_name": "border", "client_host_names": ["n2", "n1"],
+         "provider_version": "1", "kind": "netmaker-internet-gateway"}
+    d.update(kw)
+    return d
+
+
+def _node_of(fake, host_name):
+    host_id = next(h["id"] for h in fake.hosts.values() if h["name"] == host_name)
+    return next(n for n in fake.nodes.values() if n["hostid"] == host_id)
+
+
+def test_internet_gateway_lifecycle(igp, fake, mesh):
+    token = mesh[1].outs["token"]
+    for name in ("n1", "n2", "n3"):
+        join_host(fake, token, name)
+    i = checked(igp, igw_inputs())
+    assert i["client_host_names"] == ["n1", "n2"]
+    c = igp.create(i)
+    gateway = _node_of(fake, "border")
+    assert gateway["is_gw"] and gateway["isinternetgateway"]
+    assert {n: _node_of(fake, n).get("internetgw_node_id") for n in ("n1", "n2", "n3")} == {"n1": gateway["id"], "n2": gateway["id"], "n3": None}
+    assert igp.diff(c.id, c.outs, i).changes is False
+    # a node added to the mesh: the gateway is made again with it, in place
+    n = checked(igp, igw_inputs(client_host_names=["n1", "n2", "n3"]))
+    d = igp.diff(c.id, c.outs, n)
+    assert d.changes and not d.replaces
+    u = igp.update(c.id, c.outs, n)
+    assert _node_of(fake, "n3")["internetgw_node_id"] == gateway["id"] and len(u.outs["client_node_ids"]) == 3
+    # removed behind our back: the next diff sees it and the update sets it again
+    fake.nodes[gateway["id"]].update(is_gw=False, isinternetgateway=False)
+    assert igp.diff(c.id, u.outs, n).changes is True
+    igp.update(c.id, u.outs, n)
+    assert _node_of(fake, "border")["isinternetgateway"]
+    igp.delete(c.id, u.outs)
+    assert not _node_of(fake, "border")["isinternetgateway"] and not _node_of(fake, "n1")["internetgw_node_id"]
+
+
+def test_internet_gateway_check_failures(igp):
+    failed = igp.check({}, igw_inputs(client_host_names=["border"], network="Bad Net")).failures
+    assert {f.property for f in failed} == {"network", "client_host_names"}
+    assert igp.diff("x", checked(igp, igw_inputs()), checked(igp, igw_inputs(gateway_host_name="b2"))).replaces == ["gateway_host_name"]
