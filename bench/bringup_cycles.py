@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.engine import CACHE  # noqa: E402
 from tests.live import leftovers  # noqa: E402
 
 
@@ -42,7 +43,8 @@ def main() -> int:
         rc, up_s, out = run("./scripts/lab", "up", "--stack", args.stack)
         problem = f"up exited {rc}: {out.strip().splitlines()[-1] if out.strip() else ''}" if rc else ""
         if not problem:
-            rc, _, out = run(py, "-m", "bgp4mesh", "verify", "--stack", args.stack, "--wait", str(args.wait))
+            ran_with = str(CACHE / "stacks")  # the config the engine ran with (staging: filled from the simulation)
+            rc, _, out = run(py, "-m", "bgp4mesh", "verify", "--stack", args.stack, "--project-dir", ran_with, "--wait", str(args.wait))
             problem = f"verify: {out.strip().splitlines()[-1]}" if rc else ""
         if problem and args.stop_on_failure:
             print(f"cycle {i:2d}: FAIL {problem} (stack left up)", flush=True)

@@ -41,6 +41,17 @@ class UnderlayPlan:
 
 
 @dataclass(frozen=True)
+class ExchangePlan:
+    """The lab's exchange LAN: the mock ISPs in config order from its first address, then
+    the probe; the bridge gateway on its last host address."""
+
+    subnet: IPv4Network
+    gateway: IPv4Address
+    isps: dict[str, IPv4Address]
+    probe: IPv4Address | None
+
+
+@dataclass(frozen=True)
 class MeshPlan:
     """Pinned mesh addresses; None means Netmaker assigns one at join."""
 
@@ -95,6 +106,34 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
         {r.name: slot(ROUTER_BASE + i) for i, r in enumerate(cfg.border_routers)},
         {n.name: slot(NODE_BASE + i) for i, n in enumerate(cfg.mesh.nodes)},
     )
+
+
+def exchange_plan(cfg: StackConfig) -> ExchangePlan | None:
+    if cfg.lab is None or cfg.lab.exchange is None:
+        return None
+    subnet = cfg.lab.exchange
+    base = int(subnet.network_address)
+    mocks = [u.name for u in cfg.upstreams if u.mock is not None]
+    gateway = IPv4Address(int(subnet.broadcast_address) - 1)
+    wanted = len(mocks) + (cfg.lab.probe is not None)
+    if base + wanted >= int(gateway):
+        raise ConfigError(problems=[Problem("lab.exchange", subnet, f"too small for {len(mocks)} mock ISP(s), the probe and a bridge gateway; use a /{_fit(wanted + 3)} or larger")])
+    return ExchangePlan(
+        subnet,
+        gateway,
+        {name: IPv4Address(base + 1 + i) for i, name in enumerate(mocks)},
+        IPv4Address(base + 1 + len(mocks)) if cfg.lab.probe is not None else None,
+    )
+
+
+def ibgp_addresses(cfg: StackConfig) -> dict[str, IPv4Address]:
+    """Where each border router takes iBGP sessions: its lab underlay address, else its
+    `ibgp_address`. Empty with one router (no iBGP)."""
+    if len(cfg.border_routers) < 2:
+        return {}
+    if cfg.lab is not None:
+        return dict(underlay_plan(cfg).routers)
+    return {r.name: r.ibgp_address for r in cfg.border_routers if r.ibgp_address is not None}
 
 
 def mesh_plan(cfg: StackConfig) -> MeshPlan:

@@ -42,6 +42,8 @@ class Route:
     prefix: str
     protocol: str
     as_path: list[int] = field(default_factory=list)
+    communities: list[tuple[int, int]] = field(default_factory=list)
+    best: bool = False
 
 
 @dataclass
@@ -52,8 +54,8 @@ class Protocol:
     info: str
 
 
-_ROUTE_HEAD = re.compile(r"^(\S+/\d+)\s+\S+\s+\[(\S+)")
-_ALT_HEAD = re.compile(r"^\s+\S+\s+\[(\S+)\s")
+_ROUTE_HEAD = re.compile(r"^(\S+/\d+)\s+\S+\s+\[(\S+)[^\]]*\]( \*)?")
+_ALT_HEAD = re.compile(r"^\s+\S+\s+\[(\S+)\s[^\]]*\]( \*)?")
 
 
 def protocols(target: Target) -> dict[str, Protocol]:
@@ -79,12 +81,24 @@ def routes(target: Target, *selectors: str) -> list[Route]:
         alt = _ALT_HEAD.match(line) if not head else None
         if head:
             prefix = head.group(1)
-            found.append(Route(prefix, head.group(2)))
+            found.append(Route(prefix, head.group(2), best=bool(head.group(3))))
         elif alt and prefix and not line.strip().startswith(("via", "dev", "Type:", "BGP.")):
-            found.append(Route(prefix, alt.group(1)))
+            found.append(Route(prefix, alt.group(1), best=bool(alt.group(2))))
         elif "BGP.as_path:" in line and found:
             found[-1].as_path = [int(a) for a in line.split(":", 1)[1].split() if a.isdigit()]
+        elif "BGP.community:" in line and found:
+            found[-1].communities = [(int(a), int(b)) for a, b in re.findall(r"\((\d+),(\d+)\)", line)]
     return found
+
+
+def bfd_sessions(target: Target) -> dict[str, str]:
+    """`show bfd sessions`: neighbor address -> state (Up, Down, Init, ...)."""
+    out = {}
+    for line in target.birdc("show", "bfd", "sessions").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and re.fullmatch(r"[0-9a-fA-F.:]+", parts[0]) and ("." in parts[0] or ":" in parts[0]):
+            out[parts[0]] = parts[2]
+    return out
 
 
 def import_limit(target: Target, protocol: str) -> tuple[Optional[int], Optional[str], int]:

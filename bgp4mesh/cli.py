@@ -108,14 +108,22 @@ def summary(stack: str, cfg: StackConfig) -> str:
         f"  policy: bogon filter {'on' if cfg.policy.bogon_filter else 'OFF'}, max /{cfg.policy.max_prefix_length_v4}, "
         f"path <= {cfg.policy.max_as_path_length}, hold {cfg.policy.timers.hold}s",
     ]
+    from .addressing import ibgp_addresses
+
+    ibgp = ibgp_addresses(cfg)
     for r in cfg.border_routers:
-        lines.append(f"  border router {r.name} (router id {r.router_id}, host {r.host})")
+        drained = ", MAINTENANCE: drained" if r.maintenance else ""
+        lines.append(f"  border router {r.name} (router id {r.router_id}, host {r.host}{drained})")
         for u in cfg.upstreams_of(r):
             mock = " [mock ISP]" if u.mock else ""
+            extra = f", local-pref {u.local_pref}" + (f", prepend {u.prepend}" if u.prepend else "")
+            extra += f", BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}" if u.bfd else ""
             lines.append(
                 f"    session {u.name}: {u.local_address} -> {u.neighbor} AS {u.asn}, "
-                f"max {u.max_prefixes} prefixes ({u.limit_action}){mock}"
+                f"max {u.max_prefixes} prefixes ({u.limit_action}){extra}{mock}"
             )
+        for other in (o for o in cfg.border_routers if o.name != r.name and o.name in ibgp):
+            lines.append(f"    iBGP {other.name}: {ibgp[r.name]} -> {ibgp[other.name]}")
     lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(['the Internet (*)'] * cfg.mesh.internet_gateway + [str(r) for r in cfg.mesh.egress_ranges]) or 'none'}")
     for name, ip in mesh_plan(cfg).pinned.items():
         lines.append(f"    {name}: {ip if ip else 'assigned by Netmaker at join'}")

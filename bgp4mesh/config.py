@@ -34,6 +34,8 @@ NAME_RULE = "a name must be 1-32 characters of a-z, 0-9 and '-', start with a le
 _NAME_RE = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
 YAML_BOOL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 """Words one YAML reader takes as a boolean (or null) and another as text: never a name."""
+PROBE_NAME = "probe"
+"""The container name of a lab's probe (lab.probe)."""
 RESERVED_NAMES = frozenset({"netmaker", "mq", "tls", "broker", "netmaker-mq", "netmaker-server", "netmaker-tls"})
 """Container names, host names and network aliases of the Netmaker server."""
 NETMAKER_TAG_MAX = 32
@@ -404,6 +406,20 @@ class Timers(Strict):
         return self
 
 
+class Bfd(Strict):
+    """BFD on a BGP session (RFC 5880, BIRD's `protocol bfd`): a dead neighbor is found
+    in about interval_ms x multiplier instead of a hold time of seconds. Both ends must
+    run it (a mock ISP does, with the same values)."""
+
+    interval_ms: Int = Field(300, ge=10, le=60_000)
+    """Desired minimum transmit and receive interval."""
+    multiplier: Int = Field(3, ge=1, le=255)
+    """Missed packets before the session is declared down."""
+    mode: Literal["on", "graceful"] = "on"
+    """on: BFD down restarts the BGP session (fast failover); graceful: it starts a BGP
+    graceful restart instead, keeping the routes as stale (a control-plane restart)."""
+
+
 class Policy(Strict):
     """The edge policy every eBGP session gets; the templates only express it."""
 
@@ -426,6 +442,13 @@ class Policy(Strict):
     export_to_kernel: bool = True
     """Install learned routes in the kernel so the border forwards by them."""
     timers: Timers = Timers()
+    drain_prepend: Int = Field(3, ge=0, le=10)
+    """A drained border router (maintenance, or no working mesh) announces with the
+    graceful-shutdown community 65535:0 (RFC 8326) and prepends its ASN this many times
+    more, so upstreams that ignore the community still prefer the other router."""
+    ibgp_bfd: Optional[Bfd] = None
+    """BFD on the iBGP sessions between border routers (None: off). Without it a dead
+    router's routes stay in its peer for the hold time, and outbound traffic with them."""
 
     @model_validator(mode="after")
     def _lengths_ordered(self) -> "Policy":
@@ -462,6 +485,9 @@ class MockIsp(Strict):
     """Prefixes it originates; the first address of each answers ping."""
     default_route: bool = True
     """Also announce 0.0.0.0/0, as a real transit upstream would."""
+    honor_graceful_shutdown: bool = True
+    """Routes tagged 65535:0 (RFC 8326) get local-pref 0 here, as at an ISP that honors
+    a drain; off, only the drain's prepends move its traffic."""
 
 
 class Upstream(Strict):
@@ -479,6 +505,14 @@ class Upstream(Strict):
     """Border router holding the session; defaults to the first one."""
     max_prefixes: Int = Field(ge=1, le=U32)
     """Import limit: more accepted routes than this triggers limit_action."""
+    local_pref: Int = Field(100, ge=0, le=U32)
+    """BGP local preference of the routes learned here: the highest wins outbound, on
+    this router and (over iBGP) on the others."""
+    prepend: Int = Field(0, ge=0, le=10)
+    """Prepend our ASN this many extra times toward this upstream, so the Internet
+    prefers another path inbound (this upstream becomes the backup)."""
+    bfd: Optional[Bfd] = None
+    """BFD on this session (None: off; the hold timer alone detects a dead neighbor)."""
     limit_action: Literal["warn", "block", "restart", "disable"] = "disable"
     accept_default: bool = False
     """Accept 0.0.0.0/0 from this upstream (a default-only transit)."""
@@ -519,7 +553,16 @@ class BorderRouter(Strict):
     router_id: RouterId
     host: Name = "local"
     mesh_ip: Optional[Address4] = None
-    """Pin this router's mesh address; otherwise Netmaker assigns one."""
+    """Pin this router's mesh address; otherwise Netmaker assigns one. Required with
+    several routers: every node's egress failover probes the gateways by address."""
+    ibgp_address: Optional[Address4] = None
+    """Where the other border routers reach this one for iBGP (a link they share, the
+    session is `direct`). A lab uses the router's underlay address; required on real
+    hosts when there are several routers."""
+    maintenance: bool = False
+    """Drain before maintenance: announce with the graceful-shutdown community and
+    `policy.drain_prepend` prepends, and stop being an egress gateway, so traffic moves
+    to the other routers before this one stops. Applied in place (no restart)."""
 
 
 class MeshNode(Strict):
@@ -529,6 +572,23 @@ class MeshNode(Strict):
     host: Name = "local"
     ip: Optional[Address4] = None
     """Pin the mesh address; otherwise Netmaker assigns the lowest free one."""
+
+
+class Failover(Strict):
+    """Egress failover between several border routers. Netmaker v1.6.0 CE refuses a
+    second routing node on an egress and its netclient runs no egress HA, so bgp4mesh
+    does it: every node probes each gateway (TCP to netclient's port 51821 through the
+    mesh, as Netmaker Pro does) and keeps the egress ranges on the first one that answers;
+    a router that cannot serve (maintenance, no upstream, no mesh) stops answering."""
+
+    interval_ms: Int = Field(200, ge=50, le=10_000)
+    """How often every gateway is probed."""
+    timeout_ms: Int = Field(200, ge=10, le=10_000)
+    """A probe unanswered this long failed."""
+    down_after: Int = Field(2, ge=1, le=100)
+    """Failed probes in a row before a gateway is given up."""
+    up_after: Int = Field(3, ge=1, le=100)
+    """Answered probes in a row before a gateway is used again (failback)."""
 
 
 class Mesh(Strict):
@@ -545,6 +605,8 @@ class Mesh(Strict):
     internet_gateway: bool = False
     """The border routers are the mesh's gateway to the whole Internet (Netmaker's
     internet gateway, range '*'): nodes send everything but the mesh through them."""
+    failover: Failover = Failover()
+    """Egress failover when there are several border routers (gateways)."""
 
     @model_validator(mode="after")
     def _tag_fits(self) -> "Mesh":
@@ -555,12 +617,29 @@ class Mesh(Strict):
         return self
 
 
+ImageReference = Annotated[
+    str, BeforeValidator(_text(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image like caddy:2.8.4", 400))
+]
+
+
+class UpstreamImages(Strict):
+    """The upstream images `images: pull` runs, by their real names (a registry mirror
+    on the hosts serves them where Docker Hub is not reachable)."""
+
+    netmaker: Optional[ImageReference] = None
+    """Default: gravitl/netmaker:<version>."""
+    mosquitto: ImageReference = "eclipse-mosquitto:2.0.15-openssl"
+    tls: ImageReference = "caddy:2.8.4"
+
+
 class Netmaker(Strict):
     """The mesh control plane: server, MQTT broker and TLS front."""
 
     version: Version = "v1.6.0"
     images: Literal["build", "pull"] = "build"
-    """Build images locally from the repo (lab) or pull gravitl/* by tag (prod)."""
+    """Build images locally from the repo (lab) or pull the upstream images (prod)."""
+    upstream_images: UpstreamImages = UpstreamImages()
+    """What `images: pull` pulls."""
     host: Name = "local"
     domain: Domain = "nm.lab"
     """Name netclients dial over HTTPS; the certificate covers it (and broker.<domain>)."""
@@ -574,6 +653,10 @@ class Netmaker(Strict):
     stun_servers: list[HostPort] = Field([], max_length=MAX_ITEMS)
     """STUN servers netclients find their public endpoint with (behind NAT). Empty: STUN off."""
 
+    def pull_image(self, kind: str) -> str:
+        """The upstream image of `kind` (netmaker, mosquitto, tls)."""
+        return getattr(self.upstream_images, kind) or f"gravitl/netmaker:{self.version}"
+
     @model_validator(mode="after")
     def _acme_needs_email(self) -> "Netmaker":
         if self.tls == "acme" and not self.acme_email:
@@ -581,11 +664,26 @@ class Netmaker(Strict):
         return self
 
 
+class Probe(Strict):
+    """The lab's Internet host: its own AS announcing a test prefix to every mock ISP
+    over the exchange; the prefix's first address answers ping (and sends ping trains)."""
+
+    asn: Asn
+    prefix: Prefix4
+    """Must pass the border's import policy (a lab exempts RFC 5737 test nets); add it to
+    mesh.egress_ranges for nodes to reach it."""
+
+
 class Lab(Strict):
     """Present only in dev/lab stacks: everything on one Docker host, networks internal."""
 
     underlay: Prefix4 = ip_network("172.31.0.0/24")
     """Docker network standing in for the Internet between hosts (control plane, WireGuard)."""
+    exchange: Optional[Prefix4] = None
+    """A LAN where the mock ISPs peer with each other (eBGP, every pair) and with the probe;
+    None: the mock ISPs only know their border router."""
+    probe: Optional[Probe] = None
+    """A host on the Internet beyond the mock ISPs (needs `exchange`)."""
 
 
 class StackConfig(Strict):
@@ -607,6 +705,7 @@ class StackConfig(Strict):
     def _coherent(self) -> "StackConfig":
         checks = (
             _check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_remote, _check_lab,
+            _check_routers, _check_probe,
         )
         _raise(p for check in checks for p in check(self))
         return self
@@ -682,6 +781,10 @@ def _check_names(cfg: StackConfig) -> Checks:
             if name in first:
                 yield Problem(key, name, f"already used by {first[name]}; {what} need unique names")
             first.setdefault(name, key)
+    if cfg.lab is not None and cfg.lab.probe is not None:
+        for key, name in groups["containers"]:
+            if name == PROBE_NAME:
+                yield Problem(key, name, "the lab probe's container name; choose another")
     for key, name in groups["containers"]:
         if name in RESERVED_NAMES:
             yield Problem(key, name, f"reserved for the Netmaker server's containers ({_join(sorted(RESERVED_NAMES))})")
@@ -722,6 +825,7 @@ def _check_overlaps(cfg: StackConfig) -> Checks:
     """Link subnets, the lab underlay and own IPv4 prefixes must be disjoint."""
     ranges = [("link", f"upstreams[{i}].link", u.link) for i, u in enumerate(cfg.upstreams)]
     ranges += [("lab", "lab.underlay", cfg.lab.underlay)] if cfg.lab else []
+    ranges += [("lab", "lab.exchange", cfg.lab.exchange)] if cfg.lab and cfg.lab.exchange else []
     ranges += [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes) if p.version == 4]
     for (kind_a, ka, a), (kind_b, kb, b) in _nested(ranges):
         shared_link = kind_a == kind_b == "link" and a == b  # an IXP LAN
@@ -798,13 +902,56 @@ def _check_lab(cfg: StackConfig) -> Checks:
     """A lab's Docker networks must hold every container (what `pulumi up` builds)."""
     if cfg.lab is None:
         return
-    from .addressing import link_plans, underlay_plan
+    from .addressing import exchange_plan, link_plans, underlay_plan
 
-    for plan in (underlay_plan, link_plans):
+    for plan in (underlay_plan, link_plans, exchange_plan):
         try:
             plan(cfg)
         except ConfigError as exc:
             yield from exc.problems
+
+
+def _check_routers(cfg: StackConfig) -> Checks:
+    """Several border routers: iBGP between them, and gateways the nodes can probe."""
+    if len(cfg.border_routers) < 2:
+        return
+    seen: dict[IPv4Address, str] = {}
+    for i, r in enumerate(cfg.border_routers):
+        key = f"border_routers[{i}]"
+        if r.mesh_ip is None:
+            yield problem(f"{key}.mesh_ip", "pin it: with several border routers every node's egress failover probes the gateways by address")
+        if cfg.lab is not None and r.ibgp_address is not None:
+            yield Problem(f"{key}.ibgp_address", r.ibgp_address, "a lab's border routers peer over the underlay; remove it")
+        elif cfg.lab is None and r.ibgp_address is None:
+            yield problem(f"{key}.ibgp_address", "required with several border routers on real hosts: where the others reach this one for iBGP")
+        elif r.ibgp_address is not None:
+            if r.ibgp_address in seen:
+                yield Problem(f"{key}.ibgp_address", r.ibgp_address, f"already the iBGP address of {seen[r.ibgp_address]}")
+            seen.setdefault(r.ibgp_address, key)
+
+
+def _check_probe(cfg: StackConfig) -> Checks:
+    """The lab's exchange and probe: addresses and an AS the border's policy accepts."""
+    if cfg.lab is None:
+        return
+    if cfg.lab.exchange is not None and not any(u.mock is not None for u in cfg.upstreams):
+        yield Problem("lab.exchange", cfg.lab.exchange, "no mock ISP to put on it")
+    probe = cfg.lab.probe
+    if probe is None:
+        return
+    if cfg.lab.exchange is None:
+        yield problem("lab.probe", "needs lab.exchange: the probe peers with the mock ISPs there")
+    taken = {cfg.asn: "our own ASN"} | {u.asn: f"upstream {u.name}" for u in cfg.upstreams}
+    if probe.asn in taken:
+        yield Problem("lab.probe.asn", probe.asn, f"already {taken[probe.asn]}; the probe is an AS of its own")
+    elif cfg.policy.bogon_asn(probe.asn):
+        yield Problem("lab.probe.asn", probe.asn, "in the bogon ASN set, so the border would reject its prefix; exempt it in policy.bogon_exempt_asns")
+    for i, own in enumerate(cfg.prefixes):
+        if own.version == 4 and own.overlaps(probe.prefix):
+            yield Problem("lab.probe.prefix", probe.prefix, f"overlaps prefixes[{i}] = {own}")
+    if cfg.policy.bogon_filter and not cfg.policy.exempt_prefix(probe.prefix):
+        for bogon in (b for b in BOGON_PREFIXES_V4 if b.overlaps(probe.prefix)):
+            yield Problem("lab.probe.prefix", probe.prefix, f"overlaps bogon {bogon}, which the border rejects; use an exempt test net")
 
 
 def _nested(items: list[tuple]) -> Iterator[tuple[tuple, tuple]]:

@@ -52,13 +52,6 @@ CERT_FILE = f"{TLS_DIR}/cert.pem"
 KEY_FILE = f"{TLS_DIR}/key.pem"
 CA_FILE = f"{TLS_DIR}/ca.pem"
 
-PULL_IMAGES = {
-    "netmaker": "gravitl/netmaker:{version}",
-    "mosquitto": "eclipse-mosquitto:2.0.15-openssl",
-    "tls": "caddy:2.8.4",
-}
-"""Upstream images for `netmaker.images: pull` (declared; this lab has no registry)."""
-
 RUNTIME_SETTINGS = {"telemetry": "off", "netclientautoupdate": False, "manage_dns": False, "stun": False}
 """Server settings (GET/PUT /api/server/settings) that must hold so nothing calls the
 Internet and no client updates itself; STUN as the stack says (`runtime_settings`)."""

@@ -26,8 +26,9 @@ from typing import Iterable, Sequence, Union
 
 import jinja2
 
+from .addressing import exchange_plan, ibgp_addresses
 from .bogons import BOGON_ASNS, BOGON_PREFIXES_V4, BOGON_PREFIXES_V6
-from .config import BorderRouter, MockIsp, StackConfig, Upstream
+from .config import PROBE_NAME, BorderRouter, MockIsp, StackConfig, Upstream
 
 Network = Union[IPv4Network, IPv6Network]
 
@@ -35,6 +36,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 BORDER_TEMPLATE = "bird-border.conf.j2"
 ISP_TEMPLATE = "bird-isp.conf.j2"
 MAIN_FILE = "bird.conf"
+DRAINED_FILE = "bird-drained.conf"
+"""The border router drained: every announcement with the graceful-shutdown community and
+`policy.drain_prepend` more prepends. The router's health agent (images/border/border-health)
+switches BIRD between the two files in place (`birdc configure`), so draining restarts no
+session: it starts drained and announces normally once its mesh works and no maintenance
+is set."""
 
 _FAMILIES = {
     4: ("ipv4", "v4", "0.0.0.0/0"),
@@ -46,7 +53,11 @@ _FAMILIES = {
 
 
 def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
-    """The /etc/bird files of a border router: {relative path: content}."""
+    """The /etc/bird files of a border router: {relative path: content}, normal and drained."""
+    return {MAIN_FILE: _border_text(cfg, router, drained=False), DRAINED_FILE: _border_text(cfg, router, drained=True)}
+
+
+def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
     policy = cfg.policy
     exempt = list(policy.bogon_exempt_prefixes)
     families = []
@@ -81,10 +92,24 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
             "accept_default": u.accept_default,
             "password": _password(u),
             "import_filter": {f["tag"]: bird_symbol(f"import_{f['tag']}", u.name) for f in families},
+            "local_pref": u.local_pref,
+            "prepends": u.prepend + policy.drain_prepend * drained,
+            # the shared own-prefix filter unless this session's announcement is changed
+            "export_filter": {
+                f["tag"]: bird_symbol(f"export_{f['tag']}", u.name) if u.prepend or drained else f"export_own_{f['tag']}"
+                for f in families
+            },
+            "bfd": u.bfd,
         }
         for u in cfg.upstreams_of(router)
     ]
-    text = _env().get_template(BORDER_TEMPLATE).render(
+    addresses = ibgp_addresses(cfg)
+    ibgp = [
+        {"name": r.name, "protocol": bird_symbol("ibgp", r.name), "neighbor": addresses[r.name]}
+        for r in cfg.border_routers
+        if r.name != router.name and r.name in addresses
+    ]
+    return _env().get_template(BORDER_TEMPLATE).render(
         router=router,
         asn=cfg.asn,
         policy=policy,
@@ -93,8 +118,10 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
         bogon_asns=[_asn_range(a, b) for a, b in subtract_ranges(BOGON_ASNS, exempt_asns)],
         exempt_asns=[_asn_range(a, b) for a, b in exempt_asns],
         upstreams=upstreams,
+        ibgp=ibgp,
+        bfd=any(u["bfd"] for u in upstreams) or bool(ibgp and policy.ibgp_bfd),
+        drained=drained,
     )
-    return {MAIN_FILE: text}
 
 
 def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
@@ -103,39 +130,95 @@ def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
     Uses `upstream.mock`; an upstream without one renders as a default MockIsp
     (no test prefixes, a default route)."""
     mock = upstream.mock or MockIsp()
-    announce: dict[int, list[str]] = {4: [str(p) for p in mock.announce]}
-    if mock.default_route:
-        announce[4].append("0.0.0.0/0")
+    router = cfg.router_of(upstream)
+    peers = [
+        {
+            "protocol": bird_protocol(router.name),
+            "description": f"border router {router.name} AS{cfg.asn}",
+            "source": upstream.neighbor,
+            "neighbor": upstream.local_address,
+            "asn": cfg.asn,
+            "password": _password(upstream),
+            "bfd": upstream.bfd,
+            "honor_graceful_shutdown": mock.honor_graceful_shutdown,
+            "transit": True,
+        }
+    ]
+    plan = exchange_plan(cfg)
+    if plan is not None and upstream.name in plan.isps:
+        here = plan.isps[upstream.name]
+        peers += [
+            _exchange_peer(u.name, f"mock ISP {u.name}", here, plan.isps[u.name], u.asn, mock.honor_graceful_shutdown, transit=True)
+            for u in cfg.upstreams
+            if u.name in plan.isps and u.name != upstream.name
+        ]
+        if plan.probe is not None:
+            peers.append(_exchange_peer(PROBE_NAME, "the lab probe", here, plan.probe, cfg.lab.probe.asn, mock.honor_graceful_shutdown, transit=True))
+    announce = [str(p) for p in mock.announce] + ["0.0.0.0/0"] * mock.default_route
+    text = _render_mock(cfg, f"mock ISP {upstream.name}", upstream.asn, upstream.mock_router_id or upstream.neighbor, announce, peers)
+    return {MAIN_FILE: text}
+
+
+def render_probe(cfg: StackConfig) -> dict[str, str]:
+    """The /etc/bird files of the lab probe: its prefix announced to every mock ISP on the
+    exchange, and nothing else (a customer, not transit between them); it takes all their
+    routes (its best path shows where the Internet sends traffic for our prefixes)."""
+    probe, plan = cfg.lab.probe, exchange_plan(cfg)
+    peers = [
+        _exchange_peer(u.name, f"mock ISP {u.name}", plan.probe, plan.isps[u.name], u.asn, False)
+        for u in cfg.upstreams
+        if u.name in plan.isps
+    ]
+    return {MAIN_FILE: _render_mock(cfg, "the lab probe", probe.asn, plan.probe, [str(probe.prefix)], peers)}
+
+
+def _exchange_peer(name: str, description: str, source, neighbor, asn: int, honor_gshut: bool, transit: bool = False) -> dict:
+    return {
+        "protocol": bird_protocol(name),
+        "description": f"{description} AS{asn}",
+        "source": source,
+        "neighbor": neighbor,
+        "asn": asn,
+        "password": None,
+        "bfd": None,
+        "honor_graceful_shutdown": honor_gshut,
+        "transit": transit,
+    }
+
+
+def _render_mock(cfg: StackConfig, what: str, asn: int, router_id, announce: list[str], peers: list[dict]) -> str:
+    """A lab router (mock ISP or probe): static test prefixes, BGP with `peers`, learned
+    routes in the kernel so it forwards by them."""
     versions = {4} | {p.version for p in cfg.prefixes}
     families = []
     for version in sorted(versions):
         name, tag, _default = _FAMILIES[version]
-        families.append(
-            {
-                "name": name,
-                "tag": tag,
-                "announce": announce.get(version, []),
-                "has_default": version == 4 and mock.default_route,
-            }
-        )
-    text = _env().get_template(ISP_TEMPLATE).render(
-        upstream=upstream,
-        router_id=upstream.mock_router_id or upstream.neighbor,
-        peer_name=cfg.router_of(upstream).name,
-        peer_protocol=bird_protocol(cfg.router_of(upstream).name),
-        peer_asn=cfg.asn,
-        password=_password(upstream),
+        mine = announce if version == 4 else []
+        families.append({"name": name, "tag": tag, "announce": mine, "has_default": "0.0.0.0/0" in mine})
+    return _env().get_template(ISP_TEMPLATE).render(
+        what=what,
+        asn=asn,
+        router_id=router_id,
+        peers=peers,
+        bfd=any(p["bfd"] for p in peers),
         timers=cfg.policy.timers,
         families=families,
     )
-    return {MAIN_FILE: text}
 
 
 def render_all(cfg: StackConfig) -> dict[str, dict[str, str]]:
-    """{container name: files} for every border router and every mocked upstream."""
+    """{container name: files} for every border router, every mocked upstream and the probe."""
     out = {r.name: render_border(cfg, r) for r in cfg.border_routers}
     out.update({u.name: render_isp(cfg, u) for u in cfg.upstreams if u.mock is not None})
+    if cfg.lab is not None and cfg.lab.probe is not None:
+        out[PROBE_NAME] = render_probe(cfg)
     return out
+
+
+def probe_address(cfg: StackConfig) -> str | None:
+    """The lab probe's Internet test address (the first of its prefix), if there is one."""
+    probe = cfg.lab.probe if cfg.lab is not None else None
+    return None if probe is None else str(next(iter(probe.prefix.hosts())))
 
 
 def isp_addresses(upstream: Upstream) -> list[str]:

@@ -14,14 +14,19 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from typing import Callable
 
-from .birdc import Target, protocols, routes
-from .config import StackConfig
+from .birdc import Target, bfd_sessions, protocols, routes
+from .config import PROBE_NAME, BorderRouter, StackConfig
+from .addressing import ibgp_addresses
 from .naming import docker_name
 from .waiting import WaitTimeout, until
-from .render import bird_protocol, isp_addresses
+from .render import bird_protocol, bird_symbol, isp_addresses, probe_address
+
+GSHUT = (65535, 0)
+BORDER_HEALTH = "/run/bgp4mesh/border-health"
+EGRESS_FAILOVER = "/run/bgp4mesh/egress-failover"
 
 MESH_INTERFACE = "netmaker"
 HANDSHAKE_FRESH_SECONDS = 180
@@ -64,18 +69,28 @@ def mesh_ip(t: Target) -> str:
 def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
     checks: list[Check] = []
     own = [str(p) for p in cfg.prefixes]
+    ibgp = ibgp_addresses(cfg)
     for router in cfg.border_routers:
         border = target(cfg, stack, router.name, router.host)
         for up in cfg.upstreams_of(router):
             checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, bird_protocol(up.name))))
+            if up.bfd is not None:
+                checks.append(Check(f"bfd {router.name} -> {up.name} {up.neighbor} Up", _bfd_up(border, str(up.neighbor))))
             checks.append(
                 Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, bird_protocol(up.name)))
             )
             if up.mock is not None:
                 isp = target(cfg, stack, up.name, router.host)
                 peer = bird_protocol(router.name)
+                path = [cfg.asn] * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
+                shown = " ".join(map(str, path)) + (", 65535:0" if router.maintenance else "")
                 checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, peer)))
-                checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn}", _exactly_own(cfg, isp, peer)))
+                checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, peer, path, router.maintenance)))
+        for other in (r for r in cfg.border_routers if r.name != router.name and router.name in ibgp and r.name in ibgp):
+            checks.append(Check(f"bgp {router.name} -> {other.name} (iBGP) Established", _established(border, bird_symbol("ibgp", other.name))))
+            if cfg.policy.ibgp_bfd is not None:
+                checks.append(Check(f"bfd {router.name} -> {other.name} {ibgp[other.name]} Up", _bfd_up(border, str(ibgp[other.name]))))
+        checks.append(Check(f"paths {router.name}: {'drained for maintenance' if router.maintenance else 'announces, serves as gateway'}", _router_state(cfg, border, router)))
     members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
     for name, host in members:
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
@@ -91,6 +106,21 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
                 checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, source=mock_probe)))
             if probe:
                 checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
+    probe = probe_address(cfg)
+    if probe is not None:
+        probe_t = target(cfg, stack, PROBE_NAME, cfg.netmaker.host)
+        routed = cfg.mesh.internet_gateway or any(ip_address(probe) in r for r in cfg.mesh.egress_ranges if r.version == 4)
+        for node in cfg.mesh.nodes:
+            node_t = target(cfg, stack, node.name, node.host)
+            checks.append(Check(f"ping inbound probe {probe} -> {node.name}", _ping_to_member(probe_t, node_t, source=probe)))
+            if routed:
+                checks.append(Check(f"ping outbound {node.name} -> probe {probe}", _ping(node_t, probe)))
+        checks.append(Check(f"paths probe -> {', '.join(own)}", _probe_path(cfg, probe_t)))
+    gateways = [r for r in cfg.border_routers if r.mesh_ip is not None]
+    if len(gateways) > 1 and cfg.mesh.egress_ranges:
+        serving = next((r for r in gateways if not r.maintenance), None)
+        for node in cfg.mesh.nodes:
+            checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(target(cfg, stack, node.name, node.host), gateways, serving)))
     for a in cfg.mesh.nodes:
         for b in cfg.mesh.nodes:
             if a.name < b.name:
@@ -108,13 +138,78 @@ def _established(t: Target, protocol: str) -> Callable[[], str]:
     return run
 
 
-def _exactly_own(cfg: StackConfig, isp: Target, protocol: str) -> Callable[[], str]:
-    want = sorted((str(p), [cfg.asn]) for p in cfg.prefixes)
+def _exactly_own(cfg: StackConfig, isp: Target, protocol: str, path: list[int], drained: bool) -> Callable[[], str]:
+    """The ISP's view: exactly our prefixes (no other upstream's route, nothing learned over
+    iBGP), with the configured prepends, and the drain's community only when drained."""
+    want = sorted((str(p), path, drained) for p in cfg.prefixes)
 
     def run() -> str:
-        got = sorted((r.prefix, r.as_path) for r in routes(isp, "protocol", protocol))
-        require(got == want, f"ISP holds {got}, expected {want}")
-        return f"{len(got)} prefix(es), AS path {cfg.asn}"
+        got = sorted((r.prefix, r.as_path, GSHUT in r.communities) for r in routes(isp, "protocol", protocol))
+        require(got == want, f"ISP holds {got}, expected {want} (prefix, AS path, graceful shutdown)")
+        return f"{len(got)} prefix(es), AS path {' '.join(map(str, path))}"
+
+    return run
+
+
+def _bfd_up(t: Target, neighbor: str) -> Callable[[], str]:
+    def run() -> str:
+        state = bfd_sessions(t).get(neighbor)
+        require(state == "Up", f"BFD session with {neighbor} is {state or 'missing'}")
+        return "Up"
+
+    return run
+
+
+def state_file(t: Target, path: str) -> dict[str, str]:
+    """A key=value state file an agent in the container keeps (border-health, egress-failover)."""
+    proc = t.run("cat", path)
+    require(proc.returncode == 0, f"no {path} in {t.container} ({(proc.stderr or proc.stdout).strip()})")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable[[], str]:
+    """border-health's view: drained and no gateway exactly when in maintenance; otherwise
+    mesh and upstream work, it announces normally and serves as a gateway."""
+
+    def run() -> str:
+        s = state_file(t, BORDER_HEALTH)
+        want = {"maintenance": "1", "announce": "drained", "available": "0"} if router.maintenance else {
+            "maintenance": "0", "mesh": "1", "upstream": "1", "announce": "normal", "available": "1"}
+        wrong = {k: s.get(k) for k, v in want.items() if s.get(k) != v}
+        require(not wrong, f"border-health reports {wrong}, expected {want}")
+        active = _gateway_name(cfg, s.get("active", ""))
+        return f"announce {s['announce']}, inbound for the mesh {'delivered here' if active in ('', router.name) else 'forwarded to ' + active}"
+
+    return run
+
+
+def _gateway_name(cfg: StackConfig, address: str) -> str:
+    return next((r.name for r in cfg.border_routers if str(r.mesh_ip) == address), address)
+
+
+def _egress_via(t: Target, gateways: list[BorderRouter], serving) -> Callable[[], str]:
+    want = str(serving.mesh_ip) if serving else ""
+
+    def run() -> str:
+        active = state_file(t, EGRESS_FAILOVER).get("active", "")
+        name = next((g.name for g in gateways if str(g.mesh_ip) == active), active or "none")
+        require(active == want, f"egress-failover uses {name}, expected {serving.name if serving else 'none'}")
+        return f"egress ranges on {name} ({active})"
+
+    return run
+
+
+def _probe_path(cfg: StackConfig, probe: Target) -> Callable[[], str]:
+    """Which way the Internet sends traffic for our prefixes (the probe's best routes)."""
+
+    def run() -> str:
+        shown = []
+        for prefix in (str(p) for p in cfg.prefixes if p.version == 4):
+            best = next((r for r in routes(probe, prefix) if r.best), None)
+            require(best is not None, f"the probe has no route to {prefix}")
+            isp = next((u.name for u in cfg.upstreams if best.as_path[:1] == [u.asn]), "?")
+            shown.append(f"{prefix} via {isp} (AS path {' '.join(map(str, best.as_path))})")
+        return "; ".join(shown)
 
     return run
 

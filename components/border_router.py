@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
+from bgp4mesh.config import Failover
+from bgp4mesh.render import bird_protocol
+
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
-from .mesh_node import MeshJoin
+from .mesh_node import MeshJoin, failover_envs
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -50,6 +54,15 @@ class BorderRouterArgs(TypedDict):
     """The host the container runs on (its engine, and commands run there)."""
     join_after: NotRequired[Sequence[pulumi.Resource]]
     """Join the mesh only once these completed (with `mesh`)."""
+    mesh_range: NotRequired[str]
+    """The mesh's address range (with `mesh`): what border-health forwards to the active gateway."""
+    gateways: NotRequired[list[tuple[str, str]]]
+    """Every border router as (mesh address, iBGP address), in the order the nodes prefer
+    them as egress gateways; empty with one router (with `mesh`)."""
+    failover: NotRequired[Failover]
+    """Probe timing, the same as the nodes' egress failover (with `mesh`)."""
+    maintenance: NotRequired[bool]
+    """Drained for maintenance (with `mesh`): applied in place by `border-health maintenance`."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -84,7 +97,7 @@ class BorderRouter(pulumi.ComponentResource):
             mesh = join.container_args(stack, name, args.get("endpoint"), self)
             networks += mesh["networks"]
             files += mesh["uploads"]
-            envs += ["NETCLIENT=1", *mesh["envs"]]
+            envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(args)]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
@@ -110,6 +123,13 @@ class BorderRouter(pulumi.ComponentResource):
                 name, name, args.get("mesh_ip"), container, args["host"], self, args.get("join_after", ())
             )
             self.mesh_ip = self.member.address
+            on = "on" if args.get("maintenance") else "off"
+            args["host"].run(
+                f"{name}-maintenance",
+                container.name.apply(lambda c: shlex.join(["docker", "exec", c, "border-health", "maintenance", on])),
+                pulumi.ResourceOptions(parent=self),
+                triggers=[container.id],
+            )
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(args["router_id"])
         self.asn = pulumi.Output.from_input(args["asn"])
@@ -125,3 +145,20 @@ class BorderRouter(pulumi.ComponentResource):
                 "mesh_ip": self.mesh_ip,
             }
         )
+
+    @staticmethod
+    def _health_envs(args: BorderRouterArgs) -> list[str]:
+        """border-health's settings (images/border/border-health)."""
+        gateways = args.get("gateways") or []
+        envs = [
+            "BORDER_HEALTH=1",
+            f"HEALTH_BGP={' '.join(bird_protocol(s['upstream']) for s in args['sessions'])}",
+            *failover_envs(args.get("failover") or Failover()),
+        ]
+        if len(gateways) > 1:
+            envs += [
+                "HEALTH_GATEWAYS=" + " ".join(f"{mesh}={ibgp}" for mesh, ibgp in gateways),
+                f"HEALTH_SELF={args['mesh_ip']}",
+                f"HEALTH_RANGE={args['mesh_range']}",
+            ]
+        return envs

@@ -8,23 +8,25 @@ addresses from the address plan, and whether what it carries is secret."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.addressing import UnderlayPlan, link_plans, underlay_plan
-from bgp4mesh.config import MEMBERS_TAG, StackConfig
-from bgp4mesh.netmaker_env import PULL_IMAGES
+from bgp4mesh.addressing import UnderlayPlan, exchange_plan, ibgp_addresses, link_plans, underlay_plan
+from bgp4mesh.config import MEMBERS_TAG, PROBE_NAME, StackConfig
 from bgp4mesh.providers import (
     EgressGateway,
     EgressGatewayArgs,
     EnrollmentKey,
     EnrollmentKeyArgs,
+    InternetGateway,
+    InternetGatewayArgs,
     NetmakerNetwork,
     NetmakerNetworkArgs,
 )
-from bgp4mesh.render import isp_addresses, render_border, render_isp
+from bgp4mesh.render import isp_addresses, probe_address, render_border, render_isp, render_probe
 
 from .border_router import BorderRouter, BorderRouterArgs, Session
 from .docker_parts import lab_network
@@ -56,6 +58,8 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
     control = hosts[cfg.netmaker.host]
     plan = underlay_plan(cfg) if cfg.lab is not None else None
     links, underlay = _lab_networks(cfg, stack, plan, control)
+    xplan = exchange_plan(cfg)
+    exchange = lab_network("exchange", stack, str(xplan.subnet), str(xplan.gateway), control.opts()).name if xplan else None
     secret_files = bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams)
 
     server = NetmakerServer(
@@ -83,15 +87,19 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
                 secret_files=secret_files,
                 image=control.images.get("bird"),
                 link_network=links[up.name],
+                **({"exchange": (exchange, str(xplan.isps[up.name]))} if xplan else {}),
             ),
             control.opts(),
         )
         for up in cfg.upstreams
         if up.mock is not None
     }
+    probe = _probe(cfg, exchange, str(xplan.probe), control) if xplan and xplan.probe else None
     routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
-    egress = _egress(cfg, server, mesh, [r.ready for r in routers.values()] + [n.ready for n in nodes.values()])
-    _converged(cfg, hosts, nodes, list(egress.values()))
+    ready = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
+    egress = _egress(cfg, server, mesh, ready)
+    internet = _internet_gateway(cfg, server, mesh, ready)
+    _converged(cfg, hosts, nodes, list(egress.values()) + ([internet] if internet else []))
     return {
         "asn": cfg.asn,
         "prefixes": [str(p) for p in cfg.prefixes],
@@ -102,22 +110,43 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
                 "mesh_ip": r.mesh_ip,
                 "upstream_sessions": r.upstream_sessions,
                 "egress_ranges": egress[name].ranges if name in egress else [],
+                "internet_gateway": internet is not None and name == cfg.border_routers[0].name,
+                "maintenance": next(x.maintenance for x in cfg.border_routers if x.name == name),
             }
             for name, r in routers.items()
         },
         "mesh_nodes": {name: n.mesh_ip for name, n in nodes.items()},
         "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
+        **({"probe": {"container": probe.container_name, "address": probe_address(cfg), "asn": probe.asn}} if probe else {}),
         "netmaker_api": server.api_url,
         "netmaker_endpoint": server.client_endpoint,
         "netmaker_ca_certificate": server.ca_certificate,
     }
 
 
+def _probe(cfg: StackConfig, exchange: pulumi.Output[str], address: str, control: HostContext) -> MockIsp:
+    """The lab's Internet host: an AS of its own on the exchange (a MockIsp without a link)."""
+    return MockIsp(
+        PROBE_NAME,
+        MockIspArgs(
+            asn=cfg.lab.probe.asn,
+            address=address,
+            router_id=address,
+            loopbacks=[f"{probe_address(cfg)}/32"],
+            bird_files=render_probe(cfg),
+            secret_files=False,
+            image=control.images.get("bird"),
+            link_network=exchange,
+        ),
+        control.opts(),
+    )
+
+
 def _server_images(cfg: StackConfig, control: HostContext) -> dict[str, pulumi.Output[str]]:
     nm = cfg.netmaker
     if nm.images == "build":
         return {kind: control.images.get(kind) for kind in IMAGE_KINDS}
-    return {kind: control.images.pull(kind, PULL_IMAGES[kind].format(version=nm.version)) for kind in IMAGE_KINDS}
+    return {kind: control.images.pull(kind, nm.pull_image(kind)) for kind in IMAGE_KINDS}
 
 
 def _lab_networks(
@@ -169,16 +198,29 @@ def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Ou
 def _members(cfg: StackConfig, hosts, links, plan: Optional[UnderlayPlan], mesh: Mesh, secret_files: bool) -> tuple[dict, dict]:
     """Border routers and mesh nodes, in config order. Netmaker gives a joining node the
     lowest free address before it can be pinned, so members without a pinned address
-    join only once every pinned member holds its own."""
+    join only once every pinned member holds its own. Two pinned members joining at once
+    can each be handed the other's address and wait for it forever; that can only happen
+    to pins among the lowest addresses (the ones handed out at join), so those join one
+    after another and the others at once."""
     routers: dict[str, BorderRouter] = {}
     nodes: dict[str, MeshNode] = {}
     pinned_ready: list[pulumi.Resource] = []
+    pins = [r.mesh_ip for r in cfg.border_routers if r.mesh_ip] + [n.ip for n in cfg.mesh.nodes if n.ip]
+    handed_out = set(islice(cfg.mesh.range.hosts(), len(pins)))
+    low: list[pulumi.Resource] = []  # the gate of the last member pinned to a low address
+
+    def after(pinned_address) -> list:
+        if pinned_address is None:
+            return pinned_ready
+        return low[-1:] if pinned_address in handed_out else []
+
     for pinned in (True, False):
-        after = [] if pinned else pinned_ready
         for r in (r for r in cfg.border_routers if (r.mesh_ip is not None) == pinned):
-            routers[r.name] = _router(cfg, r, hosts[r.host], links, plan, mesh, secret_files, after)
+            routers[r.name] = _router(cfg, r, hosts[r.host], links, plan, mesh, secret_files, after(r.mesh_ip))
+            low += [routers[r.name].ready] if r.mesh_ip in handed_out else []
         for n in (n for n in cfg.mesh.nodes if (n.ip is not None) == pinned):
-            nodes[n.name] = _node(n, hosts[n.host], plan, mesh, after)
+            nodes[n.name] = _node(cfg, n, hosts[n.host], plan, mesh, after(n.ip))
+            low += [nodes[n.name].ready] if n.ip in handed_out else []
         if pinned:
             pinned_ready = [m.ready for m in (*routers.values(), *nodes.values())]
     return {r.name: routers[r.name] for r in cfg.border_routers}, {n.name: nodes[n.name] for n in cfg.mesh.nodes}
@@ -191,7 +233,7 @@ def _endpoint(host: HostContext, lab_address) -> Optional[str]:
     return str(address) if address is not None else None
 
 
-def _node(node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, join_after: list) -> MeshNode:
+def _node(cfg, node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, join_after: list) -> MeshNode:
     return MeshNode(
         node.name,
         MeshNodeArgs(
@@ -201,6 +243,9 @@ def _node(node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh, joi
             endpoint=_endpoint(host, plan.nodes[node.name] if plan else None),
             host=host,
             join_after=join_after,
+            egress_gateways=[str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None],
+            egress_ranges=[str(x) for x in cfg.mesh.egress_ranges if x.version == 4],
+            failover=cfg.mesh.failover,
         ),
         host.opts(),
     )
@@ -229,18 +274,30 @@ def _router(
             endpoint=_endpoint(host, plan.routers[router.name] if plan else None),
             host=host,
             join_after=join_after,
+            mesh_range=str(cfg.mesh.range),
+            gateways=[(str(r.mesh_ip), str(a)) for r, a in zip(cfg.border_routers, _ibgp_in_order(cfg)) if a is not None],
+            failover=cfg.mesh.failover,
+            maintenance=router.maintenance,
         ),
         host.opts(),
     )
+
+
+def _ibgp_in_order(cfg: StackConfig) -> list:
+    addresses = ibgp_addresses(cfg)
+    return [addresses.get(r.name) for r in cfg.border_routers]
 
 
 def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[pulumi.Resource]) -> dict[str, EgressGateway]:
     """Every border router is an egress gateway, declared once every member holds its
     address: netclient v1.6.0 drops a node's egress routes when the server changes its
     address, and the egress's peer update is what installs them again."""
-    ranges = ["*"] * cfg.mesh.internet_gateway + [str(x) for x in cfg.mesh.egress_ranges]
+    ranges = [str(x) for x in cfg.mesh.egress_ranges]
     if not ranges:
         return {}
+    # Netmaker v1.6.0 CE: one routing node per egress object ("can only set one routing node
+    # on CE"), so each router has its own objects for the same ranges; their metrics follow
+    # the priority order, and the nodes' egress-failover picks the gateway that serves.
     return {
         r.name: EgressGateway(
             f"{r.name}-egress",
@@ -250,12 +307,29 @@ def _egress(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[
                 gateway_host_name=r.name,
                 ranges=ranges,
                 nat=False,  # mesh addresses are public: routed, not translated
-                metric=256,
+                metric=256 + i,
             ),
             pulumi.ResourceOptions(depends_on=members),
         )
-        for r in cfg.border_routers
+        for i, r in enumerate(cfg.border_routers)
     }
+
+
+def _internet_gateway(cfg: StackConfig, server: NetmakerServer, mesh: Mesh, members: list[pulumi.Resource]) -> Optional[InternetGateway]:
+    """mesh.internet_gateway: the first border router is every node's way to the whole
+    Internet (a Netmaker client uses one internet gateway)."""
+    if not cfg.mesh.internet_gateway:
+        return None
+    return InternetGateway(
+        "internet-gateway",
+        InternetGatewayArgs(
+            connection=server.connection,
+            network=mesh.network.netid,
+            gateway_host_name=cfg.border_routers[0].name,
+            client_host_names=[n.name for n in cfg.mesh.nodes],
+        ),
+        pulumi.ResourceOptions(depends_on=members),
+    )
 
 
 def _converged(cfg: StackConfig, hosts, nodes: dict, egress: list[pulumi.Resource]) -> None:
@@ -264,7 +338,7 @@ def _converged(cfg: StackConfig, hosts, nodes: dict, egress: list[pulumi.Resourc
     node that missed a push fetches its state until it does. What each gate checks
     depends on nothing but its own node, so adding or removing a node changes no other
     node's resources."""
-    routes = [f"route:{r}" for r in cfg.mesh.egress_ranges if r.version == 4]
+    routes = [f"route:{r}" for r in cfg.mesh.egress_ranges if r.version == 4] + ["internet"] * cfg.mesh.internet_gateway
     for spec in cfg.mesh.nodes:
         node = nodes[spec.name]
         converge(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_docker as docker
 
+from bgp4mesh.config import Failover
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
@@ -27,6 +28,22 @@ from .docker_parts import docker_name, fixed_name, labels
 
 if TYPE_CHECKING:
     from .hosts import HostContext
+
+
+HEALTH_PORT = 51821
+"""netclient's TCP port (Netmaker v1.6.0's default METRICS_PORT, servercfg.GetMetricsPort),
+open on every member: the egress failover probes gateways there, as Netmaker Pro does."""
+
+
+def failover_envs(failover: Failover) -> list[str]:
+    """Probe settings shared by a node's egress-failover and a router's border-health."""
+    return [
+        f"FAILOVER_PORT={HEALTH_PORT}",
+        f"FAILOVER_INTERVAL_MS={failover.interval_ms}",
+        f"FAILOVER_TIMEOUT_MS={failover.timeout_ms}",
+        f"FAILOVER_DOWN_AFTER={failover.down_after}",
+        f"FAILOVER_UP_AFTER={failover.up_after}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,13 @@ class MeshNodeArgs(TypedDict):
     """The host the container runs on (its engine, and commands run there)."""
     join_after: NotRequired[Sequence[pulumi.Resource]]
     """Join only once these completed (the gates of members with pinned addresses)."""
+    egress_gateways: NotRequired[list[str]]
+    """Several border routers: their mesh addresses in priority order, for the node's
+    egress-failover (with `egress_ranges` and `failover`)."""
+    egress_ranges: NotRequired[list[str]]
+    """The egress ranges egress-failover keeps on the first gateway that answers."""
+    failover: NotRequired[Failover]
+    """egress-failover's probe timing."""
 
 
 class MeshNode(pulumi.ComponentResource):
@@ -159,7 +183,7 @@ class MeshNode(pulumi.ComponentResource):
             devices=mesh["devices"],
             volumes=mesh["volumes"],
             uploads=mesh["uploads"],
-            envs=mesh["envs"],
+            envs=mesh["envs"] + self._failover_envs(args),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
@@ -172,3 +196,14 @@ class MeshNode(pulumi.ComponentResource):
         self.mesh_ip = member.address
         self.node_id = member.node_id
         self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "node_id": self.node_id})
+
+    @staticmethod
+    def _failover_envs(args: MeshNodeArgs) -> list[str]:
+        gateways = args.get("egress_gateways") or []
+        if len(gateways) < 2 or not args.get("egress_ranges"):
+            return []
+        return [
+            f"EGRESS_GATEWAYS={' '.join(gateways)}",
+            f"EGRESS_RANGES={' '.join(args['egress_ranges'])}",
+            *failover_envs(args.get("failover") or Failover()),
+        ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, TypedDict
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -27,11 +27,15 @@ class MockIspArgs(TypedDict):
     """The BIRD image (bgp4mesh/bird)."""
     link_network: pulumi.Input[str]
     """Docker network of the peering link."""
+    exchange: NotRequired[tuple[pulumi.Input[str], str]]
+    """The lab's exchange LAN and this router's address on it, where the mock ISPs peer
+    with each other and the probe."""
 
 
 class MockIsp(pulumi.ComponentResource):
     """An upstream's stand-in announcing test prefixes (whose first address answers
-    ping) and a default route, like a transit upstream."""
+    ping) and a default route, like a transit upstream. The lab probe is one too: an AS
+    beyond the ISPs with a test prefix, on the exchange only."""
 
     container_name: pulumi.Output[str]
     peering_address: pulumi.Output[str]
@@ -41,12 +45,15 @@ class MockIsp(pulumi.ComponentResource):
     def __init__(self, name: str, args: MockIspArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MockIsp", name, None, opts)
         stack = pulumi.get_stack()
+        networks = [docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"])]
+        if "exchange" in args:
+            networks.append(docker.ContainerNetworksAdvancedArgs(name=args["exchange"][0], ipv4_address=args["exchange"][1]))
         container = docker.Container(
             f"{name}-bird",
             name=docker_name(stack, name),
             hostname=name,
             image=args["image"],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"])],
+            networks_advanced=networks,
             capabilities=ROUTER_CAPS,
             sysctls=ROUTER_SYSCTLS,
             envs=[f"ISP_ADDRESSES={' '.join(args['loopbacks'])}", "ROUTES_FROM_BGP_ONLY=1"],

@@ -21,11 +21,24 @@ def eventually(check: Callable[[], T], wait: float, every: float = 0.5, what: st
 
 
 def leftovers(stack: str) -> list[str]:
+    """Containers, networks and volumes labelled with `stack` on any of its hosts: this
+    machine's engine, and each remote host's over SSH (hosts as the engine last ran it)."""
+    import subprocess
+
+    from bgp4mesh import ssh
+    from bgp4mesh.stack import load_file
+    from harness.engine import CACHE
+
     label = f"label=bgp4mesh.stack={stack}"
+    ran_with = CACHE / "stacks" / f"Pulumi.{stack}.yaml"
+    remote = [h for h in load_file(stack, ran_with.parent).hosts if h.ssh] if ran_with.exists() else []
     found = []
     for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
         out = live.docker(*kind, "-q", "--filter", label, check=False)
         found += [f"{kind[0]} {x}" for x in out.split()]
+        for host in remote:
+            proc = subprocess.run(ssh.command(host.ssh, ["docker", *kind, "-q", "--filter", label]), capture_output=True, text=True, timeout=60)
+            found += [f"{host.name}: {kind[0]} {x}" for x in proc.stdout.split()] + ([f"{host.name}: {proc.stderr.strip()}"] if proc.returncode else [])
     return found
 
 
@@ -43,3 +56,46 @@ def bird_time(hms: str, ref: float) -> float:
 
     day = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d")
     return datetime.fromisoformat(f"{day}T{hms}+00:00").timestamp()
+
+
+class PingTrain:
+    """`count` echo requests at `interval` seconds from a container to `address` (from
+    `source`, e.g. an Internet test address), started at once; `result()` waits for the
+    last one and tells which were answered. Used by the HA test and bench/ha_failover.py."""
+
+    def __init__(self, container: str, address: str, count: int, interval: float = 0.05, source: str | None = None):
+        import subprocess
+
+        self.count, self.interval = count, interval
+        self.proc = subprocess.Popen(
+            ["docker", "exec", container, "ping", "-n", "-c", str(count), "-i", str(interval), "-W", "1",
+             *(["-I", source] if source else []), address],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def result(self) -> "TrainResult":
+        import re
+
+        out, _ = self.proc.communicate(timeout=self.count * self.interval + 60)
+        answered = {int(s) for s in re.findall(r"icmp_seq=(\d+) ttl=", out)}
+        return TrainResult(self.count, self.interval, answered)
+
+
+class TrainResult:
+    def __init__(self, count: int, interval: float, answered: set[int]):
+        self.count, self.interval, self.answered = count, interval, answered
+        self.lost = count - len(answered)
+        gaps, run = [], 0
+        for seq in range(1, count + 1):
+            run = 0 if seq in answered else run + 1
+            gaps.append(run)
+        self.longest = max(gaps, default=0)
+        """The longest run of unanswered requests."""
+
+    @property
+    def window(self) -> float:
+        """The longest loss window in seconds (the longest unanswered run times the interval)."""
+        return self.longest * self.interval
+
+    def __str__(self) -> str:
+        return f"{self.lost}/{self.count} lost, longest gap {self.window:.2f}s"

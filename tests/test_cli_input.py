@@ -471,8 +471,8 @@ def test_accepted_but_wrong(changes, needle, tmp_path):
 
 
 def test_two_upstreams_with_the_same_neighbor(tmp_path):
-    changes = {"upstreams[1].link": "172.30.0.0/24", "upstreams[1].neighbor": "172.30.0.1", "upstreams[1].local_address": "172.30.0.101"}
-    check(tmp_path, variant(changes, LAB_DOC), "bgp4mesh:upstreams[1].neighbor = 172.30.0.1: already the neighbor of upstreams[0]")
+    changes = {"upstreams[1].link": "172.30.16.0/24", "upstreams[1].neighbor": "172.30.16.1", "upstreams[1].local_address": "172.30.16.101"}
+    check(tmp_path, variant(changes, LAB_DOC), "bgp4mesh:upstreams[1].neighbor = 172.30.16.1: already the neighbor of upstreams[0]")
 
 
 @pytest.mark.parametrize(

@@ -209,3 +209,65 @@ def test_render_cli_writes_what_each_router_container_gets(tmp_path):
     cfg = load_file("dev")
     assert (tmp_path / "border" / "bird.conf").read_text() == render_border(cfg, cfg.border_routers[0])["bird.conf"]
     assert (tmp_path / "isp" / "bird.conf").read_text() == render_isp(cfg, cfg.upstreams[0])["bird.conf"]
+
+
+# ---- high availability --------------------------------------------------------------
+
+LAB, _ = raw_from_file("lab")
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("upstreams[1].prepend", 11, "bgp4mesh:upstreams[1].prepend = 11: "),
+        ("upstreams[0].local_pref", -1, "bgp4mesh:upstreams[0].local_pref = -1: "),
+        ("upstreams[0].bfd.interval_ms", 5, "bgp4mesh:upstreams[0].bfd.interval_ms = 5: "),
+        ("upstreams[0].bfd.multiplier", 0, "bgp4mesh:upstreams[0].bfd.multiplier = 0: "),
+        ("upstreams[0].bfd.mode", "off", "bgp4mesh:upstreams[0].bfd.mode = 'off': "),
+        ("policy.drain_prepend", 11, "bgp4mesh:policy.drain_prepend = 11: "),
+        ("border_routers[0].maintenance", "maybe", "bgp4mesh:border_routers[0].maintenance = 'maybe': "),
+        ("mesh.failover", {"down_after": 0}, "bgp4mesh:mesh.failover.down_after = 0: "),
+        ("mesh.failover", {"interval_ms": 10}, "bgp4mesh:mesh.failover.interval_ms = 10: "),
+    ],
+)
+def test_ha_fields_are_checked(path, value, message):
+    assert message in rejected(with_change(path, value, LAB))
+
+
+def test_several_routers_need_pinned_mesh_addresses():
+    msg = rejected(with_change("border_routers[1].mesh_ip", DELETE, LAB))
+    assert "bgp4mesh:border_routers[1].mesh_ip: pin it" in msg
+
+
+def test_routers_on_real_hosts_need_an_ibgp_address_and_a_lab_takes_none():
+    msg = rejected(with_change("border_routers[0].ibgp_address", "172.31.16.50", LAB))
+    assert "bgp4mesh:border_routers[0].ibgp_address = 172.31.16.50: a lab's border routers peer over the underlay" in msg
+    raw = copy.deepcopy(LAB)
+    for key in ("lab",):
+        del raw[key]
+    for u in raw["upstreams"]:
+        del u["mock"]
+    msg = rejected(raw)
+    assert "bgp4mesh:border_routers[0].ibgp_address: required with several border routers" in msg
+    assert "bgp4mesh:border_routers[1].ibgp_address: required" in msg
+    raw["border_routers"][0]["ibgp_address"] = raw["border_routers"][1]["ibgp_address"] = "10.9.0.1"
+    msg = rejected(raw)
+    assert "bgp4mesh:border_routers[1].ibgp_address = 10.9.0.1: already the iBGP address of border_routers[0]" in msg
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("lab.probe.asn", 65000, "bgp4mesh:lab.probe.asn = 65000: already our own ASN"),
+        ("lab.probe.asn", 65002, "bgp4mesh:lab.probe.asn = 65002: already upstream isp-b"),
+        ("lab.probe.asn", 64496, "bgp4mesh:lab.probe.asn = 64496: in the bogon ASN set"),
+        ("lab.probe.prefix", "10.1.0.0/24", "bgp4mesh:lab.probe.prefix = 10.1.0.0/24: overlaps bogon 10.0.0.0/8"),
+        ("lab.probe.prefix", "44.30.127.0/25", "bgp4mesh:lab.probe.prefix = 44.30.127.0/25: overlaps prefixes[0]"),
+        ("lab.exchange", DELETE, "bgp4mesh:lab.probe: needs lab.exchange"),
+        ("lab.exchange", "172.30.16.0/24", "bgp4mesh:lab.exchange = 172.30.16.0/24: overlaps upstreams[0].link"),
+        ("lab.exchange", "172.30.18.0/30", "bgp4mesh:lab.exchange = 172.30.18.0/30: too small"),
+        ("border_routers[1].name", "probe", "bgp4mesh:border_routers[1].name = 'probe': the lab probe's container name"),
+    ],
+)
+def test_probe_and_exchange_rules(path, value, message):
+    assert message in rejected(with_change(path, value, LAB))

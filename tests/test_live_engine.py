@@ -108,7 +108,7 @@ def test_state_holds_no_secret_in_clear(day2):
 def test_policy_edit_replaces_only_the_border_router(day2):
     day2.config["bgp4mesh:upstreams"][0]["max_prefixes"] = 12
     ops = planned(day2)
-    assert set(ops) == {"border-router", "border-join", "border-address-applied"}, ops
+    assert set(ops) == {"border-router", "border-join", "border-address-applied", "border-maintenance"}, ops
     assert all(o <= {"replace", "create-replacement", "delete-replaced"} for o in ops.values()), ops
     node = mesh_ip(Target(name("node1")))
     # A ping train from the Internet test address through the border to a mesh node.

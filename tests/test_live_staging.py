@@ -23,7 +23,7 @@ from bgp4mesh.netmaker_api import NetmakerClient
 from bgp4mesh.stack import load_file
 from harness import sim, staging
 from harness.engine import CACHE, EngineError, Stack
-from tests.live import eventually
+from tests.live import eventually, leftovers
 
 STACK = "staging"
 PROBE = "198.51.100.1"  # the ISP's Internet test address
@@ -67,15 +67,6 @@ def verify(wait: float = 60) -> subprocess.CompletedProcess:
     )
 
 
-def leftovers(d: Deployment) -> list[str]:
-    found = []
-    for host in PUBLIC:
-        for kind in ("ps -a", "network ls", "volume ls"):
-            out = d.out(host, f"docker {kind} -q --filter label=bgp4mesh.stack={STACK}")
-            found += [f"{host}: {kind.split()[0]} {x}" for x in out.split()]
-    return found
-
-
 @pytest.fixture(scope="module")
 def deployed():
     was_running = sim.info_path().exists()
@@ -89,7 +80,7 @@ def deployed():
     finally:
         try:
             stack.destroy()
-            left = leftovers(d)
+            left = leftovers(STACK)
         finally:
             staging.forget_names()
             if not was_running:
@@ -107,6 +98,12 @@ def test_verify_passes_over_ssh_and_outputs_name_every_address(deployed):
     assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "transit", "peer": "192.0.2.9", "asn": 65001}]
     assert out["border_routers"]["border"]["internet_gateway"] is True
     assert out["netmaker_endpoint"] == "nm.staging.test:443"
+
+
+def test_a_second_up_changes_nothing(deployed):
+    """Host preparation and every join and gate are idempotent: a preview right after `up`
+    plans no change."""
+    deployed.stack.preview("--expect-no-changes")
 
 
 def test_inbound_from_the_isp_reaches_every_public_mesh_address(deployed):

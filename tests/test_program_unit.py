@@ -119,12 +119,56 @@ def test_components_use_type_tokens_and_parent_children(dev):
     assert any("bgp4mesh:index:MockIsp$docker:index/container:Container::isp-bird" in u for u in urns)
 
 
-def test_lab_stack_is_multihomed():
+def _networks(c) -> dict[str, str]:
+    return {n["name"].removeprefix("bgp4mesh-lab-"): n["ipv4Address"] for n in c.inputs["networksAdvanced"]}
+
+
+def test_lab_stack_is_highly_available():
+    """Two border routers with one upstream each, iBGP over the underlay, two mock ISPs and
+    the probe on the exchange, one egress per router (CE) and failover settings everywhere."""
     mocks, outputs, _ = run_stack("lab")
-    border = container(mocks, "bgp4mesh-lab-border")
-    assert sorted(n["ipv4Address"] for n in border.inputs["networksAdvanced"] if "link" in n["name"]) == ["172.30.0.100", "172.30.1.100"]
-    assert {c.inputs["name"] for c in mocks.of_type(CONTAINER)} >= {"bgp4mesh-lab-isp-a", "bgp4mesh-lab-isp-b"}
-    assert len(outputs["border_routers"]["border"]["upstream_sessions"]) == 2
+    a, b = container(mocks, "bgp4mesh-lab-border-a"), container(mocks, "bgp4mesh-lab-border-b")
+    assert _networks(a) == {"link-isp-a": "172.30.16.100", "underlay": "172.31.16.10"}
+    assert _networks(b) == {"link-isp-b": "172.30.17.100", "underlay": "172.31.16.11"}
+    assert _networks(container(mocks, "bgp4mesh-lab-isp-a")) == {"link-isp-a": "172.30.16.1", "exchange": "172.30.18.1"}
+    assert _networks(container(mocks, "bgp4mesh-lab-isp-b")) == {"link-isp-b": "172.30.17.1", "exchange": "172.30.18.2"}
+    probe = container(mocks, "bgp4mesh-lab-probe")
+    assert _networks(probe) == {"exchange": "172.30.18.3"} and "ISP_ADDRESSES=192.0.2.1/32" in probe.inputs["envs"]
+    assert outputs["probe"] == {"container": "bgp4mesh-lab-probe", "address": "192.0.2.1", "asn": 65010}
+    assert {"HEALTH_GATEWAYS=44.30.127.1=172.31.16.10 44.30.127.2=172.31.16.11", "HEALTH_BGP=peer_isp_a"} <= set(a.inputs["envs"])
+    assert {"BORDER_HEALTH=1", "HEALTH_SELF=44.30.127.2", "HEALTH_RANGE=44.30.127.0/24"} <= set(b.inputs["envs"])
+    assert {u["file"] for u in a.inputs["uploads"]} >= {"/etc/bird/bird.conf", "/etc/bird/bird-drained.conf"}
+    for node in ("node1", "node2"):
+        envs = container(mocks, f"bgp4mesh-lab-{node}").inputs["envs"]
+        assert "EGRESS_GATEWAYS=44.30.127.1 44.30.127.2" in envs
+        assert "EGRESS_RANGES=198.51.100.0/24 203.0.113.0/24 192.0.2.0/24" in envs
+    egress = {r.name: r.inputs for r in mocks.resources if r.name.endswith("-egress")}
+    assert {n: (e["gatewayHostName"] if "gatewayHostName" in e else e["gateway_host_name"], e["metric"]) for n, e in egress.items()} == {
+        "border-a-egress": ("border-a", 256), "border-b-egress": ("border-b", 257)}
+    assert [s["upstream"] for s in outputs["border_routers"]["border-a"]["upstream_sessions"]] == ["isp-a"]
+
+
+def test_maintenance_changes_only_its_command():
+    """Draining must not restart the router: the switch reaches it through a command, and
+    no container (nor its uploads or environment) differs."""
+    raw = copy.deepcopy(raw_from_file("lab")[0])
+    before, _, _ = run_stack("lab", copy.deepcopy(raw))
+    raw["border_routers"][0]["maintenance"] = True
+    after, outputs, _ = run_stack("lab", raw)
+    was = {r.name: r.inputs for r in before.resources}
+    assert set(was) == {r.name for r in after.resources}
+    changed = {r.name for r in after.resources if r.inputs != was[r.name]}
+    assert changed == {"border-a-maintenance"}, changed
+    assert after.named("border-a-maintenance").inputs["create"].endswith("border-health maintenance on")
+    assert before.named("border-a-maintenance").inputs["create"].endswith("border-health maintenance off")
+    assert outputs["border_routers"]["border-a"]["maintenance"] is True
+
+
+def test_one_border_router_runs_no_failover(dev):
+    mocks, _, _ = dev
+    assert not any(e.startswith("EGRESS_") for e in container(mocks, "bgp4mesh-dev-node1").inputs["envs"])
+    border = container(mocks, "bgp4mesh-dev-border").inputs["envs"]
+    assert "BORDER_HEALTH=1" in border and not any(e.startswith("HEALTH_GATEWAYS") for e in border)
 
 
 def test_prod_uses_remote_hosts_and_no_lab_networks(remote):
@@ -243,7 +287,10 @@ def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address(
     run_stack("dev", raw, observe=observe)
     pinned_gates = {"border-address-applied", "node1-address-applied", "node3-address-applied"}
     assert deps["node2-join"] == pinned_gates  # node2 has no pinned address
-    assert deps["border-join"] == deps["node1-join"] == deps["node3-join"] == set()
+    assert deps["border-join"] == deps["node1-join"] == set()
+    # .1 and .3 are among the addresses handed out at join: had border been handed .3 and
+    # node3 .1, each would wait for the other's address forever
+    assert deps["node3-join"] == {"border-address-applied"}
 
 
 def _signature(run, stack: str) -> dict:

@@ -76,8 +76,10 @@ def bird_parse(bird: str, files: dict[str, str], where: Path) -> subprocess.Comp
 
 
 def assert_parses(bird: str, files: dict[str, str], where: Path) -> None:
-    result = bird_parse(bird, files, where)
-    assert result.returncode == 0, f"bird -p failed in {where}:\n{result.stderr}{result.stdout}"
+    """Every top-level config among `files` (a border router has a normal and a drained one)."""
+    for main in [rel for rel in files if "/" not in rel and rel.endswith(".conf")] or ["bird.conf"]:
+        result = bird_parse(bird, {**files, "bird.conf": files[main]}, where)
+        assert result.returncode == 0, f"bird -p of {main} failed in {where}:\n{result.stderr}{result.stdout}"
 
 
 # ---- stacks -------------------------------------------------------------------
@@ -103,6 +105,7 @@ def test_every_rendered_file_parses(stack, bird, tmp_path):
     cfg = load_file(stack)
     rendered = render_all(cfg)
     expected = {r.name for r in cfg.border_routers} | {u.name for u in cfg.upstreams if u.mock}
+    expected |= {"probe"} if cfg.lab and cfg.lab.probe else set()
     assert set(rendered) == expected
     for container, files in rendered.items():
         assert "bird.conf" in files
@@ -220,7 +223,7 @@ def test_border_sessions_follow_the_model(stack):
         assert "protocol direct" not in text
         own = blocks(text, "static")["own_v4"]
         assert [f"route {p} blackhole;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
-        sessions = blocks(text, "bgp")
+        sessions = {name: body for name, body in blocks(text, "bgp").items() if not name.startswith("ibgp_")}
         assert set(sessions) == {bird_protocol(u.name) for u in cfg.upstreams_of(router)}
         for u in cfg.upstreams_of(router):
             body = sessions[bird_protocol(u.name)]
@@ -230,7 +233,7 @@ def test_border_sessions_follow_the_model(stack):
             assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
             assert f"import filter {bird_symbol('import_v4', u.name)};" in body
             assert f'description "{u.name} AS{u.asn}";' in body
-            assert "export filter export_own_v4;" in body
+            assert f"export filter {bird_symbol('export_v4', u.name) if u.prepend else 'export_own_v4'};" in body
             assert "import all" not in body and "export all" not in body
             assert f"enforce first as {'on' if cfg.policy.enforce_first_as else 'off'};" in body
             assert f"import keep filtered {'on' if cfg.policy.keep_filtered else 'off'};" in body
@@ -284,6 +287,7 @@ def test_bogon_filter_on_without_exemptions_has_the_full_nlnog_lists():
         "reject_prefix_length_v4();",  # the upstream has accept_default: true
         "reject_long_as_path();",
         "reject_as_trans();",
+        "bgp_local_pref = 100;",
         "honor_graceful_shutdown();",
         "accept;",
     ]
@@ -409,17 +413,39 @@ def test_isp_addresses():
 
 
 def test_isp_follows_the_model():
+    """Each mock ISP: its border router (with BFD and the drain honored), the other ISP and
+    the probe on the exchange; it passes on everything it knows, like transit."""
     cfg = load_file("lab")
+    exchange = {"isp-a": "172.30.18.1", "isp-b": "172.30.18.2", "probe": "172.30.18.3"}
     for u in cfg.upstreams:
         text = render_isp(cfg, u)["bird.conf"]
         assert f"router id {u.neighbor};" in text
-        body = blocks(text, "bgp")[bird_protocol("border")]
+        sessions = blocks(text, "bgp")
+        other = next(x for x in cfg.upstreams if x.name != u.name)
+        assert set(sessions) == {bird_protocol(u.router), bird_protocol(other.name), bird_protocol("probe")}
+        body = sessions[bird_protocol(u.router)]
         assert f"local as {u.asn};" in body and f"source address {u.neighbor};" in body
         assert f"neighbor {u.local_address} as {cfg.asn};" in body
-        assert "import all;" in body and "export where source = RTS_STATIC;" in body
+        assert "import filter { honor_graceful_shutdown(); accept; };" in body and "export all;" in body
+        assert "min rx interval 100 ms;" in body and "multiplier 3;" in body and "protocol bfd {" in text
+        assert f"neighbor {exchange[other.name]} as {other.asn};" in sessions[bird_protocol(other.name)]
+        assert f"source address {exchange[u.name]};" in sessions[bird_protocol("probe")]
+        assert "neighbor 172.30.18.3 as 65010;" in sessions[bird_protocol("probe")]
         routes = re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v4"])
         assert routes == [str(p) for p in u.mock.announce] + ["0.0.0.0/0"]
         assert "if source = RTS_BGP then accept;" in blocks(text, "kernel")["kernel_v4"]
+
+
+def test_probe_follows_the_model():
+    cfg = load_file("lab")
+    text = render_all(cfg)["probe"]["bird.conf"]
+    assert "router id 172.30.18.3;" in text
+    assert re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v4"]) == ["192.0.2.0/24"]
+    sessions = blocks(text, "bgp")
+    assert set(sessions) == {bird_protocol("isp-a"), bird_protocol("isp-b")}
+    for body in sessions.values():
+        assert "import all;" in body and "export where source = RTS_STATIC;" in body  # a customer: no transit
+    assert "neighbor 172.30.18.1 as 65001;" in sessions[bird_protocol("isp-a")]
 
 
 def test_isp_router_id_and_no_default():
@@ -479,12 +505,12 @@ def test_isp_extra_prepends_behave(bird, birdc):
 
 
 class RunningBird:
-    """A real BIRD running a rendered config with BGP and kernel protocols
+    """A real BIRD running a rendered config with BGP, BFD and kernel protocols
     disabled (no sockets, no kernel routes), for filter behaviour tests."""
 
     def __init__(self, bird: str, birdc: str, text: str, harness: str = ""):
         self.bird, self.birdc = bird, birdc
-        self.text = re.sub(r"^(protocol (?:bgp|kernel) \S+ \{\n)", r"\1  disabled;\n", text, flags=re.M) + harness
+        self.text = re.sub(r"^(protocol (?:bgp \S+|kernel \S+|bfd) \{\n)", r"\1  disabled;\n", text, flags=re.M) + harness
 
     def __enter__(self) -> "RunningBird":
         self.dir = Path(tempfile.mkdtemp(prefix="b4m-bird-", dir="/tmp"))  # short unix socket path
@@ -739,3 +765,108 @@ def test_export_filter_behaviour(bird, birdc):
         out = b.settled("show route table probe_export")
     assert re.findall(r"^(\S+/\d+)", out, re.M) == ["44.30.127.0/24"], out
     assert "[own_v4 " in out
+
+
+# ---- high availability: per-upstream policy, BFD, iBGP, the drained config -------------
+
+
+def test_ha_sessions_follow_the_model():
+    """lab: each router's upstream with its local-pref, prepends and BFD intervals, and
+    iBGP to the other router over the underlay (direct, next hop self, BFD)."""
+    cfg = load_file("lab")
+    underlay = {"border-a": "172.31.16.10", "border-b": "172.31.16.11"}
+    for router in cfg.border_routers:
+        text = render_border(cfg, router)["bird.conf"]
+        (u,) = cfg.upstreams_of(router)
+        sessions = blocks(text, "bgp")
+        other = next(r.name for r in cfg.border_routers if r.name != router.name)
+        assert set(sessions) == {bird_protocol(u.name), bird_symbol("ibgp", other)}
+        ebgp = sessions[bird_protocol(u.name)]
+        assert f"min rx interval {u.bfd.interval_ms} ms;" in ebgp and f"multiplier {u.bfd.multiplier};" in ebgp
+        assert "graceful;" not in ebgp and "protocol bfd {" in text
+        filt = re.search(rf"^filter {bird_symbol('import_v4', u.name)} \{{\n(.*?)^\}}", text, re.M | re.S).group(1)
+        assert f"bgp_local_pref = {u.local_pref};" in filt
+        assert filt.index("bgp_local_pref") < filt.index("honor_graceful_shutdown();")  # the drain wins
+        ibgp = sessions[bird_symbol("ibgp", other)]
+        assert f"neighbor {underlay[other]} as {cfg.asn};" in ibgp and f"local as {cfg.asn};" in ibgp
+        for line in ("direct;", "next hop self;", "import filter ibgp_import_v4;", "export filter ibgp_export_v4;", "min rx interval 100 ms;"):
+            assert line in ibgp, line
+        # iBGP passes on our own prefixes and this router's upstream routes only
+        export = re.search(r"^filter ibgp_export_v4 \{\n(.*?)^\}", text, re.M | re.S).group(1)
+        assert re.findall(r'proto = "(\w+)"', export) == ["own_v4", bird_protocol(u.name)]
+
+
+def test_one_router_renders_no_ibgp_and_no_bfd():
+    cfg = load_file("dev")
+    files = render_border(cfg, cfg.border_routers[0])
+    for text in files.values():
+        assert "ibgp" not in text and "bfd" not in text
+
+
+@pytest.mark.parametrize("mode", ["on", "graceful"])
+def test_bfd_intervals_and_mode_come_from_the_model(mode, bird, tmp_path):
+    cfg = make(upstream={"bfd": {"interval_ms": 250, "multiplier": 5, "mode": mode}})
+    files = render_all(cfg)
+    for name in ("border", "isp"):
+        body = blocks(files[name]["bird.conf"], "bgp")[bird_protocol("isp" if name == "border" else "border")]
+        assert "min rx interval 250 ms;" in body and "min tx interval 250 ms;" in body and "multiplier 5;" in body
+        assert ("graceful;" in body) == (mode == "graceful")
+        assert_parses(bird, files[name], tmp_path / name)
+
+
+def export_view(bird, birdc, text: str, filter_name: str) -> dict[str, str]:
+    """{prefix: attributes} of what `filter_name` lets out of master4: the own prefix and
+    a route of another protocol (which no export may pass)."""
+    harness = (
+        "\nipv4 table probe_export;\n"
+        "protocol static probe_other {\n  ipv4;\n  route 1.1.1.0/24 blackhole;\n  route 44.30.127.128/25 blackhole;\n}\n"
+        f"protocol pipe probe_pipe {{\n  table master4;\n  peer table probe_export;\n  import none;\n  export filter {filter_name};\n}}\n"
+    )
+    with RunningBird(bird, birdc, text, harness) as b:
+        out = b.settled("show route table probe_export all")
+    return {m.group(1): m.group(0) for m in re.finditer(r"^(\S+/\d+)\s.*?(?=^\S|\Z)", out, re.M | re.S)}
+
+
+def as_path(attrs: str) -> str:
+    m = re.search(r"BGP\.as_path: ?([\d ]*)$", attrs, re.M)
+    return m.group(1).strip() if m else ""
+
+
+@pytest.mark.parametrize("drained", [False, True], ids=["normal", "drained"])
+def test_announcements_carry_prepends_and_the_drain(drained, bird, birdc):
+    """What each session sends, in a running BIRD: border-b prepends twice toward isp-b (the
+    backup), border-a not at all; drained, both add policy.drain_prepend and 65535:0, on
+    iBGP too; a route of any other protocol never leaves."""
+    cfg = load_file("lab")
+    files = {r.name: render_border(cfg, r)["bird-drained.conf" if drained else "bird.conf"] for r in cfg.border_routers}
+    extra = cfg.policy.drain_prepend if drained else 0
+    for router, upstream, prepends in (("border-a", "isp-a", 0), ("border-b", "isp-b", 2)):
+        text = files[router]
+        session = blocks(text, "bgp")[bird_protocol(upstream)]
+        name = re.search(r"export filter (\w+);", session).group(1)
+        for filter_name, want_path in ((name, prepends + extra), ("ibgp_export_v4", 0)):
+            seen = export_view(bird, birdc, text, filter_name)
+            assert set(seen) == {"44.30.127.0/24"}, (router, filter_name, seen)
+            assert as_path(seen["44.30.127.0/24"]) == " ".join(["65000"] * want_path), (router, filter_name)
+            assert ("(65535,0)" in seen["44.30.127.0/24"]) == drained, (router, filter_name)
+
+
+def test_local_pref_per_upstream_and_the_drain_behaviour(bird, birdc):
+    """Routes from isp-a get local-pref 200 on border-a, from isp-b 100 on border-b; a route
+    tagged 65535:0 gets 0 on either, and over iBGP."""
+    cfg = load_file("lab")
+    for router, upstream, lp in (("border-a", "isp-a", 200), ("border-b", "isp-b", 100)):
+        text = render_border(cfg, next(r for r in cfg.border_routers if r.name == router))["bird.conf"]
+        for filt in (bird_symbol("import_v4", upstream), "ibgp_import_v4"):
+            harness = (
+                "\nipv4 table probe_in;\nipv4 table probe_out;\n"
+                "protocol static probe_routes {\n  ipv4 { table probe_in; };\n"
+                "  route 1.1.1.0/24 blackhole { bgp_path.prepend(64999); bgp_local_pref = 100; };\n"
+                "  route 1.1.2.0/24 blackhole { bgp_path.prepend(64999); bgp_local_pref = 100; bgp_community.add((65535, 0)); };\n}\n"
+                f"protocol pipe probe_pipe {{\n  table probe_in;\n  peer table probe_out;\n  import none;\n  export filter {filt};\n}}\n"
+            )
+            with RunningBird(bird, birdc, text, harness) as b:
+                out = b.settled("show route table probe_out all")
+            prefs = dict(re.findall(r"^(\S+/\d+)\s.*?BGP\.local_pref: (\d+)", out, re.M | re.S))
+            want = lp if filt.startswith("import") else 100  # iBGP keeps what the peer set
+            assert prefs == {"1.1.1.0/24": str(want), "1.1.2.0/24": "0"}, (router, filt, out)

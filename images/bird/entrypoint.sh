@@ -4,6 +4,9 @@
 #   ROUTES_FROM_BGP_ONLY=1               drop Docker's default route; BGP provides one
 #   NETCLIENT=1                          also run netclient beside BIRD (border image,
 #                                        which has netclient; see start_netclient)
+#   BORDER_HEALTH=1                      start BIRD drained (bird-drained.conf) and run
+#                                        border-health beside it (border image), which
+#                                        announces normally once the router can serve
 # The container lives exactly as long as BIRD: if BIRD exits, so does the
 # container, and Docker's restart policy brings it back.
 set -euo pipefail
@@ -42,6 +45,10 @@ if [ ! -f "$CONF" ]; then
   log "FATAL: $CONF missing (config files are uploaded before start)"
   exit 1
 fi
+if [ "${BORDER_HEALTH:-0}" = "1" ]; then
+  bird -p -c "$CONF" || { log "FATAL: $CONF does not parse (bird -p)"; exit 1; }
+  CONF=/etc/bird/bird-drained.conf
+fi
 if ! bird -p -c "$CONF"; then
   log "FATAL: $CONF does not parse (bird -p)"
   exit 1
@@ -53,8 +60,10 @@ log "starting BIRD ($(bird --version 2>&1))"
 bird -f -c "$CONF" -s "$SOCKET" &
 BIRD_PID=$!
 
+HEALTH_PID=""
 stop() {
   log "stopping"
+  [ -n "$HEALTH_PID" ] && kill -TERM "$HEALTH_PID" 2>/dev/null || true
   [ -n "$NETCLIENT_PID" ] && kill -TERM "$NETCLIENT_PID" 2>/dev/null || true
   kill -TERM "$BIRD_PID" 2>/dev/null || true
 }
@@ -62,6 +71,10 @@ trap stop TERM INT
 
 if [ "${NETCLIENT:-0}" = "1" ]; then
   start_netclient
+fi
+if [ "${BORDER_HEALTH:-0}" = "1" ]; then
+  ( while :; do /usr/local/bin/border-health || log "border-health exited ($?); restarting in 1s"; sleep 1; done ) &
+  HEALTH_PID=$!
 fi
 
 # `wait` returns early when a trapped signal arrives; keep waiting until BIRD is gone.

@@ -18,6 +18,7 @@
 #   NETCLIENT_OFFLINE    1 (default): HTTP(S) to hosts outside NO_PROXY fails at once
 #   NETCLIENT_PROXY      where such requests go instead (default: a dead loopback port)
 #   NETCLIENT_NO_PROXY   extra NO_PROXY entries that must stay reachable when offline
+#   EGRESS_GATEWAYS      several border routers: run egress-failover beside the daemon
 set -euo pipefail
 source /usr/local/lib/bgp4mesh/netclient.sh
 
@@ -45,5 +46,44 @@ until joined; do
 done
 flock "$JOIN_LOCK" true   # a join still under way finishes first
 log "joined ($(api_host)); identity in $CONF"
+if ip link add bgp4mesh-wgprobe type wireguard 2>/dev/null; then
+    ip link del bgp4mesh-wgprobe
+    log "WireGuard: the kernel's"
+else
+    log "WireGuard: no kernel module on this host; netclient runs it in userspace (wireguard-go on /dev/net/tun), at more CPU per packet"
+fi
 offline_env
-exec netclient daemon "${verbosity[@]}"
+# netclient v1.6.0 can lose its interface for good when a peer update lands while the daemon
+# starts (two configure runs race and one removes the other's UAPI socket: "could not
+# configure netmaker interface: file does not exist"); the daemon keeps running without it.
+# A pull makes it again, so a member whose interface stays gone for two looks pulls.
+(
+    missing=0
+    while sleep 5; do
+        if ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1; then missing=0; continue; fi
+        missing=$((missing + 1))
+        (( missing >= 2 )) || continue
+        log "$MESH_INTERFACE is gone while the daemon runs: netclient pull"
+        timeout 30 netclient pull >/dev/null 2>&1 || log "netclient pull failed ($?)"
+        missing=0
+    done
+) &
+if [[ -n "${EGRESS_GATEWAYS:-}" ]]; then
+    # runs beside the daemon and stops with the container
+    egress-failover &
+fi
+# The daemon runs under this shell, which starts it again when it exits: netclient-converge
+# restarts it when its in-memory state is stuck (see there), and a stop still stops it.
+daemon=""
+stop() {   # the daemon restores what it changed on the host (routes, rules) before exiting
+    [[ -n "$daemon" ]] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+    exit 0
+}
+trap stop TERM INT
+while :; do
+    netclient daemon "${verbosity[@]}" &
+    daemon=$!
+    echo "$daemon" > "$DAEMON_PID"
+    wait "$daemon" || log "netclient daemon exited ($?); starting it again"
+    sleep 1
+done

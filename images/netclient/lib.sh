@@ -5,6 +5,7 @@ CONF=/etc/netclient
 MESH_INTERFACE="${NETCLIENT_INTERFACE:-netmaker}"
 READY_MARK=/run/bgp4mesh-netclient-ready
 JOIN_LOCK=/run/bgp4mesh-netclient-join.lock   # held by netclient-join while it runs
+DAEMON_PID=/run/bgp4mesh-netclient-daemon.pid   # the daemon the entrypoint supervises
 
 log() { echo "[$(basename "$0")] $*" >&2; }
 
@@ -42,3 +43,37 @@ offline_env() {
 
 verbosity=()
 if [[ -n "${NETCLIENT_VERBOSITY:-}" ]]; then verbosity=(-v "$NETCLIENT_VERBOSITY"); fi
+
+# ---- probes of mesh members (egress-failover, border-health) ----------------------------
+# probe_start PORT ADDR...: a TCP connect to each ADDR:PORT in a fork of this shell (no new
+# program); probe_collect MS: once every connect ended, or after MS milliseconds, PROBE_OK[ADDR]
+# is 1 where it completed, 0 where it failed or is still pending (killed). nap MS sleeps
+# without a process.
+declare -A PROBE_PID=() PROBE_OK=()
+probe_start() {
+    local port="$1" a; shift
+    for a in "$@"; do ( exec 3<>"/dev/tcp/$a/$port" ) 2>/dev/null & PROBE_PID[$a]=$!; done
+}
+probe_collect() {
+    local a pid waited=0 pending
+    while (( waited < $1 )); do
+        pending=0
+        for pid in "${PROBE_PID[@]}"; do kill -0 "$pid" 2>/dev/null && { pending=1; break; }; done
+        (( pending )) || break
+        nap 10; waited=$(( waited + 10 ))
+    done
+    for a in "${!PROBE_PID[@]}"; do
+        pid="${PROBE_PID[$a]}"
+        if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null; PROBE_OK[$a]=0
+        else wait "$pid"; PROBE_OK[$a]=$(( $? == 0 )); fi
+    done
+    PROBE_PID=()
+}
+nap() {
+    local s
+    (( $1 > 0 )) || return 0
+    # read-write: there is always a writer, so a read on it only ever times out
+    [[ -n "${NAP_FD:-}" ]] || exec {NAP_FD}<> <(:)
+    printf -v s '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 ))
+    read -r -t "$s" -u "$NAP_FD" _ || :
+}

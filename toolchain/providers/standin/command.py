@@ -205,13 +205,19 @@ class Command(Resource):
     def _log(self, urn):
         return lambda line: self.provider.log(urn, line)
 
+    def _run(self, urn: str, script: str, inputs: dict, prev: dict | None) -> tuple[str, str]:
+        return _run(script, inputs, prev, self._log(urn))
+
+    def _new_id(self, urn: str) -> str:
+        return secrets.token_hex(8)
+
     def create(self, urn, inputs, preview):
         if preview:
             return "", self._outputs(inputs, UNKNOWN, UNKNOWN)
         out, err = ("", "")
         if inputs.get("create"):
-            out, err = _run(inputs["create"], inputs, None, self._log(urn))
-        return secrets.token_hex(8), self._outputs(inputs, out, err)
+            out, err = self._run(urn, inputs["create"], inputs, None)
+        return self._new_id(urn), self._outputs(inputs, out, err)
 
     def update(self, urn, rid, olds, news, preview):
         script = news.get("update") or news.get("create")
@@ -221,12 +227,12 @@ class Command(Resource):
             return self._outputs(news, olds.get("stdout", ""), olds.get("stderr", ""))
         out, err = olds.get("stdout", ""), olds.get("stderr", "")
         if script:
-            out, err = _run(script, news, olds, self._log(urn))
+            out, err = self._run(urn, script, news, olds)
         return self._outputs(news, out, err)
 
     def delete(self, urn, rid, state):
         if state.get("delete"):
-            _run(state["delete"], state, state, self._log(urn))
+            self._run(urn, state["delete"], state, state)
 
 
 # ---------------------------------------------------------------- command:remote:Command
@@ -721,7 +727,7 @@ _SETENV_MSG = ("Unable to set '{}'. This only works if your SSH server is config
                "'VAR=value command'")
 
 
-class RemoteCommand(Resource):
+class RemoteCommand(Command):
     token = "command:remote:Command"
     inputs = {
         "connection": None, "create": None, "update": None, "delete": None, "environment": None,
@@ -747,12 +753,6 @@ class RemoteCommand(Resource):
         if isinstance(lg, str) and lg not in _LOGGING:
             raise InputError("logging", f"must be one of {', '.join(_LOGGING)}")
         return out
-
-    def _outputs(self, inputs: dict, stdout, stderr) -> dict:
-        outs = {k: v for k, v in inputs.items() if v is not None}
-        outs["stdout"] = stdout
-        outs["stderr"] = stderr
-        return outs
 
     def _run(self, urn: str, script: str, inputs: dict, prev: dict | None) -> tuple[str, str]:
         conn = inputs.get("connection")
@@ -792,29 +792,8 @@ class RemoteCommand(Resource):
                 raise ProviderError(msg)
         return out, err
 
-    def create(self, urn, inputs, preview):
-        rid = f"{urn.split('::')[-1]}{secrets.token_hex(4)}"  # resource.NewUniqueHex(name, 8, 0)
-        if preview:
-            return rid, self._outputs(inputs, UNKNOWN, UNKNOWN)
-        out, err = ("", "")
-        if inputs.get("create"):
-            out, err = self._run(urn, inputs["create"], inputs, None)
-        return rid, self._outputs(inputs, out, err)
-
-    def update(self, urn, rid, olds, news, preview):
-        script = news.get("update") or news.get("create")
-        if preview:
-            if script:
-                return self._outputs(news, UNKNOWN, UNKNOWN)
-            return self._outputs(news, olds.get("stdout", ""), olds.get("stderr", ""))
-        out, err = olds.get("stdout", ""), olds.get("stderr", "")
-        if script:
-            out, err = self._run(urn, script, news, olds)
-        return self._outputs(news, out, err)
-
-    def delete(self, urn, rid, state):
-        if state.get("delete"):
-            self._run(urn, state["delete"], state, state)
+    def _new_id(self, urn: str) -> str:
+        return f"{urn.split('::')[-1]}{secrets.token_hex(4)}"  # resource.NewUniqueHex(name, 8, 0)
 
 
 class CommandProvider(Provider):

@@ -1,0 +1,240 @@
+"""HA failover of the `lab` stack (two border routers, two mock ISPs, the probe), through the
+real Pulumi engine, with BFD and without it, in one run.
+
+For each configuration: the stack is brought up from empty (`pulumi destroy`, `pulumi up`,
+then `verify` until every check passes); then, --runs times each, a failure is injected while
+two ping trains run (50 ms interval, 20 s): one from the probe's Internet address to node1
+(traffic that starts on the Internet: in through BGP, back out through the egress), one from
+node1 to the probe (starts in the mesh). A train's loss window is its longest run of
+unanswered requests times the interval. Failures, each repaired without `pulumi up`:
+
+  router kill     `docker kill` border-a; repaired by `docker start`
+  upstream cut    border-a's link to isp-a down (`ip link set`); repaired by link up
+  mesh loss       border-a's WireGuard port dropped (iptables), BIRD running; rules removed
+
+After each repair, the failback window (the trains' longest gap while traffic returns) and the
+failback time (repair until node1's egress and the probe's best path are on border-a again,
+polled every 100 ms). Also: the drain (pulumi up with border-a in maintenance, then `docker
+stop`), counting lost requests of both trains at the stop; and BGP after `docker restart`
+border-a, by BIRD's own clocks on isp-a: the session Established, and our prefix announced
+normally again (the mesh is back), against the container's start.
+
+It waits until no bgp4mesh-sim-* container runs (another session's simulation) and prints the
+machine's load. Medians over --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bgp4mesh.birdc import Target, protocols, routes  # noqa: E402
+from bgp4mesh.naming import docker_name  # noqa: E402
+from bgp4mesh.render import bird_protocol  # noqa: E402
+from bgp4mesh.stack import validate  # noqa: E402
+from bgp4mesh.verify import EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file  # noqa: E402
+from bgp4mesh.waiting import until  # noqa: E402
+from harness import live  # noqa: E402
+from harness.engine import Stack  # noqa: E402
+from tests.live import PingTrain, bird_time, container_started_at  # noqa: E402
+
+STACK = "lab"
+PROBE, NODE, NODE_IP, OWN = "192.0.2.1", "node1", "44.30.127.10", "44.30.127.0/24"
+INTERVAL, COUNT, LEAD = 0.05, 400, 3.0
+WIREGUARD = [["INPUT", "-p", "udp", "--dport", "51821", "-j", "DROP"], ["OUTPUT", "-p", "udp", "--sport", "51821", "-j", "DROP"]]
+
+
+def name(member: str) -> str:
+    return docker_name(STACK, member)
+
+
+def t(member: str) -> Target:
+    return Target(name(member))
+
+
+def wait_for_quiet_machine() -> None:
+    while True:
+        sims = [n for n in live.docker("ps", "--format", "{{.Names}}").split() if n.startswith("bgp4mesh-sim-")]
+        if not sims:
+            return
+        print(f"waiting: {len(sims)} bgp4mesh-sim-* container(s) running", flush=True)
+        time.sleep(30)
+
+
+def load() -> str:
+    running = len(live.docker("ps", "-q").split())
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, {running} containers running"
+
+
+def verify(stack: Stack, wait: float = 120) -> None:
+    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    lines: list[str] = []
+    if run_checks(build_checks(cfg, STACK), wait, lines.append) != 0:
+        raise RuntimeError("verify failed:\n" + "\n".join(line for line in lines if not line.startswith("PASS")))
+
+
+def preferred() -> bool:
+    """node1's egress and the probe's way in are on border-a again."""
+    best = next((r.protocol for r in routes(t("probe"), OWN) if r.best), "")
+    return state_file(t(NODE), EGRESS_FAILOVER).get("active") == "44.30.127.1" and best == bird_protocol("isp-a")
+
+
+def trains() -> tuple[PingTrain, PingTrain]:
+    return (PingTrain(name("probe"), NODE_IP, COUNT, INTERVAL, source=PROBE), PingTrain(name(NODE), PROBE, COUNT, INTERVAL))
+
+
+def during(action) -> tuple[float, float, float]:
+    """(gap from the probe, gap from the node, seconds until the preferred paths hold again
+    or 0) for `action` run LEAD seconds into both trains."""
+    inbound, outbound = trains()
+    time.sleep(LEAD)
+    started = time.monotonic()
+    action()
+    back = 0.0
+    if action.__name__.startswith("repair"):
+        until(preferred, 60, every=0.1, retry_on=(Exception,))
+        back = time.monotonic() - started
+    return inbound.result().window, outbound.result().window, back
+
+
+def link(up: bool) -> None:
+    out = t("border-a").run("ip", "-4", "-o", "addr", "show").stdout
+    interface = next(line.split()[1] for line in out.splitlines() if " 172.30.16.100/" in line)
+    t("border-a").run("ip", "link", "set", interface, "up" if up else "down")
+
+
+def failures():
+    """(name, break, repair) of each failure."""
+
+    def break_kill():
+        live.docker("kill", name("border-a"))
+
+    def repair_kill():
+        live.docker("start", name("border-a"))
+
+    def break_link():
+        link(False)
+
+    def repair_link():
+        link(True)
+
+    def break_mesh():
+        for rule in WIREGUARD:
+            t("border-a").run("iptables", "-I", *rule)
+
+    def repair_mesh():
+        for rule in WIREGUARD:
+            t("border-a").run("iptables", "-D", *rule)
+
+    return [("router kill", break_kill, repair_kill), ("upstream cut", break_link, repair_link), ("mesh loss", break_mesh, repair_mesh)]
+
+
+def drain(stack: Stack) -> int:
+    """Lost requests of both trains when border-a, drained by `pulumi up`, is stopped."""
+    stack.config["bgp4mesh:border_routers"][0]["maintenance"] = True
+    stack.up()
+    until(lambda: state_file(t(NODE), EGRESS_FAILOVER).get("active") == "44.30.127.2", 30, every=0.1, retry_on=(Exception,))
+    inbound, outbound = trains()
+    time.sleep(LEAD)
+    live.docker("stop", name("border-a"))
+    lost = inbound.result().lost + outbound.result().lost
+    live.docker("start", name("border-a"))
+    stack.config["bgp4mesh:border_routers"][0]["maintenance"] = False
+    stack.up()
+    verify(stack)
+    return lost
+
+
+def restart_convergence(stack: Stack) -> tuple[float, float]:
+    """(session Established at isp-a, our prefix announced normally at isp-a), seconds after
+    border-a's container started, by BIRD's clock on isp-a."""
+    live.docker("restart", name("border-a"))
+    started = container_started_at(name("border-a"))
+    peer = bird_protocol("border-a")
+
+    def normal():
+        got = [r for r in routes(t("isp-a"), "protocol", peer)]
+        return len(got) == 1 and got[0].as_path == [65000] and GSHUT not in got[0].communities and protocols(t("isp-a"))[peer].info.startswith("Established")
+
+    until(normal, 90, every=0.2, retry_on=(Exception,))
+    since = t("isp-a").birdc("show", "protocols", peer).splitlines()[-1].split()[4]
+    text = t("isp-a").birdc("show", "route", "protocol", peer)
+    changed = text.split(f"[{peer} ", 1)[1].split("]", 1)[0].split()[0]
+    verify(stack)
+    return bird_time(since, started) - started, bird_time(changed, started) - started
+
+
+def without_bfd(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    for upstream in config["bgp4mesh:upstreams"]:
+        upstream.pop("bfd", None)
+    config["bgp4mesh:policy"].pop("ibgp_bfd", None)
+    return config
+
+
+def median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}s" if values else "-"
+
+
+def run_configuration(label: str, config: dict, runs: int) -> None:
+    stack = Stack(STACK, config)
+    print(f"\n== {label} ({load()})", flush=True)
+    bringup = []
+    for i in range(runs):
+        stack.destroy()
+        started = time.monotonic()
+        stack.up()
+        verify(stack)
+        bringup.append(time.monotonic() - started)
+        print(f"bring-up {i + 1}: {bringup[-1]:.1f}s from empty to every verify check passing", flush=True)
+    for what, breaks, repair in failures():
+        samples = {"in": [], "out": [], "back_in": [], "back_out": [], "back": []}
+        for i in range(runs):
+            gap_in, gap_out, _ = during(breaks)
+            back_in, back_out, back = during(repair)
+            verify(stack)
+            for key, value in zip(samples, (gap_in, gap_out, back_in, back_out, back)):
+                samples[key].append(value)
+            print(f"{what} {i + 1}: loss {gap_in:.2f}s from the probe, {gap_out:.2f}s from the node; "
+                  f"failback loss {back_in:.2f}s / {back_out:.2f}s, preferred paths back after {back:.2f}s", flush=True)
+        print(f"{what}, median of {runs}: loss window from the probe {median(samples['in'])}, from the node {median(samples['out'])}; "
+              f"failback window {median(samples['back_in'])} / {median(samples['back_out'])}, preferred paths back after {median(samples['back'])}")
+    lost = [drain(stack) for _ in range(runs)]
+    print(f"drain, {runs} runs: requests lost when the drained router stops: {lost} (median {statistics.median(lost)})")
+    established, announced = [], []
+    for i in range(runs):
+        e, a = restart_convergence(stack)
+        established.append(e)
+        announced.append(a)
+        print(f"restart {i + 1}: Established at isp-a {e:.2f}s, prefix announced normally {a:.2f}s after the container started", flush=True)
+    print(f"restart, median of {runs}: Established {median(established)}, announced normally {median(announced)}")
+    print(f"bring-up, median of {runs}: {median(bringup)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(__doc__)
+    wait_for_quiet_machine()
+    print(f"measured under: {load()}; trains {COUNT} x {INTERVAL * 1000:.0f} ms, failure {LEAD:.0f}s in")
+    base = Stack(STACK).config
+    try:
+        run_configuration("with BFD (100 ms x 3 on every session)", base, args.runs)
+        run_configuration("without BFD (hold time 9 s)", without_bfd(base), args.runs)
+    finally:
+        Stack(STACK, base).destroy()
+    print(f"\nfinished under: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Live tier, high availability through the real Pulumi engine: the `lab` stack (two mock ISPs
+peering on an exchange, the probe beyond them, two border routers with one upstream each, iBGP
+and BFD between them, both egress gateways) on subnets of its own, beside dev and daytwo.
+
+`verify` passes with every session Established; each ISP receives exactly our prefix with its
+prepends, never a route of the other ISP or one learned over iBGP; BFD is up. A killed router, a
+cut upstream link and a router whose mesh is gone cost the probe's ping trains a short window and
+recover without `pulumi up`; a drained router stops without losing a packet; destroy leaves
+nothing. Loss windows are printed, never asserted (bench/ha_failover.py measures them)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bgp4mesh.birdc import Target, bfd_sessions, protocols, routes
+from bgp4mesh.naming import docker_name
+from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
+from bgp4mesh.render import bird_protocol, bird_symbol
+from bgp4mesh.stack import validate
+from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file
+from harness import live
+from harness.engine import Stack
+from tests.live import PingTrain, eventually, leftovers
+
+STACK = "lab"
+PROBE = "192.0.2.1"  # the probe's Internet test address (lab.probe.prefix)
+NODE, NODE_IP = "node1", "44.30.127.10"
+OWN = "44.30.127.0/24"
+TRAIN = 400  # 20 s at 50 ms
+
+
+def t(member: str) -> Target:
+    return Target(docker_name(STACK, member))
+
+
+def verify(stack: Stack, wait: float = 90) -> list[str]:
+    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    lines: list[str] = []
+    assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines)
+    return lines
+
+
+def trains() -> tuple[PingTrain, PingTrain]:
+    """From the Internet to a node, and from the node to the Internet."""
+    return (
+        PingTrain(docker_name(STACK, "probe"), NODE_IP, TRAIN, source=PROBE),
+        PingTrain(docker_name(STACK, NODE), PROBE, TRAIN),
+    )
+
+
+def recovered(train, what: str) -> None:
+    """The train ends answered: the last 40 requests (2 s) all came back."""
+    result = train.result()
+    tail = set(range(result.count - 39, result.count + 1))
+    print(f"{what}: {result}")
+    assert tail <= result.answered, f"{what}: no recovery ({result}; unanswered at the end: {sorted(tail - result.answered)})"
+
+
+def isp_view(isp: str, router: str) -> list[tuple[str, list[int], bool]]:
+    return [(r.prefix, r.as_path, GSHUT in r.communities) for r in routes(t(isp), "protocol", bird_protocol(router))]
+
+
+def best_protocol(target: Target, prefix: str) -> str:
+    return next(r.protocol for r in routes(target, prefix) if r.best)
+
+
+def egress_via() -> str:
+    return state_file(t(NODE), EGRESS_FAILOVER)["active"]
+
+
+def link_interface(router: str, address: str) -> str:
+    out = t(router).run("ip", "-4", "-o", "addr", "show").stdout
+    return next(line.split()[1] for line in out.splitlines() if f" {address}/" in line)
+
+
+@pytest.fixture(scope="module")
+def ha():
+    stack = Stack(STACK)
+    stack.destroy()  # whatever an earlier, interrupted session left
+    assert not leftovers(STACK), f"objects of stack {STACK} exist outside Pulumi's state: {leftovers(STACK)}"
+    started = time.monotonic()
+    stack.up()
+    verify(stack)
+    print(f"lab: from empty to every verify check passing in {time.monotonic() - started:.0f}s")
+    try:
+        yield stack
+    finally:
+        stack.destroy()
+        assert not leftovers(STACK), f"pulumi destroy left {leftovers(STACK)}"
+
+
+def test_verify_passes_with_every_session_established(ha):
+    lines = verify(ha)
+    established = [line for line in lines if line.startswith("PASS bgp") and line.endswith(": Established")]
+    assert len(established) == 6, lines  # two eBGP sessions seen from both ends, iBGP both ways
+    assert sum(line.startswith("PASS bfd") for line in lines) == 4, lines
+    assert any(line.startswith("PASS paths probe") and "via isp-a" in line for line in lines), lines
+    assert sum(line.startswith("PASS paths node") and "egress via border-a" in line for line in lines) == 2, lines
+
+
+def test_each_isp_receives_exactly_our_prefix_with_its_prepends(ha):
+    """Not vacuous: border-b holds isp-a's routes (learned over iBGP, they are its best) and
+    the routes isp-b sends; isp-b still receives our prefix alone, prepended twice."""
+    from_a = bird_symbol("ibgp", "border-a")
+    eventually(lambda: {r.protocol for r in routes(t("border-b"), "198.51.100.0/24")} >= {from_a, bird_protocol("isp-b")}, wait=15)
+    assert best_protocol(t("border-b"), "198.51.100.0/24") == from_a  # local-pref 200 beats 100
+    assert isp_view("isp-a", "border-a") == [(OWN, [65000], False)]
+    assert isp_view("isp-b", "border-b") == [(OWN, [65000, 65000, 65000], False)]
+    # the Internet prefers the unprepended path, isp-b included
+    assert best_protocol(t("isp-b"), OWN) == bird_protocol("isp-a")
+    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-a")
+
+
+def test_bfd_is_up_on_every_session(ha):
+    assert bfd_sessions(t("border-a")) == {"172.30.16.1": "Up", "172.31.16.11": "Up"}
+    assert bfd_sessions(t("border-b")) == {"172.30.17.1": "Up", "172.31.16.10": "Up"}
+    assert bfd_sessions(t("isp-a")) == {"172.30.16.100": "Up"}
+
+
+def test_netmaker_ce_takes_one_routing_node_per_egress(ha):
+    """Why bgp4mesh declares an egress per router and fails over by itself."""
+    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", docker_name(STACK, "netmaker-server")))
+    key = next(e.split("=", 1)[1] for e in env if e.startswith("MASTER_KEY="))
+    out = ha.outputs()
+    with NetmakerClient(out["netmaker_api"], key, out["netmaker_ca_certificate"]) as api:
+        hosts = {h["id"]: h["name"] for h in api.list_hosts()}
+        routers = [n["id"] for n in api.list_nodes("bgp4mesh") if hosts.get(n["hostid"]) in ("border-a", "border-b")]
+        with pytest.raises(BadRequest, match="can only set one routing node on CE"):
+            api.create_egress("bgp4mesh", "two-gateways", "100.64.0.0/24", nat=False, nodes={n: 256 for n in routers})
+        by_range: dict[str, list[int]] = {}
+        for e in api.list_egress("bgp4mesh"):
+            by_range.setdefault(e["range"], []).extend(int(m) for m in e["nodes"].values())
+    assert {r: sorted(m) for r, m in by_range.items()} == {r: [256, 257] for r in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")}
+
+
+def test_inbound_through_the_standby_router(ha):
+    """A node's WireGuard takes a packet only from the peer that holds its source's range:
+    border-b hands what it receives for the mesh to the active gateway, border-a."""
+    isp_b = t("isp-b")
+    for peer in ("isp-a", "probe"):
+        isp_b.birdc("disable", bird_protocol(peer))
+    try:
+        eventually(lambda: best_protocol(isp_b, OWN) == bird_protocol("border-b"), wait=15)
+        assert isp_b.run("ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "203.0.113.1", NODE_IP).returncode == 0
+        assert egress_via() == "44.30.127.1"
+    finally:
+        for peer in ("isp-a", "probe"):
+            isp_b.birdc("enable", bird_protocol(peer))
+    verify(ha)
+
+
+def test_killed_router_traffic_recovers_and_returns(ha):
+    inbound, outbound = trains()
+    time.sleep(3)
+    live.docker("kill", docker_name(STACK, "border-a"))
+    recovered(inbound, "border-a killed, probe -> node")
+    recovered(outbound, "border-a killed, node -> probe")
+    assert egress_via() == "44.30.127.2"
+    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
+    # back without `pulumi up`: sessions, mesh, egress and the preferred path
+    inbound, outbound = trains()
+    time.sleep(3)
+    live.docker("start", docker_name(STACK, "border-a"))
+    recovered(inbound, "border-a back, probe -> node")
+    recovered(outbound, "border-a back, node -> probe")
+    verify(ha)
+    assert egress_via() == "44.30.127.1" and best_protocol(t("probe"), OWN) == bird_protocol("isp-a")
+
+
+def test_cut_upstream_link_moves_traffic_to_the_other_router(ha):
+    interface = link_interface("border-a", "172.30.16.100")
+    inbound, outbound = trains()
+    time.sleep(3)
+    t("border-a").run("ip", "link", "set", interface, "down")
+    try:
+        recovered(inbound, "isp-a link cut, probe -> node")
+        recovered(outbound, "isp-a link cut, node -> probe")
+        health = state_file(t("border-a"), BORDER_HEALTH)
+        assert (health["upstream"], health["available"], health["active"]) == ("0", "0", "44.30.127.2")
+        assert egress_via() == "44.30.127.2"
+        assert isp_view("isp-a", "border-a") == []
+    finally:
+        t("border-a").run("ip", "link", "set", interface, "up")
+    verify(ha)
+
+
+def test_router_without_mesh_deprefers_its_announcement(ha):
+    """netclient's tunnels at border-a carry nothing (its WireGuard port dropped: the
+    interface stays up) while BIRD runs on: the announcement goes drained, not away."""
+    wireguard = [["INPUT", "-p", "udp", "--dport", "51821", "-j", "DROP"], ["OUTPUT", "-p", "udp", "--sport", "51821", "-j", "DROP"]]
+    inbound, outbound = trains()
+    time.sleep(3)
+    for rule in wireguard:
+        t("border-a").run("iptables", "-I", *rule)
+    try:
+        recovered(inbound, "border-a mesh lost, probe -> node")
+        recovered(outbound, "border-a mesh lost, node -> probe")
+        assert isp_view("isp-a", "border-a") == [(OWN, [65000] * 4, True)]  # 65535:0 and 3 prepends
+        assert protocols(t("isp-a"))[bird_protocol("border-a")].info.startswith("Established")
+        assert best_protocol(t("isp-a"), OWN) == bird_protocol("isp-b")
+        assert state_file(t("border-a"), BORDER_HEALTH)["mesh"] == "0"
+    finally:
+        for rule in wireguard:
+            t("border-a").run("iptables", "-D", *rule)
+    eventually(lambda: isp_view("isp-a", "border-a") == [(OWN, [65000], False)], wait=30, what="normal announcement back")
+    verify(ha)
+
+
+def test_drained_router_stops_without_losing_a_packet(ha):
+    ha.config["bgp4mesh:border_routers"][0]["maintenance"] = True
+    inbound, outbound = trains()
+    ha.up()
+    print(f"drain applied by pulumi up: probe -> node {inbound.result()}, node -> probe {outbound.result()}")
+    eventually(lambda: egress_via() == "44.30.127.2", wait=10, what="egress moved to border-b")
+    assert isp_view("isp-a", "border-a") == [(OWN, [65000] * 4, True)]
+    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
+    inbound, outbound = trains()
+    time.sleep(3)
+    live.docker("stop", docker_name(STACK, "border-a"))
+    for train, what in ((inbound, "probe -> node"), (outbound, "node -> probe")):
+        result = train.result()
+        print(f"drained border-a stopped, {what}: {result}")
+        assert result.lost == 0, f"{what}: {result}"
+    live.docker("start", docker_name(STACK, "border-a"))
+    eventually(lambda: state_file(t("border-a"), BORDER_HEALTH)["mesh"] == "1", wait=60, what="border-a back on the mesh")
+    assert state_file(t("border-a"), BORDER_HEALTH)["announce"] == "drained"  # still in maintenance
+    verify(ha)  # with the switch on: drained, and egress via border-b
+    ha.config["bgp4mesh:border_routers"][0]["maintenance"] = False
+    ha.up()
+    verify(ha)
+    assert egress_via() == "44.30.127.1"
+
+
+def test_destroy_leaves_nothing(ha):
+    ha.destroy()
+    assert not leftovers(STACK)
+    assert ha.outputs() == {}
