@@ -825,6 +825,7 @@ def up(tag: Optional[str] = None) -> dict:
     _write_private(root_path, root_pem.encode())
     info = sim_info(m, tag, root_pem, root_path, published)
     _write_private(info_path(), (json.dumps(info, indent=2) + "\n").encode())
+    _resolve_here(OPERATOR_NAMES)
     log(f"up in {time.monotonic() - t0:.1f}s (images {t_img - t0:.1f}s); wrote {info_path()}")
     return info
 
@@ -893,9 +894,23 @@ def _ours(kind: str) -> list[str]:
     return sorted(names)
 
 
+HOSTS_FILE = Path("/etc/hosts")
+HOSTS_MARK = "# bgp4mesh sim (harness/sim.py)"
+OPERATOR_NAMES = {f"nm.{ZONE}": "203.0.113.20", f"broker.nm.{ZONE}": "203.0.113.20"}
+"""Names the operator's machine resolves as public DNS would (`pulumi up` talks to the
+Netmaker API by name): kept in /etc/hosts between markers while the sim is up."""
+
+
+def _resolve_here(names: dict[str, str]) -> None:
+    kept = [line for line in HOSTS_FILE.read_text().splitlines() if not line.endswith(HOSTS_MARK)]
+    HOSTS_FILE.write_text("\n".join(kept + [f"{ip} {name} {HOSTS_MARK}" for name, ip in names.items()]) + "\n")
+
+
 def down() -> None:
-    """Remove every sim container, network and volume; keep images and the cache's keys."""
+    """Remove every sim container, network and volume, and its names from /etc/hosts;
+    keep images and the cache's keys."""
     t0 = time.monotonic()
+    _resolve_here({})
     containers = _ours("ps")
     # One at a time: removing many containers of one network at once can leak the
     # network's endpoint count in Docker 20.10 (moby/moby#43286; only a dockerd restart

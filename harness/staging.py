@@ -1,11 +1,9 @@
 """The staging stack on the simulated Internet (harness/sim.py): Pulumi.staging.yaml with
 the simulation's per-machine values filled in (host keys, the operator's key, the image
-tag, the test CA's roots), the upstream's MD5 password set as a Pulumi secret, and the
-Netmaker names resolvable on this machine, as public DNS makes them for an operator."""
+tag, the test CA's roots), and the upstream's MD5 password set as a Pulumi secret."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -13,9 +11,6 @@ import yaml
 from bgp4mesh.stack import stack_file
 from harness import sim
 from harness.engine import Stack
-
-HOSTS_FILE = Path("/etc/hosts")
-MARK = "# bgp4mesh staging (harness/staging.py)"
 
 
 def config(info: dict[str, Any], name: str = "staging") -> dict[str, Any]:
@@ -33,21 +28,6 @@ def config(info: dict[str, Any], name: str = "staging") -> dict[str, Any]:
 
 def stack(name: str = "staging", info: Optional[dict[str, Any]] = None) -> Stack:
     info = info or sim.load_info()
-    resolve_names(info, config(info, name)["bgp4mesh:netmaker"]["domain"])
     staging = Stack(name, config(info, name))
     staging.set_secret("bgp4mesh:upstreams[0].password", info["isp"]["md5_password"])
     return staging
-
-
-def resolve_names(info: dict[str, Any], domain: str) -> None:
-    """The Netmaker names in this machine's /etc/hosts (between markers), pointing where
-    the simulation's DNS points them: `pulumi up` here talks to the API by name."""
-    control = info["hosts"]["control"]["public_address"]
-    lines = [f"{control} {domain} broker.{domain} {MARK}"]
-    kept = [line for line in HOSTS_FILE.read_text().splitlines() if not line.endswith(MARK)]
-    HOSTS_FILE.write_text("\n".join(kept + lines) + "\n")
-
-
-def forget_names() -> None:
-    kept = [line for line in HOSTS_FILE.read_text().splitlines() if not line.endswith(MARK)]
-    HOSTS_FILE.write_text("\n".join(kept) + "\n")

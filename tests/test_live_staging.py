@@ -82,7 +82,6 @@ def deployed():
             stack.destroy()
             left = leftovers(STACK)
         finally:
-            staging.forget_names()
             if not was_running:
                 sim.down()
         assert not left, f"pulumi destroy left {left}"
