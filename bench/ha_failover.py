@@ -185,9 +185,17 @@ def median(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}s" if values else "-"
 
 
+def check_configuration(bfd: bool) -> None:
+    """The routers run what is measured (another process could have replaced the stack)."""
+    running = any(p.proto == "BFD" for p in protocols(t("border-a")).values())
+    if running != bfd:
+        raise RuntimeError(f"border-a runs {'with' if running else 'without'} BFD: the stack changed under the bench")
+
+
 def run_configuration(label: str, config: dict, runs: int) -> None:
     stack = Stack(STACK, config)
-    print(f"\n== {label} ({load()})", flush=True)
+    bfd = any("bfd" in u for u in config["bgp4mesh:upstreams"])
+    print(f"\n== {label}, from {time.strftime('%H:%M:%S')} ({load()})", flush=True)
     bringup = []
     for i in range(runs):
         stack.destroy()
@@ -199,6 +207,7 @@ def run_configuration(label: str, config: dict, runs: int) -> None:
     for what, breaks, repair in failures():
         samples = {"in": [], "out": [], "back_in": [], "back_out": [], "back": []}
         for i in range(runs):
+            check_configuration(bfd)
             gap_in, gap_out, _ = during(breaks)
             back_in, back_out, back = during(repair)
             verify(stack)
