@@ -44,6 +44,7 @@ class Route:
     as_path: list[int] = field(default_factory=list)
     communities: list[tuple[int, int]] = field(default_factory=list)
     best: bool = False
+    local_pref: Optional[int] = None
 
 
 @dataclass
@@ -86,6 +87,8 @@ def routes(target: Target, *selectors: str) -> list[Route]:
             found.append(Route(prefix, alt.group(1), best=bool(alt.group(2))))
         elif "BGP.as_path:" in line and found:
             found[-1].as_path = [int(a) for a in line.split(":", 1)[1].split() if a.isdigit()]
+        elif "BGP.local_pref:" in line and found:
+            found[-1].local_pref = int(line.split(":", 1)[1])
         elif "BGP.community:" in line and found:
             found[-1].communities = [(int(a), int(b)) for a, b in re.findall(r"\((\d+),(\d+)\)", line)]
     return found

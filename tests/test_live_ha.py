@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from bgp4mesh.birdc import Target, bfd_sessions, protocols, routes
+from bgp4mesh.birdc import Target, bfd_sessions, import_limit, protocols, routes
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
 from bgp4mesh.render import bird_protocol, bird_symbol
@@ -114,6 +114,19 @@ def test_each_isp_receives_exactly_our_prefix_with_its_prepends(ha):
     assert best_protocol(t("probe"), OWN) == bird_protocol("isp-a")
 
 
+def test_each_session_takes_its_upstreams_policy(ha):
+    """Import limit, limit action and local preference per upstream, as BIRD runs them (the
+    two upstreams differ in limit and preference)."""
+    cfg = validate({k.split(":", 1)[1]: v for k, v in ha.config.items()})
+    for up in cfg.upstreams:
+        router = t(cfg.router_of(up).name)
+        limit, action, imported = import_limit(router, bird_protocol(up.name))
+        assert (limit, action) == (up.max_prefixes, up.limit_action), up.name
+        assert 0 < imported <= up.max_prefixes, (up.name, imported)
+        learned = routes(router, "protocol", bird_protocol(up.name))
+        assert learned and {r.local_pref for r in learned} == {up.local_pref}, (up.name, learned)
+
+
 def test_bfd_is_up_on_every_session(ha):
     assert bfd_sessions(t("border-a")) == {"172.30.16.1": "Up", "172.31.16.11": "Up"}
     assert bfd_sessions(t("border-b")) == {"172.30.17.1": "Up", "172.31.16.10": "Up"}
@@ -206,6 +219,25 @@ def test_router_without_mesh_deprefers_its_announcement(ha):
         for rule in wireguard:
             t("border-a").run("iptables", "-D", *rule)
     eventually(lambda: isp_view("isp-a", "border-a") == [(OWN, [65000], False)], wait=30, what="normal announcement back")
+    verify(ha)
+
+
+def test_router_reaches_the_mesh_range_only_through_the_mesh(ha):
+    """With border-a's mesh interface down, no other way to the mesh range is found (over
+    table 44 to border-b, or out through isp-a and back in at border-b), so border-health
+    keeps seeing no mesh: the other gateway answering over such a path once made a restarted
+    router take inbound traffic seconds before its tunnels worked."""
+    router = t("border-a")
+    router.run("ip", "link", "set", "netmaker", "down")
+    try:
+        eventually(lambda: state_file(router, BORDER_HEALTH)["active"] == "44.30.127.2", wait=10, what="border-a hands over")
+        route = router.run("ip", "route", "get", "44.30.127.2")
+        assert route.returncode != 0 and "No route to host" in route.stderr, route
+        for _ in range(10):  # border-health's rounds: a probe answered any other way would bring it back
+            assert state_file(router, BORDER_HEALTH)["mesh"] == "0"
+            time.sleep(0.3)
+    finally:
+        router.run("ip", "link", "set", "netmaker", "up")
     verify(ha)
 
 
