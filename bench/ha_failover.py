@@ -192,12 +192,12 @@ def check_configuration(bfd: bool) -> None:
         raise RuntimeError(f"border-a runs {'with' if running else 'without'} BFD: the stack changed under the bench")
 
 
-def run_configuration(label: str, config: dict, runs: int) -> None:
+def run_configuration(label: str, config: dict, runs: int, only: str | None) -> None:
     stack = Stack(STACK, config)
     bfd = any("bfd" in u for u in config["bgp4mesh:upstreams"])
     print(f"\n== {label}, from {time.strftime('%H:%M:%S')} ({load()})", flush=True)
     bringup = []
-    for i in range(runs):
+    for i in range(1 if only else runs):
         stack.destroy()
         started = time.monotonic()
         stack.up()
@@ -205,6 +205,8 @@ def run_configuration(label: str, config: dict, runs: int) -> None:
         bringup.append(time.monotonic() - started)
         print(f"bring-up {i + 1}: {bringup[-1]:.1f}s from empty to every verify check passing", flush=True)
     for what, breaks, repair in failures():
+        if only and what != only:
+            continue
         samples = {"in": [], "out": [], "back_in": [], "back_out": [], "back": []}
         for i in range(runs):
             check_configuration(bfd)
@@ -217,6 +219,8 @@ def run_configuration(label: str, config: dict, runs: int) -> None:
                   f"failback loss {back_in:.2f}s / {back_out:.2f}s, preferred paths back after {back:.2f}s", flush=True)
         print(f"{what}, median of {runs}: loss window from the probe {median(samples['in'])}, from the node {median(samples['out'])}; "
               f"failback window {median(samples['back_in'])} / {median(samples['back_out'])}, preferred paths back after {median(samples['back'])}")
+    if only:
+        return
     lost = [drain(stack) for _ in range(runs)]
     print(f"drain, {runs} runs: requests lost when the drained router stops: {lost} (median {statistics.median(lost)})")
     established, announced = [], []
@@ -232,14 +236,15 @@ def run_configuration(label: str, config: dict, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", choices=[what for what, _, _ in failures()], help="one failure alone (after one bring-up), e.g. to re-measure it after a change")
     args = parser.parse_args()
     print(__doc__)
     wait_for_quiet_machine()
     print(f"measured under: {load()}; trains {COUNT} x {INTERVAL * 1000:.0f} ms, failure {LEAD:.0f}s in")
     base = Stack(STACK).config
     try:
-        run_configuration("with BFD (100 ms x 3 on every session)", base, args.runs)
-        run_configuration("without BFD (hold time 9 s)", without_bfd(base), args.runs)
+        run_configuration("with BFD (100 ms x 3 on every session)", base, args.runs, args.only)
+        run_configuration("without BFD (hold time 9 s)", without_bfd(base), args.runs, args.only)
     finally:
         Stack(STACK, base).destroy()
     print(f"\nfinished under: {load()}")
