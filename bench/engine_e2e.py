@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bgp4mesh.naming import docker_name  # noqa: E402
-from bgp4mesh.stack import load_file, validate  # noqa: E402
+from bgp4mesh.stack import load_file  # noqa: E402
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks  # noqa: E402
 from bgp4mesh.birdc import Target  # noqa: E402
 from harness import live  # noqa: E402
@@ -36,7 +36,7 @@ from tests.test_live_engine import PROBE, client  # noqa: E402
 
 
 def until_all_pass(stack: Stack, limit: float = 300) -> None:
-    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    cfg = stack.model()
     started = time.monotonic()
     while run_checks(build_checks(cfg, stack.name), 1, lambda line: None) != 0:
         if time.monotonic() - started > limit:

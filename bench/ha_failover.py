@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 from bgp4mesh.birdc import Target, protocols, routes  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.render import bird_protocol  # noqa: E402
-from bgp4mesh.stack import validate  # noqa: E402
 from bgp4mesh.verify import EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file  # noqa: E402
 from bgp4mesh.waiting import until  # noqa: E402
 from harness import live  # noqa: E402
@@ -76,7 +75,7 @@ def load() -> str:
 
 
 def verify(stack: Stack, wait: float = 120) -> None:
-    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    cfg = stack.model()
     lines: list[str] = []
     if run_checks(build_checks(cfg, STACK), wait, lines.append) != 0:
         raise RuntimeError("verify failed:\n" + "\n".join(line for line in lines if not line.startswith("PASS")))

@@ -28,7 +28,8 @@ from typing import Any
 
 import yaml
 
-from bgp4mesh.stack import PROJECT_DIR, stack_file
+from bgp4mesh.config import StackConfig
+from bgp4mesh.stack import PROJECT_DIR, stack_file, validate
 
 CACHE = Path(os.environ.get("BGP4MESH_CACHE", Path.home() / ".cache" / "bgp4mesh"))
 
@@ -161,6 +162,10 @@ class Stack:
     def _with_config(self, *args: str) -> tuple[str, ...]:
         self.prepare()
         return (*args, "--config-file", str(self.config_file))
+
+    def model(self) -> StackConfig:
+        """The validated model of the config this stack runs with."""
+        return validate({key.split(":", 1)[1]: value for key, value in self.config.items()})
 
     # -- what an operator runs --------------------------------------------------------------
     def up(self, *extra: str) -> Result:

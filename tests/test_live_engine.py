@@ -17,7 +17,7 @@ from bgp4mesh.birdc import Target, import_limit, protocols
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import NetmakerClient
 from bgp4mesh.render import bird_protocol
-from bgp4mesh.stack import raw_from_file, validate
+from bgp4mesh.stack import raw_from_file
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks
 from harness import live
 from harness.engine import Stack
@@ -41,7 +41,7 @@ def name(member: str) -> str:
 
 
 def verify(stack: Stack, wait: float = 60) -> list[str]:
-    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    cfg = stack.model()
     lines: list[str] = []
     assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines)
     return lines

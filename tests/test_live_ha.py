@@ -19,7 +19,6 @@ from bgp4mesh.birdc import Target, bfd_sessions, import_limit, protocols, routes
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
 from bgp4mesh.render import bird_protocol, bird_symbol
-from bgp4mesh.stack import validate
 from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file
 from harness import live
 from harness.engine import Stack
@@ -37,7 +36,7 @@ def t(member: str) -> Target:
 
 
 def verify(stack: Stack, wait: float = 90) -> list[str]:
-    cfg = validate({k.split(":", 1)[1]: v for k, v in stack.config.items()})
+    cfg = stack.model()
     lines: list[str] = []
     assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines)
     return lines
@@ -117,7 +116,7 @@ def test_each_isp_receives_exactly_our_prefix_with_its_prepends(ha):
 def test_each_session_takes_its_upstreams_policy(ha):
     """Import limit, limit action and local preference per upstream, as BIRD runs them (the
     two upstreams differ in limit and preference)."""
-    cfg = validate({k.split(":", 1)[1]: v for k, v in ha.config.items()})
+    cfg = ha.model()
     for up in cfg.upstreams:
         router = t(cfg.router_of(up).name)
         limit, action, imported = import_limit(router, bird_protocol(up.name))
