@@ -42,6 +42,9 @@ NETMAKER_TAG_MAX = 32
 """Netmaker v1.6.0 models.APIEnrollmentKey: tags `min=3,max=32`."""
 MEMBERS_TAG = "{network}-members"
 """The enrollment key's tag (components/lab.py)."""
+FAILOVER_PORT = 51821
+"""netclient's TCP port (Netmaker v1.6.0's default METRICS_PORT, servercfg.GetMetricsPort),
+open on every member: the egress failover probes gateways there, as Netmaker Pro does."""
 MD5_MAX_LEN = 80
 """Linux TCP_MD5SIG_MAXKEYLEN."""
 MAX_ITEMS = 1000

@@ -18,7 +18,7 @@ from ipaddress import ip_address, ip_network
 from typing import Callable
 
 from .birdc import Target, bfd_sessions, protocols, routes
-from .config import PROBE_NAME, BorderRouter, StackConfig
+from .config import FAILOVER_PORT, PROBE_NAME, BorderRouter, StackConfig
 from .addressing import ibgp_addresses
 from .naming import docker_name
 from .waiting import WaitTimeout, until
@@ -120,7 +120,9 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
     if len(gateways) > 1 and cfg.mesh.egress_ranges:
         serving = next((r for r in gateways if not r.maintenance), None)
         for node in cfg.mesh.nodes:
-            checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(target(cfg, stack, node.name, node.host), gateways, serving)))
+            node_t = target(cfg, stack, node.name, node.host)
+            checks.append(Check(f"paths {node.name}: gateways answer its probes unless drained", _gateway_probes(node_t, gateways)))
+            checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(node_t, gateways, serving)))
     for a in cfg.mesh.nodes:
         for b in cfg.mesh.nodes:
             if a.name < b.name:
@@ -174,7 +176,7 @@ def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable
     def run() -> str:
         s = state_file(t, BORDER_HEALTH)
         want = {"maintenance": "1", "announce": "drained", "available": "0"} if router.maintenance else {
-            "maintenance": "0", "mesh": "1", "upstream": "1", "announce": "normal", "available": "1"}
+            "maintenance": "0", "mesh": "1", "upstream": "1", "port": "1", "announce": "normal", "available": "1"}
         wrong = {k: s.get(k) for k, v in want.items() if s.get(k) != v}
         require(not wrong, f"border-health reports {wrong}, expected {want}")
         active = _gateway_name(cfg, s.get("active", ""))
@@ -185,6 +187,29 @@ def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable
 
 def _gateway_name(cfg: StackConfig, address: str) -> str:
     return next((r.name for r in cfg.border_routers if str(r.mesh_ip) == address), address)
+
+
+GATEWAY_PROBE = """for a in "$@"; do
+  if timeout 1 bash -c "exec 3<>/dev/tcp/$a/$PORT" 2>/dev/null; then echo "$a answers"
+  elif [ $? = 124 ]; then echo "$a silent"; else echo "$a refuses"; fi
+done"""
+"""What egress-failover does, once: a TCP connect to each gateway's port through the mesh."""
+
+
+def _gateway_probes(t: Target, gateways: list[BorderRouter]) -> Callable[[], str]:
+    """As the node's egress-failover sees them: a serving gateway answers, a drained one
+    refuses (RST); a silent one has no path through the mesh."""
+    want = {str(g.mesh_ip): "refuses" if g.maintenance else "answers" for g in gateways}
+    names = {str(g.mesh_ip): g.name for g in gateways}
+
+    def run() -> str:
+        proc = t.run("env", f"PORT={FAILOVER_PORT}", "bash", "-c", GATEWAY_PROBE, "probe", *want)
+        got = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+        shown = ", ".join(f"{names[a]} {got.get(a, 'unprobed')}" for a in want)
+        require(all(got.get(a) == w for a, w in want.items()), f"{shown} (expected {', '.join(f'{names[a]} {w}' for a, w in want.items())})")
+        return shown
+
+    return run
 
 
 def _egress_via(t: Target, gateways: list[BorderRouter], serving) -> Callable[[], str]:

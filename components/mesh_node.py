@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import Failover
+from bgp4mesh.config import FAILOVER_PORT, Failover
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
@@ -30,15 +30,10 @@ if TYPE_CHECKING:
     from .hosts import HostContext
 
 
-HEALTH_PORT = 51821
-"""netclient's TCP port (Netmaker v1.6.0's default METRICS_PORT, servercfg.GetMetricsPort),
-open on every member: the egress failover probes gateways there, as Netmaker Pro does."""
-
-
 def failover_envs(failover: Failover) -> list[str]:
     """Probe settings shared by a node's egress-failover and a router's border-health."""
     return [
-        f"FAILOVER_PORT={HEALTH_PORT}",
+        f"FAILOVER_PORT={FAILOVER_PORT}",
         f"FAILOVER_INTERVAL_MS={failover.interval_ms}",
         f"FAILOVER_TIMEOUT_MS={failover.timeout_ms}",
         f"FAILOVER_DOWN_AFTER={failover.down_after}",

@@ -11,11 +11,13 @@ nothing. Loss windows are printed, never asserted (bench/ha_failover.py measures
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 
 from bgp4mesh.birdc import Target, bfd_sessions, import_limit, protocols, routes
+from bgp4mesh.config import FAILOVER_PORT
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
 from bgp4mesh.render import bird_protocol, bird_symbol
@@ -38,8 +40,20 @@ def t(member: str) -> Target:
 def verify(stack: Stack, wait: float = 90) -> list[str]:
     cfg = stack.model()
     lines: list[str] = []
-    assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines)
+    assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines + diagnosis())
     return lines
+
+
+def diagnosis() -> list[str]:
+    """What a failed verify leaves to read: each gateway's listener and refusal on the
+    failover port, and the agents' last words."""
+    out = []
+    for member in ("border-a", "border-b", "node1", "node2"):
+        shown = t(member).run("sh", "-c", f"cat /run/bgp4mesh/* 2>/dev/null; echo listeners=$(ss -Htln 'sport = :{FAILOVER_PORT}' | wc -l)"
+                              f" refusals=$(iptables -S INPUT | grep -c 'dport {FAILOVER_PORT} .*REJECT')")
+        out.append(f"{member}: {' '.join(shown.stdout.split())}")
+        out += [f"  {line}" for line in logs(member, "10m").splitlines() if line.startswith(("[border-health]", "[egress-failover]", "[netclient-entrypoint]"))][-12:]
+    return out
 
 
 def trains() -> tuple[PingTrain, PingTrain]:
@@ -68,6 +82,12 @@ def best_protocol(target: Target, prefix: str) -> str:
 
 def egress_via() -> str:
     return state_file(t(NODE), EGRESS_FAILOVER)["active"]
+
+
+def logs(member: str, since: str) -> str:
+    """A container's log, both streams (the agents beside BIRD log on stderr)."""
+    proc = subprocess.run(["docker", "logs", "--since", since, docker_name(STACK, member)], capture_output=True, text=True, timeout=60)
+    return proc.stdout + proc.stderr
 
 
 def link_interface(router: str, address: str) -> str:
@@ -238,6 +258,46 @@ def test_router_reaches_the_mesh_range_only_through_the_mesh(ha):
     finally:
         router.run("ip", "link", "set", "netmaker", "up")
     verify(ha)
+
+
+REFUSAL = ["INPUT", "-i", "netmaker", "-p", "tcp", "--dport", str(FAILOVER_PORT), "-j", "REJECT", "--reject-with", "tcp-reset"]
+"""border-health's refusal of the nodes' probes (images/border/border-health, set_refused)."""
+
+
+def test_refusal_left_behind_is_removed(ha):
+    """A refusal iptables still holds while border-a can serve (a delete that failed, say)
+    keeps every node off border-a while border-a takes inbound traffic for them: border-health
+    checks its refusal against iptables every few seconds and takes it away."""
+    router = t("border-a")
+    assert router.run("iptables", "-C", *REFUSAL).returncode == 1  # serving: no refusal
+    router.run("iptables", "-I", *REFUSAL)
+    eventually(lambda: router.run("iptables", "-C", *REFUSAL).returncode == 1, wait=15, what="the stale refusal removed")
+    assert "iptables did not match available=1: removed 1 refusal rule(s)" in logs("border-a", "30s")
+    verify(ha)
+
+
+def test_router_whose_netclient_port_closes_hands_over_and_restarts_netclient(ha):
+    """netclient's port can close while its daemon runs on, and then every node's probe of
+    border-a fails whatever border-a says. border-health probes the port itself: border-a
+    stops serving (refuses the nodes, hands inbound to border-b) and, the port still closed
+    after 15 s, restarts the netclient daemon. Injected by refusing the port to border-a's
+    own probe (on lo), which the nodes' probes do not cross."""
+    router = t("border-a")
+    closed = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(FAILOVER_PORT), "-j", "REJECT", "--reject-with", "tcp-reset"]
+    daemon = router.run("cat", "/run/bgp4mesh-netclient-daemon.pid").stdout.strip()
+    router.run("iptables", "-I", *closed)
+    try:
+        eventually(lambda: egress_via() == "44.30.127.2", wait=10, what="egress moved to border-b")
+        health = state_file(router, BORDER_HEALTH)
+        assert (health["port"], health["available"], health["active"]) == ("0", "0", "44.30.127.2"), health
+        assert router.run("iptables", "-C", *REFUSAL).returncode == 0
+        assert t("probe").run("ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", PROBE, NODE_IP).returncode == 0
+        eventually(lambda: router.run("cat", "/run/bgp4mesh-netclient-daemon.pid").stdout.strip() not in ("", daemon), wait=30, what="netclient daemon restarted")
+        assert "restarted the netclient daemon" in logs("border-a", "60s")
+    finally:
+        router.run("iptables", "-D", *closed)
+    verify(ha)
+    assert egress_via() == "44.30.127.1"
 
 
 def test_drained_router_stops_without_losing_a_packet(ha):

@@ -69,6 +69,16 @@ probe_collect() {
     done
     PROBE_PID=()
 }
+# flip VALUE STREAK OK [DOWN_AFTER]: VALUE (0/1, a variable's name, array elements too) takes
+# OK once OK has differed from it DOWN_AFTER (default down_after) rounds in a row when VALUE is
+# 1, or up_after when 0; STREAK counts those rounds. Succeeds when VALUE flipped.
+flip() {
+    local -n flip_value="$1" flip_streak="$2"
+    local down="${4:-$down_after}"
+    if (( $3 != flip_value )); then flip_streak=$((flip_streak + 1)); else flip_streak=0; fi
+    (( (flip_value && flip_streak >= down) || (!flip_value && flip_streak >= up_after) )) || return 1
+    flip_value=$(( !flip_value )); flip_streak=0
+}
 nap() {
     local s
     (( $1 > 0 )) || return 0
