@@ -162,11 +162,26 @@ def _bfd_up(t: Target, neighbor: str) -> Callable[[], str]:
     return run
 
 
+STATE_WITH_AGE = 'cat "$1" || exit 1; at=$(cat "$1.at" 2>/dev/null) || at=0; echo "age=$(( $(date +%s) - at ))"'
+"""An agent's state file and how long ago the agent last wrote it (the .at beside it)."""
+STALE_SECONDS = 5
+"""An agent reports every round (200 ms by default): older than this, it hangs or is gone."""
+
+
 def state_file(t: Target, path: str) -> dict[str, str]:
-    """A key=value state file an agent in the container keeps (border-health, egress-failover)."""
-    proc = t.run("cat", path)
+    """A key=value state file an agent in the container keeps (border-health, egress-failover),
+    with `age`: seconds since the agent last reported (its state means nothing once stale)."""
+    proc = t.run("sh", "-c", STATE_WITH_AGE, "state", path)
     require(proc.returncode == 0, f"no {path} in {t.container} ({(proc.stderr or proc.stdout).strip()})")
     return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def fresh_state(t: Target, path: str) -> dict[str, str]:
+    state = state_file(t, path)
+    age = state.get("age", "")
+    require(re.fullmatch(r"-?\d+", age), f"{path} in {t.container} has no report time ({state or 'empty'})")
+    require(int(age) <= STALE_SECONDS, f"{path} in {t.container} was last reported {age}s ago: its agent hangs or is gone")
+    return state
 
 
 def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable[[], str]:
@@ -174,7 +189,7 @@ def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable
     mesh and upstream work, it announces normally and serves as a gateway."""
 
     def run() -> str:
-        s = state_file(t, BORDER_HEALTH)
+        s = fresh_state(t, BORDER_HEALTH)
         want = {"maintenance": "1", "announce": "drained", "available": "0"} if router.maintenance else {
             "maintenance": "0", "mesh": "1", "upstream": "1", "port": "1", "announce": "normal", "available": "1"}
         wrong = {k: s.get(k) for k, v in want.items() if s.get(k) != v}
@@ -216,7 +231,7 @@ def _egress_via(t: Target, gateways: list[BorderRouter], serving) -> Callable[[]
     want = str(serving.mesh_ip) if serving else ""
 
     def run() -> str:
-        active = state_file(t, EGRESS_FAILOVER).get("active", "")
+        active = fresh_state(t, EGRESS_FAILOVER).get("active", "")
         name = next((g.name for g in gateways if str(g.mesh_ip) == active), active or "none")
         require(active == want, f"egress-failover uses {name}, expected {serving.name if serving else 'none'}")
         return f"egress ranges on {name} ({active})"

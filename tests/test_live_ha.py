@@ -21,7 +21,7 @@ from bgp4mesh.config import FAILOVER_PORT
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
 from bgp4mesh.render import bird_protocol, bird_symbol
-from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file
+from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, STATE_WITH_AGE, STALE_SECONDS, CheckFailed, build_checks, run_checks, state_file
 from harness import live
 from harness.engine import Stack
 from tests.live import PingTrain, eventually, leftovers
@@ -49,10 +49,11 @@ def diagnosis() -> list[str]:
     failover port, and the agents' last words."""
     out = []
     for member in ("border-a", "border-b", "node1", "node2"):
-        shown = t(member).run("sh", "-c", f"cat /run/bgp4mesh/* 2>/dev/null; echo listeners=$(ss -Htln 'sport = :{FAILOVER_PORT}' | wc -l)"
-                              f" refusals=$(iptables -S INPUT | grep -c 'dport {FAILOVER_PORT} .*REJECT')")
+        agent = BORDER_HEALTH if member.startswith("border") else EGRESS_FAILOVER
+        shown = t(member).run("sh", "-c", f"({STATE_WITH_AGE}); echo listeners=$(ss -Htln 'sport = :{FAILOVER_PORT}' | wc -l)"
+                              f" refusals=$(iptables -S INPUT | grep -c 'dport {FAILOVER_PORT} .*REJECT')", "state", agent)
         out.append(f"{member}: {' '.join(shown.stdout.split())}")
-        out += [f"  {line}" for line in logs(member, "10m").splitlines() if line.startswith(("[border-health]", "[egress-failover]", "[netclient-entrypoint]"))][-12:]
+        out += [f"  {line}" for line in logs(member, "10m").splitlines() if line.startswith(("[border-health]", "[egress-failover]", "[netclient-entrypoint]", "entrypoint:"))][-12:]
     return out
 
 
@@ -298,6 +299,27 @@ def test_router_whose_netclient_port_closes_hands_over_and_restarts_netclient(ha
         router.run("iptables", "-D", *closed)
     verify(ha)
     assert egress_via() == "44.30.127.1"
+
+
+AGENT_PID = 'for p in /proc/[0-9]*; do [ "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" = "/bin/bash /usr/local/bin/$1 " ] && echo ${p#/proc/}; done | sort -n | head -1'
+"""An agent's main process (the image has no pgrep): the first of it and its probe forks."""
+
+
+def test_verify_does_not_believe_a_hung_agent(ha):
+    """border-health frozen (SIGSTOP): its last state still says border-a serves, and verify
+    must say the state is stale rather than pass on it."""
+    router = t("border-a")
+    pid = router.run("sh", "-c", AGENT_PID, "pid", "border-health").stdout.strip()
+    assert pid and router.run("sh", "-c", f"kill -STOP {pid}").returncode == 0  # the shell's kill: the image has no procps
+    try:
+        time.sleep(STALE_SECONDS + 2)
+        assert state_file(router, BORDER_HEALTH)["available"] == "1"  # what a stale state says
+        check = next(c for c in build_checks(ha.model(), STACK) if c.name.startswith("paths border-a"))
+        with pytest.raises(CheckFailed, match="hangs or is gone"):
+            check.run()
+    finally:
+        router.run("sh", "-c", f"kill -CONT {pid}")
+    verify(ha)
 
 
 def test_drained_router_stops_without_losing_a_packet(ha):

@@ -69,6 +69,15 @@ probe_collect() {
     done
     PROBE_PID=()
 }
+# report FILE STATE: the agent's state (key=value lines) for `verify`, written when it changed,
+# whole (a reader never sees half of it); FILE.at gets the time on every call, so a state whose
+# agent died or hangs is seen to be stale
+REPORTED=""
+report() {
+    printf '%s\n' "$EPOCHSECONDS" >"$1.at"
+    [[ "$2" == "$REPORTED" ]] && return 0
+    printf '%s' "$2" >"$1.new" && mv "$1.new" "$1" && REPORTED="$2"
+}
 # flip VALUE STREAK OK [DOWN_AFTER]: VALUE (0/1, a variable's name, array elements too) takes
 # OK once OK has differed from it DOWN_AFTER (default down_after) rounds in a row when VALUE is
 # 1, or up_after when 0; STREAK counts those rounds. Succeeds when VALUE flipped.
