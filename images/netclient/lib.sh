@@ -69,6 +69,9 @@ probe_collect() {
     done
     PROBE_PID=()
 }
+# mesh_allowed_ips: `wg show` of the mesh interface's peers, "<key> <allowed ip>..." per line
+# (bounded: an agent must not hang on a busy userspace WireGuard)
+mesh_allowed_ips() { timeout 5 wg show "$MESH_INTERFACE" allowed-ips 2>/dev/null; }
 # report FILE STATE: the agent's state (key=value lines) for `verify`, written when it changed,
 # whole (a reader never sees half of it); FILE.at gets the time on every call, so a state whose
 # agent died or hangs is seen to be stale
