@@ -125,7 +125,7 @@ class Sink(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 # --- the stack ---------------------------------------------------------------------------
 
-def upload(container: str, files: dict[str, str]) -> None:
+def upload(container: str, files: dict[str, str], mode: int = 0o644) -> None:
     import io
     import tarfile
 
@@ -134,7 +134,7 @@ def upload(container: str, files: dict[str, str]) -> None:
         for path, content in files.items():
             data = content.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
     sh("docker", "cp", "-", f"{container}:/", input=buf.getvalue())
 
@@ -145,7 +145,7 @@ def up(subnet: str, sink_port: int) -> dict:
     plan = underlay_plan(cfg)
     nm = cfg.netmaker
     cp = ne.control_plane(nm, plan)
-    net = f"bgp4mesh-{STACK}-underlay"
+    net, control = f"bgp4mesh-{STACK}-underlay", f"bgp4mesh-{STACK}-netmaker-control"
     vol = f"bgp4mesh-{STACK}-netmaker-data"
     t0 = time.monotonic()
     for kind in ("mosquitto", "netmaker", "tls"):
@@ -155,30 +155,36 @@ def up(subnet: str, sink_port: int) -> dict:
     master_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     mq_user, mq_pass = "netmaker", secrets.token_urlsafe(24)
     ca, cert, key = make_ca(nm.domain, str(cp.tls_ip))
-    env = ne.server_env(nm, plan, master_key=master_key, mq_username=mq_user, mq_password=mq_pass)
+    env = ne.server_env(nm, plan, mq_username=mq_user)
     env["HTTP_PROXY"] = env["HTTPS_PROXY"] = f"http://{plan.gateway}:{sink_port}"  # record what would leave
 
     sh("docker", "network", "create", "--internal", "--subnet", subnet, "--gateway", str(plan.gateway), "--label", LABEL, net)
+    sh("docker", "network", "create", "--internal", "--subnet", str(plan.control), "--gateway", str(plan.control_gateway), "--label", LABEL, control)
     sh("docker", "volume", "create", "--label", LABEL, vol)
-    common = ["--restart", "unless-stopped", "--label", LABEL, "--network", net]
+    networks = {"public": net, "control": control}
 
-    def create(role: str, image: str, ip, aliases, envs: dict, extra: list[str] = ()) -> None:
-        args = ["docker", "create", "--name", name(role), "--hostname", f"netmaker-{role}", *common, "--ip", str(ip)]
-        for a in aliases:
-            args += ["--network-alias", a]
+    def create(role: str, image: str, envs: dict, extra: list[str] = (), command: list[str] = ()) -> None:
+        """On the networks NetmakerServer attaches `role` to (ControlPlane.attachments)."""
+        (first, ip, aliases), *more = cp.attachments(role)
+        args = ["docker", "create", "--name", name(role), "--hostname", f"netmaker-{role}", "--restart", "unless-stopped",
+                "--label", LABEL, "--network", networks[first], "--ip", str(ip), *(f"--network-alias={a}" for a in aliases)]
         for k, v in envs.items():
             args += ["--env", f"{k}={v}"]
-        sh(*args, *extra, image)
+        sh(*args, *extra, image, *command)
+        for other, ip, aliases in more:
+            sh("docker", "network", "connect", "--ip", str(ip), *(f"--alias={a}" for a in aliases), networks[other], name(role))
 
-    create("mq", f"bgp4mesh/mosquitto:{TAG}", cp.mq_ip, cp.aliases["mq"], {"MQ_USERNAME": mq_user, "MQ_PASSWORD": mq_pass})
-    upload(name("mq"), {ne.flavor(nm).mosquitto_conf: ne.mosquitto_conf(nm, plan)})
-    create("server", f"bgp4mesh/netmaker:{TAG}", cp.server_ip, cp.aliases["server"], env,
-           ["-v", f"{vol}:{ne.flavor(nm).data_dir}"])
-    create("tls", f"bgp4mesh/tls:{TAG}", cp.tls_ip, cp.aliases["tls"], {})
-    path, conf = ne.tls_front_conf(nm, plan)
+    fl = ne.flavor(nm)
+    create("mq", f"bgp4mesh/mosquitto:{TAG}", {"MQ_USERNAME": mq_user, "MQ_PASSWORD_FILE": ne.MQ_PASSWORD_FILE})
+    upload(name("mq"), {fl.mosquitto_conf: ne.mosquitto_conf(nm, plan), fl.mosquitto_acl: ne.mosquitto_acl(nm, mq_user)})
+    upload(name("mq"), {ne.MQ_PASSWORD_FILE: mq_pass}, mode=0o600)
+    create("server", f"bgp4mesh/netmaker:{TAG}", env, ["-v", f"{vol}:{fl.data_dir}"], ne.SERVER_COMMAND)
+    upload(name("server"), {ne.SECRETS_FILE: ne.server_secrets(master_key, mq_pass)}, mode=0o600)
+    create("tls", f"bgp4mesh/tls:{TAG}", {})
+    path, conf = ne.tls_front_conf(nm, plan, master_key)
     upload(name("tls"), {path: conf, ne.CERT_FILE: cert, ne.KEY_FILE: key, ne.CA_FILE: ca})
     state = {
-        "network": net, "volume": vol, "containers": [name(r) for r in ("mq", "server", "tls")],
+        "networks": [net, control], "volume": vol, "containers": [name(r) for r in ("mq", "server", "tls")],
         "api_url": cp.api_url, "client_endpoint": cp.client_endpoint, "broker_endpoint": cp.broker_endpoint,
         "master_key": master_key, "ca_pem": ca, "tls_ip": str(cp.tls_ip), "domain": nm.domain,
         "gateway": str(plan.gateway), "subnet": subnet, "build_s": round(build_s, 1), "server_env": env,
@@ -219,7 +225,8 @@ def down(state: dict | None = None) -> None:
     if state:
         for c in state["containers"]:
             sh("docker", "rm", "-f", "-v", c, check=False)
-        sh("docker", "network", "rm", state["network"], check=False)
+        for n in state["networks"]:
+            sh("docker", "network", "rm", n, check=False)
         sh("docker", "volume", "rm", state["volume"], check=False)
     # anything else this bench labelled (e.g. a probe netclient and its volume)
     for c in sh("docker", "ps", "-aq", "--filter", f"label={LABEL}").split():

@@ -13,7 +13,12 @@ from ipaddress import IPv4Address, IPv4Network
 from .config import ConfigError, Problem, StackConfig
 
 # Fixed underlay slots, counted from the start of the underlay subnet.
-NETMAKER_SLOTS = {"mq": 2, "server": 3, "tls": 4}
+NETMAKER_SLOTS = {"mq": 2, "tls": 4}
+"""The control plane's parts that members reach on the underlay: the broker and the TLS front."""
+CONTROL_SLOTS = {"mq": 2, "server": 3, "tls": 4}
+"""Their places on the lab's control network, where the server alone sits (members never
+reach its API or the broker's server listener)."""
+CONTROL_PREFIX = 28
 ROUTER_BASE = 10
 NODE_BASE = 20
 
@@ -38,6 +43,13 @@ class UnderlayPlan:
     netmaker: dict[str, IPv4Address]
     routers: dict[str, IPv4Address]
     nodes: dict[str, IPv4Address]
+    control: IPv4Network
+    """The internal network of the server, the broker and the front: the /28 right after the underlay."""
+    control_hosts: dict[str, IPv4Address]
+
+    @property
+    def control_gateway(self) -> IPv4Address:
+        return IPv4Address(int(self.control.broadcast_address) - 1)
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,9 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
     if base + max(last, max(NETMAKER_SLOTS.values())) >= int(gateway):
         need = _fit(max(last, max(NETMAKER_SLOTS.values())) + 3)
         problems.append(Problem("lab.underlay", subnet, f"too small for {len(cfg.mesh.nodes)} mesh node(s) and {len(cfg.border_routers)} border router(s); use a /{need} or larger"))
+    control = _control_network(cfg, subnet)
+    if isinstance(control, Problem):
+        problems.append(control)
     if problems:
         raise ConfigError(problems=problems)
     slot = lambda n: IPv4Address(base + n)  # noqa: E731
@@ -105,7 +120,20 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
         {k: slot(v) for k, v in NETMAKER_SLOTS.items()},
         {r.name: slot(ROUTER_BASE + i) for i, r in enumerate(cfg.border_routers)},
         {n.name: slot(NODE_BASE + i) for i, n in enumerate(cfg.mesh.nodes)},
+        control,
+        {k: IPv4Address(int(control.network_address) + v) for k, v in CONTROL_SLOTS.items()},
     )
+
+
+def _control_network(cfg: StackConfig, underlay: IPv4Network) -> IPv4Network | Problem:
+    """The first /28 after the underlay, unless another lab network holds it."""
+    size = 2 ** (32 - CONTROL_PREFIX)
+    control = IPv4Network(((int(underlay.broadcast_address) + size) // size * size, CONTROL_PREFIX))
+    others = [u.link for u in cfg.upstreams] + ([cfg.lab.exchange] if cfg.lab.exchange else [])
+    clash = next((n for n in others if n.overlaps(control)), None)
+    if clash is not None:
+        return Problem("lab.underlay", underlay, f"the control plane's network {control} (the /{CONTROL_PREFIX} after the underlay) overlaps {clash}; move one of them")
+    return control
 
 
 def exchange_plan(cfg: StackConfig) -> ExchangePlan | None:

@@ -22,13 +22,22 @@ class Target:
     docker_host: Optional[str] = None
     remote: Optional[Ssh] = None
 
-    def run(self, *cmd: str, timeout: float = 20) -> subprocess.CompletedProcess:
-        argv = ["docker", "exec", self.container, *cmd]
+    def run(self, *cmd: str, timeout: float = 20, input: Optional[str] = None) -> subprocess.CompletedProcess:
+        """`cmd` in the container; `input`, when given, is its standard input."""
+        argv = ["docker", "exec", *(["-i"] if input is not None else []), self.container, *cmd]
         if self.remote is not None:
             argv = ssh.command(self.remote, argv)
         elif self.docker_host and not self.docker_host.startswith("unix://"):
             argv[1:1] = ["-H", self.docker_host]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **stdin)
+
+    def write(self, path: str, text: str) -> None:
+        """Replace the file at `path` in the container at once: a reader (stayrtr polling its
+        VRP file) sees the old content or the new, never half of it."""
+        proc = self.run("sh", "-c", 'cat > "$1.new" && mv "$1.new" "$1"', "write", path, input=text, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"writing {path} in {self.container}: {(proc.stderr or proc.stdout).strip()}")
 
     def birdc(self, *args: str) -> str:
         proc = self.run("birdc", *args)
@@ -115,3 +124,27 @@ def import_limit(target: Target, protocol: str) -> tuple[Optional[int], Optional
         action.group(1) if action else None,
         int(imported.group(1)) if imported else 0,
     )
+
+
+ROA_STATES = {0: "not found", 1: "valid", 2: "invalid"}
+"""BIRD 2.0.12's ROA_UNKNOWN, ROA_VALID and ROA_INVALID (nest/route.h), by RFC 6811's names."""
+RTR_ANSWERING = ("Established", "Sync-Start", "Sync-Running")
+"""States of a `protocol rpki` whose cache answers (proto/rpki/rpki.c str_cache_states)."""
+
+
+def roa_state(target: Target, table: str, prefix: str, asn: int) -> str:
+    """The RFC 6811 state of `prefix` originated by `asn`, by the router's ROA table now."""
+    out = target.birdc("eval", f"roa_check({table}, {prefix}, {asn})")
+    found = re.search(r"\(enum \d+\)(\d+)", out)
+    if not found or int(found.group(1)) not in ROA_STATES:
+        raise RuntimeError(f"roa_check in {target.container}: {out.strip()}")
+    return ROA_STATES[int(found.group(1))]
+
+
+def route_count(target: Target, table: str) -> int:
+    """How many routes `table` holds (in a ROA table: the ROAs)."""
+    out = target.birdc("show", "route", "table", table, "count")
+    found = re.search(r"(\d+) of \d+ routes", out)
+    if not found:
+        raise RuntimeError(f"show route table {table} count in {target.container}: {out.strip()}")
+    return int(found.group(1))

@@ -1,6 +1,7 @@
 """`python -m bgp4mesh`: check, render and verify a stack without the Pulumi CLI.
 
-check  validate Pulumi.<stack>.yaml and print the plan (exit 0, or 2 if invalid)
+check  validate Pulumi.<stack>.yaml and print the plan (exit 0, or 2 if invalid); a WARNING
+       on stderr for each image pulled by tag alone (not pinned by digest)
 render write every generated daemon config; DIR/<router>/ is that container's /etc/bird
 verify check a running deployment from the outside (exit 0 when every check passes)
 
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             _render_in_memory(cfg)
             print(summary(args.stack, cfg))
+            for line in tag_only_warnings(cfg):
+                print(line, file=sys.stderr)
             return 0
         if args.command == "render":
             for path in write_rendered(cfg, _out_dir(args.out)):
@@ -97,6 +100,15 @@ def _render_in_memory(cfg: StackConfig) -> None:
 
 def _quoted(text: str) -> str:
     return repr(text) if len(text) <= 60 else repr(text[:40]) + f"... ({len(text)} characters)"
+
+
+def tag_only_warnings(cfg: StackConfig) -> list[str]:
+    """One WARNING per image the hosts pull by tag alone: valid, but whoever can push to
+    that tag (or sits between host and registry) decides what runs there."""
+    return [
+        f"WARNING: {NAMESPACE}:{key}: {ref} is pulled by tag alone; pin it by digest (a push to the tag changes what runs)"
+        for key, ref in cfg.tag_only_pulls().items()
+    ]
 
 
 def summary(stack: str, cfg: StackConfig) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any, Iterable, Iterator, Literal, Optional, Sequence, Union
 
 from pydantic import (
@@ -228,6 +228,13 @@ def _ipv4(value: object) -> IPv4Address:
     return addr
 
 
+def _ip(value: object) -> Union[IPv4Address, IPv6Address]:
+    try:
+        return value if isinstance(value, (IPv4Address, IPv6Address)) else ip_address(value)
+    except ValueError:
+        raise ValueError("must be an IP address like 172.31.0.5 or 2001:db8::5") from None
+
+
 def _router_id(addr: IPv4Address) -> IPv4Address:
     if addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr == IPv4Address("255.255.255.255"):
         raise ValueError("a router id must not be 0.0.0.0, loopback, multicast or broadcast")
@@ -265,6 +272,7 @@ Prefix = Annotated[Union[IPv4Network, IPv6Network], BeforeValidator(_network)]
 Prefix4 = Annotated[IPv4Network, BeforeValidator(_ipv4_network)]
 Address4 = Annotated[IPv4Address, BeforeValidator(_ipv4)]
 RouterId = Annotated[IPv4Address, BeforeValidator(_ipv4), AfterValidator(_router_id)]
+Address = Annotated[Union[IPv4Address, IPv6Address], BeforeValidator(_ip)]
 Password = Annotated[SecretStr, AfterValidator(_password)]
 Domain = Annotated[
     str,
@@ -291,17 +299,75 @@ HostKey = Annotated[
 SshUser = Annotated[str, BeforeValidator(_text(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name like root or deploy", 32))]
 LocalPath = Annotated[str, BeforeValidator(_text(r"[^\x00-\x1f\x7f]{1,1000}", "a file path on the machine running Pulumi", 1000))]
 InterfaceName = Annotated[str, BeforeValidator(_text(r"[A-Za-z0-9_.-]{1,15}", "a Linux interface name (1-15 of A-Z, a-z, 0-9, '_', '.', '-')", 15))]
+_REPOSITORY = r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 ImageRepository = Annotated[
     str,
-    BeforeValidator(_text(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*", "a registry and path like registry.example.net:5000/bgp4mesh", 255)),
+    BeforeValidator(_text(_REPOSITORY, "a registry and path like registry.example.net:5000/bgp4mesh", 255)),
 ]
-ImageTag = Annotated[str, BeforeValidator(_text(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker tag like 1.2.0", 128))]
+ImageTag = Annotated[str, BeforeValidator(_text(_TAG, "a Docker tag like 1.2.0", 128))]
+DIGEST_RULE = "a digest is 'sha256:' and 64 lowercase hex digits (the registry's Docker-Content-Digest)"
+_DIGEST = r"sha256:[0-9a-f]{64}"
+Digest = Annotated[str, BeforeValidator(_text(_DIGEST, DIGEST_RULE, 71))]
+IMAGE_RULE = "an image like caddy:2.8.4, pinned by digest as caddy:2.8.4@sha256:<64 hex digits> or caddy@sha256:<64 hex digits>"
+_image_text = _text(r"[!-~]+", IMAGE_RULE, 400)
+
+
+def _image_reference(value: object) -> str:
+    """name:tag, name@digest or name:tag@digest: a digest pins the image, whatever the tag
+    is later pushed to point at."""
+    text = _image_text(value)
+    name, at, digest = text.partition("@")
+    if at and not re.fullmatch(_DIGEST, digest):
+        raise ValueError(DIGEST_RULE)
+    if not re.fullmatch(rf"{_REPOSITORY}(:{_TAG}){'?' if at else ''}", name):
+        raise ValueError(IMAGE_RULE)
+    return text
+
+
+ImageReference = Annotated[str, BeforeValidator(_image_reference)]
+AdminUser = Annotated[str, BeforeValidator(_text(r"[a-z][a-z0-9-]{3,31}", "a user name of 4-32 characters of a-z, 0-9 and '-' starting with a letter (Netmaker needs more than 3)", 32))]
 HttpsUrl = Annotated[str, BeforeValidator(_text(r"https://[!-~]+", "an https:// URL", 500))]
 HostPort = Annotated[str, BeforeValidator(_text(rf"{_LABEL}(\.{_LABEL})*:[0-9]{{1,5}}", "host:port like stun.example.net:3478", 250))]
 Pem = Annotated[
     str,
     BeforeValidator(_text(r"(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+", "PEM certificates", 100_000)),
 ]
+
+
+INBOUND_RULE = "an opening like tcp/8080, tcp/8000-8010, udp/53 or udp/60000-60100 (ports 1-65535, first <= last)"
+_INBOUND_RE = re.compile(r"(tcp|udp)/([0-9]{1,5})(?:-([0-9]{1,5}))?")
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """What the Internet may open on a member's public mesh address: one protocol and an
+    inclusive port range (a single port is first == last)."""
+
+    proto: str
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return f"{self.proto}/{self.first}" if self.first == self.last else f"{self.proto}/{self.first}-{self.last}"
+
+
+def _inbound(value: object) -> PortRange:
+    """`tcp/PORT`, `tcp/FIRST-LAST`, `udp/...`: text, so a YAML number or a typo fails here."""
+    if isinstance(value, PortRange):
+        return value
+    _no_bool(value)
+    found = _INBOUND_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not found:
+        raise ValueError(INBOUND_RULE)
+    first = int(found[2])
+    last = int(found[3]) if found[3] else first
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(INBOUND_RULE)
+    return PortRange(found[1], first, last)
+
+
+Inbound = Annotated[PortRange, BeforeValidator(_inbound)]
 
 
 class Strict(BaseModel):
@@ -378,6 +444,14 @@ class Host(Strict):
         return self.ssh.docker_endpoint if self.ssh is not None else self.docker
 
 
+class OwnDigests(Strict):
+    """Per kind of our images, the digest its release push printed (`sha256:<64 hex>`)."""
+
+    border: Optional[Digest] = None
+    netclient: Optional[Digest] = None
+    bird: Optional[Digest] = None
+
+
 class Images(Strict):
     """Where bgp4mesh's own images (border, netclient, bird) come from."""
 
@@ -385,6 +459,21 @@ class Images(Strict):
     """Pull `<registry>/<kind>:<tag>` on every host (prod: remote hosts have no build
     context and no package mirror). Omitted: build from images/ on each engine (lab)."""
     tag: ImageTag = "local"
+    digests: OwnDigests = OwnDigests()
+    """Per kind, the digest the release pushed: hosts pull `<registry>/<kind>:<tag>@<digest>`,
+    exactly that image whatever the tag is later pushed to point at."""
+
+    @model_validator(mode="after")
+    def _digests_need_registry(self) -> "Images":
+        if self.digests.model_fields_set and self.registry is None:
+            _raise([problem("digests", "pins images pulled from `registry`; without one they are built here")])
+        return self
+
+    def reference(self, kind: str) -> str:
+        """What a host pulls for our image `kind` (the registry's name, pinned when a digest is given)."""
+        ref = f"{self.registry}/{kind}:{self.tag}"
+        digest = getattr(self.digests, kind)
+        return f"{ref}@{digest}" if digest else ref
 
 
 class Timers(Strict):
@@ -423,6 +512,13 @@ class Bfd(Strict):
     graceful restart instead, keeping the routes as stale (a control-plane restart)."""
 
 
+RESERVED_TABLES = {
+    44: "the HA routers' table for inbound forwarded to the active gateway (images/border/border-health)",
+    253: "the kernel's default table", 254: "the kernel's main table, the host's own", 255: "the kernel's local table",
+}
+"""Kernel tables policy.kernel_table must not take."""
+
+
 class Policy(Strict):
     """The edge policy every eBGP session gets; the templates only express it."""
 
@@ -452,6 +548,29 @@ class Policy(Strict):
     ibgp_bfd: Optional[Bfd] = None
     """BFD on the iBGP sessions between border routers (None: off). Without it a dead
     router's routes stay in its peer for the hold time, and outbound traffic with them."""
+    ibgp_max_prefixes: Optional[Int] = Field(None, ge=1, le=U32)
+    """Import limit on each iBGP session. None: what another router may rightly send, its
+    upstreams' max_prefixes and the own prefixes (StackConfig.ibgp_limits)."""
+    ibgp_max_received: Optional[Int] = Field(None, ge=1, le=U32)
+    """Receive limit on each iBGP session. None: the upstreams' receive limits and the own prefixes."""
+    ibgp_limit_action: Literal["warn", "block", "restart", "disable"] = "block"
+    """block keeps the session and what it holds: losing iBGP moves traffic, a few extra
+    routes do not."""
+    kernel_table: Int = Field(179, ge=1, le=U32 - 1)
+    """Kernel routing table for BGP-learned routes on a real host, so the host's own
+    traffic (SSH, management) keeps its main table: forwarded and mesh-sourced traffic
+    reaches this table by `ip rule`s (host preparation). A lab's border has a network
+    namespace of its own, with no host traffic to protect, and uses the main table."""
+
+    @model_validator(mode="after")
+    def _ibgp_limits_ordered(self) -> "Policy":
+        found = []
+        if self.ibgp_max_prefixes and self.ibgp_max_received and self.ibgp_max_received < self.ibgp_max_prefixes:
+            found.append(Problem("ibgp_max_received", self.ibgp_max_received, f"below ibgp_max_prefixes {self.ibgp_max_prefixes}"))
+        if self.kernel_table in RESERVED_TABLES:
+            found.append(Problem("kernel_table", self.kernel_table, RESERVED_TABLES[self.kernel_table]))
+        _raise(found)
+        return self
 
     @model_validator(mode="after")
     def _lengths_ordered(self) -> "Policy":
@@ -517,6 +636,16 @@ class Upstream(Strict):
     bfd: Optional[Bfd] = None
     """BFD on this session (None: off; the hold timer alone detects a dead neighbor)."""
     limit_action: Literal["warn", "block", "restart", "disable"] = "disable"
+    max_received: Optional[Int] = Field(None, ge=1, le=U32)
+    """Receive limit: routes received and remembered, filtered ones too (they cost memory
+    as well); over it, limit_action. None: twice max_prefixes."""
+    ttl_security: bool = False
+    """GTSM (RFC 5082, BIRD `ttl security`): send with TTL 255 and take only packets that
+    arrive with 255, so nobody more than one hop away can reach the session. Only if the
+    peer runs it too; the router host's firewall then admits BGP only with TTL 255."""
+    unauthenticated: bool = False
+    """Run a session on a real host with neither `password` nor `ttl_security` knowingly;
+    `check` refuses such a session otherwise."""
     accept_default: bool = False
     """Accept 0.0.0.0/0 from this upstream (a default-only transit)."""
     password: Optional[Password] = None
@@ -541,8 +670,15 @@ class Upstream(Strict):
                 found.append(Problem(field, addr, f"the network or broadcast address of link {self.link}"))
         if self.neighbor == self.local_address:
             found.append(Problem("local_address", self.local_address, "same address as neighbor"))
+        if self.max_received is not None and self.max_received < self.max_prefixes:
+            found.append(Problem("max_received", self.max_received, f"below max_prefixes {self.max_prefixes}: received routes include the accepted ones"))
         _raise(found)
         return self
+
+    @property
+    def receive_limit(self) -> int:
+        """What BIRD's `receive limit` gets: max_received, or twice max_prefixes."""
+        return self.max_received if self.max_received is not None else min(U32, 2 * self.max_prefixes)
 
     @property
     def mock_router_id(self) -> Optional[IPv4Address]:
@@ -566,6 +702,10 @@ class BorderRouter(Strict):
     """Drain before maintenance: announce with the graceful-shutdown community and
     `policy.drain_prepend` prepends, and stop being an egress gateway, so traffic moves
     to the other routers before this one stops. Applied in place (no restart)."""
+    inbound: list[Inbound] = Field([], max_length=MAX_ITEMS)
+    """What the Internet may open on this router's public mesh address (`tcp/22`,
+    `udp/1000-2000`); ICMP echo and the mesh's own traffic are always let in, the rest
+    from outside the mesh range is dropped. Needs `mesh_ip` pinned."""
 
 
 class MeshNode(Strict):
@@ -575,6 +715,10 @@ class MeshNode(Strict):
     host: Name = "local"
     ip: Optional[Address4] = None
     """Pin the mesh address; otherwise Netmaker assigns the lowest free one."""
+    inbound: list[Inbound] = Field([], max_length=MAX_ITEMS)
+    """What the Internet may open on this node's public mesh address (`tcp/8080`,
+    `udp/1000-2000`); ICMP echo and the mesh's own traffic are always let in, the rest
+    from outside the mesh range is dropped. Needs `ip` pinned."""
 
 
 class Failover(Strict):
@@ -620,9 +764,22 @@ class Mesh(Strict):
         return self
 
 
-ImageReference = Annotated[
-    str, BeforeValidator(_text(r"[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image like caddy:2.8.4", 400))
-]
+MOSQUITTO_MIN = (2, 0, 16)
+"""CVE-2023-0809: memory exhaustion from a crafted first packet, before authentication."""
+
+
+def _mosquitto_at_least(reference: str) -> str:
+    """The broker faces the Internet through the TLS front: refuse a tag older than the fix,
+    and a reference whose tag does not say its version (a digest alone proves nothing)."""
+    name = reference.partition("@")[0]
+    tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else ""
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)(?![\d.])", tag)
+    if not found or tuple(int(n) for n in found.groups()) < MOSQUITTO_MIN:
+        raise ValueError("mosquitto must be 2.0.16 or later (CVE-2023-0809), named in the tag: e.g. eclipse-mosquitto:2.0.21-openssl")
+    return reference
+
+
+MosquittoImage = Annotated[ImageReference, AfterValidator(_mosquitto_at_least)]
 
 
 class UpstreamImages(Strict):
@@ -631,7 +788,7 @@ class UpstreamImages(Strict):
 
     netmaker: Optional[ImageReference] = None
     """Default: gravitl/netmaker:<version>."""
-    mosquitto: ImageReference = "eclipse-mosquitto:2.0.15-openssl"
+    mosquitto: MosquittoImage = "eclipse-mosquitto:2.0.21-openssl"
     tls: ImageReference = "caddy:2.8.4"
 
 
@@ -655,6 +812,12 @@ class Netmaker(Strict):
     to, trusted by the TLS front, the netclients and bgp4mesh. Omit for Let's Encrypt."""
     stun_servers: list[HostPort] = Field([], max_length=MAX_ITEMS)
     """STUN servers netclients find their public endpoint with (behind NAT). Empty: STUN off."""
+    admin_from: list[Prefix] = Field([], max_length=MAX_ITEMS)
+    """Source networks of the operator's own tools, let through the TLS front to the admin
+    and user routes; everyone else gets only what netclients call (bgp4mesh itself comes
+    through with the master key). Empty: nobody by address."""
+    admin_user: AdminUser = "bgp4mesh-admin"
+    """The super-admin `pulumi up` creates (its password is a secret in the state)."""
 
     def pull_image(self, kind: str) -> str:
         """The upstream image of `kind` (netmaker, mosquitto, tls)."""
@@ -677,6 +840,67 @@ class Probe(Strict):
     mesh.egress_ranges for nodes to reach it."""
 
 
+LAB_RTR_SLOT = 5
+"""A lab's default RTR cache: this many addresses into lab.underlay (free in its plan)."""
+
+
+class RtrCache(Strict):
+    """An RPKI-to-Router cache (RFC 8210: a validator such as stayrtr or Routinator)."""
+
+    address: Address
+    port: Int = Field(323, ge=1, le=65535)
+    """323 is RTR over TCP's IANA port and BIRD's default; stayrtr's own default is 8282."""
+
+
+class Rpki(Strict):
+    """Route origin validation (RFC 6811, MANRS action 1): every eBGP route is checked
+    against the ROAs the caches serve. With every cache gone BIRD keeps the last data
+    until it expires, then every route is `not found`: validation fails open."""
+
+    caches: list[RtrCache] = Field([], max_length=MAX_ITEMS)
+    """One BIRD `protocol rpki` each; two independent ones survive the loss of either.
+    Required outside a lab. A lab runs a cache (stayrtr) at each address listed, on its
+    underlay; omitted, one at the underlay's address LAB_RTR_SLOT."""
+    invalid: Literal["reject", "accept"] = "reject"
+    """reject (NLNOG, MANRS): invalids are dropped and kept for `show route filtered`.
+    accept: a rollout's observation step, invalids logged and used like any route."""
+    retry: Int = Field(30, ge=1, le=7200)
+    """Seconds between attempts to reach a cache that does not answer (BIRD `retry keep`):
+    the router's choice, not the 600 s a cache suggests, so a router that starts before its
+    cache, or a restarted cache, validates again within this time."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Rpki":
+        seen: dict[tuple, int] = {}
+        found = []
+        for i, c in enumerate(self.caches):
+            if (c.address, c.port) in seen:
+                found.append(Problem(f"caches[{i}]", f"{c.address} port {c.port}", f"the same cache as caches[{seen[(c.address, c.port)]}]"))
+            seen.setdefault((c.address, c.port), i)
+        _raise(found)
+        return self
+
+
+class Roa(Strict):
+    """A validated ROA payload a lab's RTR caches serve (what a validator would derive from
+    the RPKI): `asn` may originate `prefix` and its more-specifics up to `max_length`."""
+
+    prefix: Prefix
+    max_length: Optional[Int] = Field(None, ge=0, le=128)
+    """Omitted: the prefix's own length (no more-specific is valid)."""
+    asn: Asn
+
+    @model_validator(mode="after")
+    def _length_fits(self) -> "Roa":
+        if self.max_length is not None and not self.prefix.prefixlen <= self.max_length <= self.prefix.max_prefixlen:
+            _raise([Problem("max_length", self.max_length, f"must be from {self.prefix.prefixlen} to {self.prefix.max_prefixlen} for {self.prefix}")])
+        return self
+
+    @property
+    def longest(self) -> int:
+        return self.prefix.prefixlen if self.max_length is None else self.max_length
+
+
 class Lab(Strict):
     """Present only in dev/lab stacks: everything on one Docker host, networks internal."""
 
@@ -687,6 +911,11 @@ class Lab(Strict):
     None: the mock ISPs only know their border router."""
     probe: Optional[Probe] = None
     """A host on the Internet beyond the mock ISPs (needs `exchange`)."""
+    roas: list[Roa] = Field([], max_length=MAX_NODES)
+    """What the lab's RTR caches (stayrtr, one at each `rpki.caches` address on the
+    underlay) serve; needs `rpki`. Empty: every route validates as `not found`."""
+    roa_refresh: Int = Field(10, ge=1, le=86400)
+    """Seconds between the caches' reads of their VRP file (stayrtr -refresh)."""
 
 
 class StackConfig(Strict):
@@ -702,16 +931,25 @@ class StackConfig(Strict):
     mesh: Mesh
     netmaker: Netmaker = Netmaker()
     policy: Policy = Policy()
+    rpki: Optional[Rpki] = None
+    """Route origin validation on every eBGP session (None: off)."""
     lab: Optional[Lab] = None
 
     @model_validator(mode="after")
     def _coherent(self) -> "StackConfig":
         checks = (
             _check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_remote, _check_lab,
-            _check_routers, _check_probe,
+            _check_routers, _check_probe, _check_rpki, _check_authentication, _check_inbound,
         )
         _raise(p for check in checks for p in check(self))
         return self
+
+    @property
+    def rtr_caches(self) -> list[RtrCache]:
+        """The caches the border routers use: rpki.caches, or a lab's own default one."""
+        if self.rpki is None or self.rpki.caches or self.lab is None:
+            return list(self.rpki.caches) if self.rpki else []
+        return [RtrCache(address=IPv4Address(int(self.lab.underlay.network_address) + LAB_RTR_SLOT))]
 
     def router_of(self, upstream: Upstream) -> BorderRouter:
         name = upstream.router or self.border_routers[0].name
@@ -722,6 +960,30 @@ class StackConfig(Strict):
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
+
+    def ibgp_limits(self) -> tuple[int, int]:
+        """(import limit, receive limit) of each iBGP session: the policy's, or what another
+        router may rightly send (every upstream's routes and the own prefixes)."""
+        own = len(self.prefixes)
+        imported = self.policy.ibgp_max_prefixes or min(U32, own + sum(u.max_prefixes for u in self.upstreams))
+        received = self.policy.ibgp_max_received or min(U32, own + sum(u.receive_limit for u in self.upstreams))
+        return imported, max(imported, received)
+
+    def bgp_kernel_table(self, router: BorderRouter) -> Optional[int]:
+        """Where `router` installs BGP-learned routes: policy.kernel_table on a real host (its
+        own traffic keeps the main table), None (main) in a lab's own network namespace."""
+        return self.policy.kernel_table if _host(self, router.host).ssh is not None else None
+
+    def tag_only_pulls(self) -> dict[str, str]:
+        """Key path -> reference of each image the hosts pull by tag alone: whoever can push
+        to that tag changes what runs (`check` warns). Images built here are not pulled."""
+        refs = {}
+        if self.images.registry is not None:
+            used = {"border": True, "netclient": bool(self.mesh.nodes), "bird": any(u.mock for u in self.upstreams)}
+            refs |= {f"images.digests.{k}": self.images.reference(k) for k, on in used.items() if on}
+        if self.netmaker.images == "pull":
+            refs |= {f"netmaker.upstream_images.{k}": self.netmaker.pull_image(k) for k in UpstreamImages.model_fields}
+        return {key: ref for key, ref in refs.items() if "@" not in ref}
 
     @property
     def offline(self) -> bool:
@@ -774,9 +1036,7 @@ def _check_asns(cfg: StackConfig) -> Checks:
 def _check_names(cfg: StackConfig) -> Checks:
     groups = {
         "hosts": [(f"hosts[{i}].name", h.name) for i, h in enumerate(cfg.hosts)],
-        "containers": [(f"border_routers[{i}].name", r.name) for i, r in enumerate(cfg.border_routers)]
-        + [(f"upstreams[{i}].name", u.name) for i, u in enumerate(cfg.upstreams)]
-        + [(f"mesh.nodes[{i}].name", n.name) for i, n in enumerate(cfg.mesh.nodes)],
+        "containers": _containers(cfg),
     }
     for what, names in groups.items():
         first: dict[str, str] = {}
@@ -791,6 +1051,15 @@ def _check_names(cfg: StackConfig) -> Checks:
     for key, name in groups["containers"]:
         if name in RESERVED_NAMES:
             yield Problem(key, name, f"reserved for the Netmaker server's containers ({_join(sorted(RESERVED_NAMES))})")
+
+
+def _containers(cfg: StackConfig) -> list[tuple[str, str]]:
+    """(key, name) of every user-named container: border routers, upstreams (mock ISPs), nodes."""
+    return (
+        [(f"border_routers[{i}].name", r.name) for i, r in enumerate(cfg.border_routers)]
+        + [(f"upstreams[{i}].name", u.name) for i, u in enumerate(cfg.upstreams)]
+        + [(f"mesh.nodes[{i}].name", n.name) for i, n in enumerate(cfg.mesh.nodes)]
+    )
 
 
 def _check_references(cfg: StackConfig) -> Checks:
@@ -955,6 +1224,67 @@ def _check_probe(cfg: StackConfig) -> Checks:
     if cfg.policy.bogon_filter and not cfg.policy.exempt_prefix(probe.prefix):
         for bogon in (b for b in BOGON_PREFIXES_V4 if b.overlaps(probe.prefix)):
             yield Problem("lab.probe.prefix", probe.prefix, f"overlaps bogon {bogon}, which the border rejects; use an exempt test net")
+
+
+RTR_CACHE_NAME = "rtr-cache-{n}"
+"""The container name of a lab's n-th RTR cache (StackConfig.rtr_caches)."""
+
+
+def _check_rpki(cfg: StackConfig) -> Checks:
+    """A lab runs a cache at each rpki.caches address: on the underlay, where every border
+    router reaches it, at an address nothing else there holds."""
+    if cfg.lab is None:
+        if cfg.rpki is not None and not cfg.rpki.caches:
+            yield problem("rpki.caches", "list at least one RTR cache (address, port): the routers validate with what it serves")
+        return
+    if cfg.lab.roas and cfg.rpki is None:
+        yield problem("lab.roas", "served by the lab's RTR caches, which exist only with bgp4mesh:rpki (caches on the underlay)")
+    if cfg.rpki is None:
+        return
+    from .addressing import underlay_plan
+
+    try:
+        plan = underlay_plan(cfg)
+    except ConfigError:
+        return  # _check_lab reports it
+    taken = {a: f"{k} (Netmaker)" for k, a in plan.netmaker.items()} | {plan.gateway: "the Docker bridge gateway"}
+    taken |= {a: f"border router {n}" for n, a in plan.routers.items()} | {a: f"mesh node {n}" for n, a in plan.nodes.items()}
+    subnet = cfg.lab.underlay
+    for i, cache in enumerate(cfg.rtr_caches):
+        key, hint = (f"rpki.caches[{i}].address", "") if cfg.rpki.caches else ("rpki", f" (the lab's default cache, lab.underlay + {LAB_RTR_SLOT}: list rpki.caches)")
+        if cache.address not in subnet or cache.address in (subnet.network_address, subnet.broadcast_address):
+            yield Problem(key, cache.address, f"a lab runs this cache on the underlay: a host address of lab.underlay {subnet}")
+        elif cache.address in taken:
+            yield Problem(key, cache.address, f"already the underlay address of {taken[cache.address]}{hint}")
+    names = {RTR_CACHE_NAME.format(n=i + 1) for i in range(len(cfg.rtr_caches))}
+    for key, name in _containers(cfg):
+        if name in names:
+            yield Problem(key, name, "the container name of one of the lab's RTR caches; choose another")
+
+
+def _check_authentication(cfg: StackConfig) -> Checks:
+    """A real upstream's session with neither TCP-MD5 nor GTSM can be reset or fed by anyone
+    who reaches its link address: only when the config says so (`unauthenticated`)."""
+    if cfg.lab is not None:
+        return
+    for i, u in enumerate(cfg.upstreams):
+        if u.mock is None and u.password is None and not u.ttl_security and not u.unauthenticated:
+            yield problem(f"upstreams[{i}]", "neither a TCP-MD5 password nor GTSM: set `password` (pulumi config set --secret --path "
+                          f"'bgp4mesh:upstreams[{i}].password'), `ttl_security: true` if the peer runs GTSM, or `unauthenticated: true`")
+
+
+def _check_inbound(cfg: StackConfig) -> Checks:
+    """The border routers open a member's ports by its address, which only a pin fixes
+    before the member joins; an opening listed twice or inside another is a typo."""
+    members = [(f"border_routers[{i}]", "mesh_ip", r.mesh_ip, r.inbound) for i, r in enumerate(cfg.border_routers)]
+    members += [(f"mesh.nodes[{i}]", "ip", n.ip, n.inbound) for i, n in enumerate(cfg.mesh.nodes)]
+    for key, pin, address, inbound in members:
+        if inbound and address is None:
+            yield problem(f"{key}.{pin}", "pin it: the border routers open `inbound` by the member's mesh address")
+        for j, rule in enumerate(inbound):
+            other = next((o for o in inbound[:j] if o.proto == rule.proto and o.first <= rule.last and rule.first <= o.last), None)
+            if other is not None:
+                yield Problem(f"{key}.inbound[{j}]", str(rule), f"overlaps {other}; list each port once")
 
 
 def _nested(items: list[tuple]) -> Iterator[tuple[tuple, tuple]]:

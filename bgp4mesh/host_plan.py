@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import Host, StackConfig
+from .addressing import ibgp_addresses
+from .config import BorderRouter, Host, StackConfig
 from .render import template
 
 SCRIPT_PATH = "/usr/local/sbin/bgp4mesh-host-prep"
@@ -24,9 +25,13 @@ WEB_PORTS = (80, 443)
 @dataclass(frozen=True)
 class Opening:
     proto: str
-    port: int
+    port: int | tuple[int, ...]
     source: str | None = None
     why: str = ""
+    iface: str | None = None
+    """Only on this interface (None: any)."""
+    ttl: int | None = None
+    """Only with this TTL on arrival (GTSM: 255, nobody further than one hop)."""
 
 
 @dataclass
@@ -38,6 +43,20 @@ class HostPlan:
     """(interface, address/length) the host must hold."""
     openings: list[Opening] = field(default_factory=list)
     """Besides SSH (whatever port sshd listens on), ICMP and replies."""
+    route_rules: list["RouteRule"] = field(default_factory=list)
+    """Policy routing of a router's host: what may use the BGP-learned routes."""
+
+    @property
+    def interfaces(self) -> dict[str, str]:
+        """Interface named by an opening -> the shell variable holding its kernel name (an
+        altname, like the simulation's `uplink`, is not what nft's iifname compares)."""
+        names = dict.fromkeys(o.iface for o in self.openings if o.iface)
+        return {name: f"iface_{i}" for i, name in enumerate(names)}
+
+    @property
+    def rule_prefs(self) -> list[tuple[int, int]]:
+        """(IP version, preference) of every rule, once: what a rerun deletes first."""
+        return sorted({(r.version, r.pref) for r in self.route_rules})
 
 
 def host_plan(cfg: StackConfig, host: Host) -> HostPlan:
@@ -54,11 +73,66 @@ def host_plan(cfg: StackConfig, host: Host) -> HostPlan:
         for up in cfg.upstreams_of(router):
             if up.interface is not None:
                 plan.addresses.append((up.interface, f"{up.local_address}/{up.link.prefixlen}"))
-            plan.openings.append(Opening("tcp", BGP_PORT, str(up.neighbor), f"BGP from {up.name}"))
+        plan.openings += bgp_openings(cfg, router)
+        plan.route_rules += route_rules(cfg, router)
     if cfg.netmaker.host == host.name:
         plan.roles.append("netmaker control plane")
         plan.openings += [Opening("tcp", port, why="TLS front") for port in WEB_PORTS]
     return plan
+
+
+# ---- the BGP edge: sessions in, and what may use what BGP learned -------------------
+
+BFD_PORTS = (3784, 3785, 4784)
+"""BFD control, echo and multihop (RFC 5881, 5883): BIRD's sessions use 3784."""
+GTSM_TTL = 255
+RULE_PREF = 2000
+"""After border-health's rules (1000-1003, table 44: inbound to the active gateway first)."""
+
+
+def bgp_openings(cfg: StackConfig, router: BorderRouter) -> list[Opening]:
+    """BGP (and BFD where a session runs it) from each upstream on its interface, with
+    TTL 255 under GTSM, and from each other border router (iBGP)."""
+    out = []
+    for up in cfg.upstreams_of(router):
+        why = f"BGP from {up.name}" + (" (GTSM)" if up.ttl_security else "")
+        out.append(Opening("tcp", BGP_PORT, str(up.neighbor), why, up.interface, GTSM_TTL if up.ttl_security else None))
+        if up.bfd is not None:
+            out.append(Opening("udp", BFD_PORTS, str(up.neighbor), f"BFD from {up.name}", up.interface))
+    addresses = ibgp_addresses(cfg)
+    for other in (r for r in cfg.border_routers if r.name != router.name and r.name in addresses):
+        out.append(Opening("tcp", BGP_PORT, str(addresses[other.name]), f"iBGP from {other.name}"))
+        if cfg.policy.ibgp_bfd is not None:
+            out.append(Opening("udp", BFD_PORTS, str(addresses[other.name]), f"BFD from {other.name}"))
+    return out
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """`ip -<version> rule add pref <pref> <selector> lookup <table>`; `main_specific`: the
+    main table without its default route (suppress_prefixlength 0)."""
+
+    version: int
+    pref: int
+    selector: str
+    table: int | str
+    main_specific: bool = False
+
+
+def route_rules(cfg: StackConfig, router: BorderRouter) -> list[RouteRule]:
+    """BIRD puts what BGP learned in a table of its own: forwarded traffic and what the own
+    prefixes source look there after the main table's specific routes (mesh, links; not the
+    host's default). The host's own traffic never does, so a more-specific from the ISP
+    cannot take SSH. The own prefixes' unreachable route is in main: a gone mesh refuses."""
+    table = cfg.bgp_kernel_table(router)
+    if table is None:
+        return []
+    out = []
+    for version in sorted({p.version for p in cfg.prefixes}):
+        out += [RouteRule(version, RULE_PREF, "not iif lo", "main", True), RouteRule(version, RULE_PREF + 1, "not iif lo", table)]
+        for p in (p for p in cfg.prefixes if p.version == version):
+            out += [RouteRule(version, RULE_PREF + 2, f"from {p}", "main", True), RouteRule(version, RULE_PREF + 3, f"from {p}", table)]
+    return out
 
 
 def render_host_prep(cfg: StackConfig, host: Host) -> str:
@@ -68,9 +142,10 @@ def render_host_prep(cfg: StackConfig, host: Host) -> str:
 UNDO = f"""set -eu
 nft delete table inet {NFT_TABLE} 2>/dev/null || true
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl disable bgp4mesh-host-prep.service 2>/dev/null || true; fi
-rm -f /etc/systemd/system/bgp4mesh-host-prep.service /etc/sysctl.d/90-bgp4mesh.conf
+rm -f /etc/systemd/system/bgp4mesh-host-prep.service /etc/systemd/system/docker.service.d/10-bgp4mesh.conf /etc/sysctl.d/90-bgp4mesh.conf
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 if [ -x {SCRIPT_PATH} ]; then {SCRIPT_PATH} --remove-addresses; fi
 rm -f {SCRIPT_PATH}
 """
-"""Run when the stack is destroyed: the firewall, the boot hook and the addresses go; the
-sysctls keep their values until the next boot."""
+"""Run when the stack is destroyed: the firewall, the boot hook (and Docker's need of it),
+the addresses and the routing rules go; the sysctls keep their values until the next boot."""

@@ -41,12 +41,15 @@ public attribute, not part of ``repr()``, and never part of an exception message
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -147,6 +150,63 @@ def _is_not_found_message(msg: str | None) -> bool:
     return m == KEY_NOT_FOUND or m == RECORD_NOT_FOUND
 
 
+# --------------------------------------------------------------------------------------
+# enrollment keys: lifetime as the server sees it
+# --------------------------------------------------------------------------------------
+ZERO_TIME = "0001-01-01T00:00:00Z"
+MEMBER_KEY_SECONDS = 600
+"""How long a member's one-use key may wait for its join (made seconds before it); an
+unused key past that is replaced by the next `up` and reported by `verify`."""
+EXPIRY_TAG = re.compile(r"^until-(\d+)-[0-9a-f]{6}$")
+"""A tag that carries a Uses key's expiry: Netmaker v1.6.0 stores no expiry with a key that
+has uses (the key type is uses, else expiry, else unlimited), so the provider that made it
+puts it there for itself and for `verify`."""
+
+
+def parse_time(value: Any) -> int | None:
+    """Unix seconds from an int/float or an RFC 3339 string; None for unset/zero time."""
+    if value is None or value == "" or value == ZERO_TIME:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value) if value > 0 else None
+    text = str(value).strip()
+    if text.startswith("0001-01-01"):
+        return None
+    text = re.sub(r"(\.\d+)", "", text).replace("Z", "+00:00")
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+def expiry_tag(name: str, expires: int) -> str:
+    """The expiry tag of the key named `name` (tags are unique server-wide: the digest
+    keeps two keys made in the same second apart)."""
+    return f"until-{int(expires)}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+
+
+def key_expires_at(key: Mapping[str, Any]) -> int | None:
+    """When a key stops being usable: its server-side expiration, else its expiry tag."""
+    expires = parse_time(key.get("expiration"))
+    if expires is not None:
+        return expires
+    found = [int(m.group(1)) for m in map(EXPIRY_TAG.match, key.get("tags") or []) if m]
+    return min(found) if found else None
+
+
+def key_usable(key: Mapping[str, Any], now: float) -> bool:
+    """models.EnrollmentKey.IsValid (v1.6.0): uses left, or an expiration still ahead, or
+    unlimited (a key of undefined type never)."""
+    if (key.get("uses_remaining") or 0) > 0:
+        return True
+    expires = parse_time(key.get("expiration"))
+    if expires is not None and now < expires:
+        return True
+    return bool(key.get("type")) and bool(key.get("unlimited"))
+
+
 def _ssl_context(ca_pem: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cadata=ca_pem)
     return ctx
@@ -198,6 +258,7 @@ class NetmakerClient:
         self._sleep = sleep
         self._clock = clock
         self._auth = {"Authorization": f"Bearer {master_key}"} if master_key else {}
+        self._server_date: tuple[float, float] | None = None  # (server's Date, self._clock() then)
         verify: Any
         if ca_pem:
             verify = _ssl_context(ca_pem)
@@ -275,6 +336,7 @@ class NetmakerClient:
                 last = f"connection to {self.base_url} failed ({type(exc).__name__}: {exc})"
                 retryable = method in IDEMPOTENT
             else:
+                self._note_server_date(resp)
                 if resp.status_code < 400:
                     return resp
                 err = self._error_for(call, resp)
@@ -348,6 +410,29 @@ class NetmakerClient:
     def server_status(self) -> dict[str, Any]:
         """``GET /api/server/status`` (no auth): db_connected, broker_connected, version, ..."""
         return self._json("GET", "/api/server/status", auth=False)
+
+    def server_now(self) -> int:
+        """The server's clock, from the Date header Go puts on every answer (the last one
+        this client got, plus the time since), so that expiries the server checks are set
+        and read against its clock, not this machine's; the local clock before any answer."""
+        if self._server_date is None:
+            return int(time.time())
+        date, at = self._server_date
+        return int(date + self._clock() - at)
+
+    def _note_server_date(self, resp: httpx.Response) -> None:
+        try:
+            self._server_date = (parsedate_to_datetime(resp.headers["date"]).timestamp(), self._clock())
+        except (KeyError, TypeError, ValueError):
+            pass
+
+    def server_settings(self) -> dict[str, Any]:
+        """``GET /api/server/settings`` (wrapped): telemetry, basic_auth, ..."""
+        return self._json("GET", "/api/server/settings", wrapped=True)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """``GET /api/users`` -> bare list of ``models.ReturnUser`` (username, issuperadmin, ...)."""
+        return self._json("GET", "/api/users") or []
 
     def health(self) -> bool:
         """``GET /api/server/health`` (plain text, no auth)."""
@@ -434,6 +519,18 @@ class NetmakerClient:
         """``DELETE /api/v1/enrollment-keys/{value}``; :class:`NotFound` if it does not exist
         (the server answers 400 "no enrollmentkey found")."""
         self._json("DELETE", f"/api/v1/enrollment-keys/{value}", shown_path="/api/v1/enrollment-keys/<value>")
+
+    def undefault_enrollment_key(self, key: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/v1/enrollment-keys/{value}`` with ``default: false``: the server refuses
+        to delete a default key ("cannot delete default network key"). PUT also sets relay,
+        groups and auto_assign_gw, so they are sent as the key has them."""
+        body = {"default": False, "groups": key.get("groups"), "auto_assign_gw": bool(key.get("auto_assign_gw"))}
+        relay = key.get("relay")
+        if relay and relay != "00000000-0000-0000-0000-000000000000":
+            body["relay"] = relay
+        return self._json(
+            "PUT", f"/api/v1/enrollment-keys/{key['value']}", json=body, shown_path="/api/v1/enrollment-keys/<value>"
+        )
 
     def find_enrollment_key(self, value: str) -> dict[str, Any] | None:
         for k in self.list_enrollment_keys():

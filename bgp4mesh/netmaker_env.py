@@ -25,7 +25,8 @@ logic/settings.go, migrate/migrate.go, main.go):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Literal, Optional
@@ -41,7 +42,16 @@ API_PORT = 8081
 """netmaker's plain-HTTP REST port (API_PORT); only the TLS front and the lab host reach it."""
 HTTPS_PORT = 443
 MQ_PORT = 1883
+"""The clients' plain MQTT listener (labs): the ACL applies."""
 MQ_WS_PORT = 8883
+"""The clients' websockets listener behind the TLS front (ACME): the ACL applies."""
+MQ_SERVER_PORT = 1884
+"""The Netmaker server's own listener: every topic, so only the server may reach it."""
+MQ_PASSWORD_FILE = "/run/secrets/mq-password"
+"""The broker user's password, uploaded 0600 for root: the start script hashes it into
+the password file, so it never sits in the container's environment (`docker inspect`)."""
+MOSQUITTO_MIN_VERSION = (2, 0, 16)
+"""CVE-2023-0809 (memory exhaustion from a crafted first packet, before authentication)."""
 PUBLIC_IP_RESPONDER_PORT = 8099
 """Loopback port of the public-IP responder inside the bgp4mesh/netmaker image."""
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -52,9 +62,17 @@ CERT_FILE = f"{TLS_DIR}/cert.pem"
 KEY_FILE = f"{TLS_DIR}/key.pem"
 CA_FILE = f"{TLS_DIR}/ca.pem"
 
-RUNTIME_SETTINGS = {"telemetry": "off", "netclientautoupdate": False, "manage_dns": False, "stun": False}
+RUNTIME_SETTINGS = {"telemetry": "off", "netclientautoupdate": False, "manage_dns": False, "stun": False, "basic_auth": False}
 """Server settings (GET/PUT /api/server/settings) that must hold so nothing calls the
-Internet and no client updates itself; STUN as the stack says (`runtime_settings`)."""
+Internet, no client updates itself and nobody but the super-admin logs in with a password
+(basic auth off also refuses createsuperadmin); STUN as the stack says (`runtime_settings`)."""
+
+SECRETS_FILE = "/etc/bgp4mesh/netmaker.yaml"
+"""The server's credentials (master key, broker password), a 0600 file read with `-c`:
+netmaker takes them from its config file when the environment has none, so `docker
+inspect` shows no secret (servercfg.GetMasterKey / GetMqPassword)."""
+
+ADMIN_PASSWORD_LENGTH = 32
 
 ACME_ROOTS_FILE = f"{TLS_DIR}/acme-roots.pem"
 """netmaker.acme_ca_roots in the TLS front (a test CA's directory is served over HTTPS
@@ -79,6 +97,7 @@ class Flavor:
     data_dir: str
     """Where netmaker's ./data (sqlite) lives: WORKDIR/data."""
     mosquitto_conf: str
+    mosquitto_acl: str
     mosquitto_passwd: str
     local_ip_responder: bool
     """The image answers PUBLIC_IP_SERVICE on loopback (ours does; gravitl's does not)."""
@@ -95,6 +114,7 @@ def flavor(nm: Netmaker) -> Flavor:
             images="build",
             data_dir="/var/lib/netmaker/data",
             mosquitto_conf="/etc/mosquitto/mosquitto.conf",
+            mosquitto_acl="/etc/mosquitto/acl",
             mosquitto_passwd="/run/mosquitto/passwd",
             local_ip_responder=True,
             tls_front="nginx" if nm.tls == "internal-ca" else "caddy",
@@ -103,6 +123,7 @@ def flavor(nm: Netmaker) -> Flavor:
         images="pull",
         data_dir="/root/data",
         mosquitto_conf="/mosquitto/config/mosquitto.conf",
+        mosquitto_acl="/mosquitto/config/acl",
         mosquitto_passwd="/mosquitto/config/password.txt",
         local_ip_responder=False,
         tls_front="caddy",
@@ -117,8 +138,11 @@ class ControlPlane:
     lab: bool
     tls_ip: Optional[IPv4Address]
     server_ip: Optional[IPv4Address]
+    """On the control network (a lab's; outside a lab, the component's bridge)."""
     mq_ip: Optional[IPv4Address]
     acme: bool
+    control: dict[str, IPv4Address] = field(default_factory=dict)
+    """A lab: each part's address on the control network (mq, server, tls)."""
 
     @property
     def broker_host(self) -> str:
@@ -145,8 +169,9 @@ class ControlPlane:
 
     @property
     def server_broker_endpoint(self) -> str:
-        """What the server dials (SERVER_BROKER_ENDPOINT): by address when known."""
-        return f"tcp://{self.mq_ip or 'mq'}:{MQ_PORT}"
+        """What the server dials (SERVER_BROKER_ENDPOINT): its own listener, on the control
+        network (by address in a lab)."""
+        return f"tcp://{self.control.get('mq', 'mq')}:{MQ_SERVER_PORT}"
 
     @property
     def api_upstream(self) -> str:
@@ -158,18 +183,28 @@ class ControlPlane:
         and the broker at broker.<domain> through Docker's DNS."""
         return {"mq": ["mq", self.broker_host], "server": ["netmaker"], "tls": [self.domain]}
 
+    def attachments(self, role: str) -> list[tuple[str, Optional[IPv4Address], list[str]]]:
+        """(network, address, aliases) of `role`: "public" is where members reach the broker
+        and the front, "control" where the server sits with them. Outside a lab both are the
+        component's bridge, which no member reaches: one attachment."""
+        if not self.lab:
+            return [("public", None, self.aliases[role])]
+        public = {"mq": self.mq_ip, "tls": self.tls_ip}
+        attached = [("public", public[role], self.aliases[role])] if role in public else []
+        return attached + [("control", self.control[role], self.aliases[role] if role == "server" else [])]
+
 
 def control_plane(nm: Netmaker, plan: Optional[UnderlayPlan]) -> ControlPlane:
     if plan is None:
         return ControlPlane(nm.domain, False, None, None, None, nm.tls == "acme")
     slots = plan.netmaker
-    return ControlPlane(nm.domain, True, slots["tls"], slots["server"], slots["mq"], nm.tls == "acme")
+    return ControlPlane(nm.domain, True, slots["tls"], plan.control_hosts["server"], slots["mq"], nm.tls == "acme", dict(plan.control_hosts))
 
 
 def no_proxy(cp: ControlPlane, plan: Optional[UnderlayPlan]) -> str:
     hosts = ["localhost", "127.0.0.1", "::1", "mq", "netmaker", cp.domain, f".{cp.domain}"]
     if plan is not None:
-        hosts.append(str(plan.subnet))
+        hosts += [str(plan.subnet), str(plan.control)]
     return ",".join(hosts)
 
 
@@ -177,13 +212,12 @@ def server_env(
     nm: Netmaker,
     plan: Optional[UnderlayPlan],
     *,
-    master_key: str,
     mq_username: str,
-    mq_password: str,
     public_address: Optional[str] = None,
 ) -> dict[str, str]:
-    """The netmaker server's environment. A lab stack adds the dead-proxy guard, so
-    nothing the server tries on the Internet leaves the machine."""
+    """The netmaker server's environment, with no secret in it (see SECRETS_FILE). A lab
+    stack adds the dead-proxy guard, so nothing the server tries on the Internet leaves
+    the machine."""
     cp = control_plane(nm, plan)
     fl = flavor(nm)
     env = {
@@ -201,9 +235,8 @@ def server_env(
         "SERVER_BROKER_ENDPOINT": cp.server_broker_endpoint,
         "BROKER_ENDPOINT": cp.broker_endpoint,
         "MQ_USERNAME": mq_username,
-        "MQ_PASSWORD": mq_password,
-        # auth and storage
-        "MASTER_KEY": master_key,
+        # auth and storage (MASTER_KEY and MQ_PASSWORD come from SECRETS_FILE)
+        "BASIC_AUTH": "no",
         "DATABASE": "sqlite",
         "VERBOSITY": "1",
         # first-boot settings (copied into the DB once; enforced again by the readiness check)
@@ -228,6 +261,15 @@ def server_env(
     return env
 
 
+def server_secrets(master_key: str, mq_password: str) -> str:
+    """SECRETS_FILE's content: netmaker's config file (config/config.go, `server:`)."""
+    return json.dumps({"server": {"masterkey": master_key, "mqpassword": mq_password}}) + "\n"  # JSON is YAML
+
+
+SERVER_COMMAND = ["-c", SECRETS_FILE]
+"""netmaker's arguments (both images' entrypoints pass them on)."""
+
+
 def env_list(env: dict[str, str]) -> list[str]:
     """Docker's KEY=VALUE form, sorted so the container input is stable."""
     return [f"{k}={v}" for k, v in sorted(env.items())]
@@ -238,11 +280,17 @@ def env_list(env: dict[str, str]) -> list[str]:
 
 
 def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
+    """The server's listener (in a lab bound to the broker's control-network address, which
+    members cannot reach) and the clients' listeners under the ACL: plain MQTT in a lab,
+    websockets behind an ACME front (clients never reach the broker directly there)."""
     cp = control_plane(nm, plan)
+    server_bind = cp.control.get("mq")
     fl = flavor(nm)
     return template("mosquitto.conf.j2").render(
         passwd_file=fl.mosquitto_passwd,
-        tcp_port=MQ_PORT,
+        acl_file=fl.mosquitto_acl,
+        server_listener=f"{MQ_SERVER_PORT} {server_bind}" if server_bind else MQ_SERVER_PORT,
+        tcp_port=None if cp.acme else MQ_PORT,
         server_url=cp.server_broker_endpoint,
         clients_url=cp.broker_endpoint,
         websockets_port=MQ_WS_PORT if fl.tls_front == "caddy" and cp.acme else None,
@@ -250,9 +298,53 @@ def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     )
 
 
-def nginx_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
+def mosquitto_acl(nm: Netmaker, username: str) -> str:
+    """What the clients' listeners allow the shared user: the topics netclient v1.6.0 uses
+    (SERVER_NAME is the domain), nothing else: no `#`, no $SYS, no serversync."""
+    return template("mosquitto.acl.j2").render(username=username, server=control_plane(nm, None).domain)
+
+
+@dataclass(frozen=True)
+class ClientRoute:
+    """An API call netclients make: the front passes it from any source, since Netmaker
+    authenticates each one (host token, enrollment token, or none for status)."""
+
+    pattern: str
+    """Anchored regular expression on the path."""
+    methods: tuple[str, ...]
+    logged: bool = True
+    """False where the path carries a credential (the enrollment token)."""
+
+
+CLIENT_ROUTES = (
+    ClientRoute(r"^/api/v1/host/register/[^/]+$", ("POST",), logged=False),
+    ClientRoute(r"^/api/hosts/adm/authenticate$", ("POST",)),
+    ClientRoute(r"^/api/v1/host$", ("GET",)),
+    ClientRoute(r"^/api/v1/host/[^/]+/peer_info$", ("GET",)),
+    ClientRoute(r"^/api/v1/fallback/host/[^/]+$", ("PUT",)),
+    ClientRoute(r"^/api/nodes/[^/]+/[^/]+$", ("GET", "DELETE")),
+    ClientRoute(r"^/api/hosts/[^/]+$", ("DELETE",)),
+    ClientRoute(r"^/api/server/status$", ("GET",)),
+)
+"""Every API call netclient v1.6.0 makes (its functions/, auth/ and networking/ packages),
+with the methods netmaker's router takes for it. Everything else (users, server settings,
+networks, keys, ...) is for the operator: from `netmaker.admin_from` or with the master key."""
+
+
+def front_access(nm: Netmaker, master_key: str) -> dict:
+    """What the TLS front's allow-list needs: netclients' routes, the operator's sources
+    and the header bgp4mesh's own calls carry."""
+    return {
+        "client_routes": CLIENT_ROUTES,
+        "admin_from": [str(n) for n in nm.admin_from],
+        "master_authorization": f"Bearer {master_key}",
+    }
+
+
+def nginx_conf(nm: Netmaker, plan: Optional[UnderlayPlan], master_key: str) -> str:
     cp = control_plane(nm, plan)
     return template("nginx.conf.j2").render(
+        **front_access(nm, master_key),
         domain=cp.domain,
         tls_address=cp.tls_ip or "",
         api_upstream=cp.api_upstream,
@@ -262,9 +354,10 @@ def nginx_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     )
 
 
-def caddyfile(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
+def caddyfile(nm: Netmaker, plan: Optional[UnderlayPlan], master_key: str) -> str:
     cp = control_plane(nm, plan)
     return template("Caddyfile.j2").render(
+        **front_access(nm, master_key),
         domain=cp.domain,
         broker_host=cp.broker_host,
         tls_address=cp.tls_ip if not cp.acme else None,
@@ -278,19 +371,22 @@ def caddyfile(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     )
 
 
-def tls_front_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> tuple[str, str]:
-    """(path in the container, content) of the TLS front's configuration."""
+def tls_front_conf(nm: Netmaker, plan: Optional[UnderlayPlan], master_key: str) -> tuple[str, str]:
+    """(path in the container, content) of the TLS front's configuration; secret, since
+    it holds the master key the operator's calls are let through with."""
     fl = flavor(nm)
-    if fl.tls_front == "nginx":
-        return fl.tls_config_path, nginx_conf(nm, plan)
-    return fl.tls_config_path, caddyfile(nm, plan)
+    render = nginx_conf if fl.tls_front == "nginx" else caddyfile
+    return fl.tls_config_path, render(nm, plan, master_key)
 
 
 MOSQUITTO_PULL_START = """#!/bin/sh
-# eclipse-mosquitto image: make the password file from the environment, then run.
+# eclipse-mosquitto image: hash the uploaded 0600 secret into the password file
+# (stdin, never an argument), then run.
 set -eu
 umask 077
-mosquitto_passwd -b -c {passwd} "$MQ_USERNAME" "$MQ_PASSWORD"
+pw="$(cat {secret})"
+rm -f {passwd}
+printf '%s\\n%s\\n' "$pw" "$pw" | mosquitto_passwd -c {passwd} "$MQ_USERNAME" >/dev/null
 chown mosquitto:mosquitto {passwd} 2>/dev/null || true
 exec /usr/sbin/mosquitto -c {conf}
 """
@@ -298,56 +394,6 @@ exec /usr/sbin/mosquitto -c {conf}
 
 # --- readiness ----------------------------------------------------------------------
 
-READY_SCRIPT = r'''
-"""Wait until netmaker reports db and broker connected through the TLS front,
-then make sure the runtime settings keep it off the Internet. Stdlib only."""
-import json, os, ssl, sys, time, urllib.error, urllib.request
-
-url = os.environ["NM_API_URL"].rstrip("/")
-key = os.environ.get("NM_MASTER_KEY", "")
-timeout = float(os.environ.get("NM_READY_TIMEOUT", "120"))
-want = json.loads(os.environ.get("NM_RUNTIME_SETTINGS", "{}"))
-ctx = ssl.create_default_context(cadata=os.environ["NM_CA_PEM"]) if os.environ.get("NM_CA_PEM") else ssl.create_default_context()
-where = os.environ.get("NM_HINT", "")
-
-def call(method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode())
-    req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", "Bearer " + key)
-    with urllib.request.urlopen(req, timeout=10, context=ctx if url.startswith("https") else None) as resp:
-        return json.loads(resp.read() or b"null")
-
-start = time.monotonic()
-last = "no answer yet"
-while True:
-    try:
-        status = call("GET", "/api/server/status")
-        if status.get("db_connected") and status.get("broker_connected"):
-            break
-        last = json.dumps(status)
-    except (OSError, ValueError) as exc:  # URLError, ssl errors, refused, bad JSON
-        last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-    if time.monotonic() - start > timeout:
-        sys.exit(f"netmaker at {url} not ready after {timeout:.0f}s (need db_connected and broker_connected); last: {last}{where}")
-    time.sleep(0.5)
-waited = time.monotonic() - start
-
-changed = []
-if want and key:
-    settings = call("GET", "/api/server/settings")
-    settings = settings.get("Response", settings) if isinstance(settings, dict) else settings
-    changed = sorted(k for k, v in want.items() if settings.get(k) != v)
-    if changed:
-        settings.update(want)
-        call("PUT", "/api/server/settings", settings)
-        again = call("GET", "/api/server/settings")
-        again = again.get("Response", again)
-        still = sorted(k for k, v in want.items() if again.get(k) != v)
-        if still:
-            sys.exit(f"netmaker at {url}: could not set runtime settings {still}")
-print(json.dumps({"ready_after_s": round(waited, 1), "status": status, "settings_corrected": changed}))
-'''
-"""Run by the component's readiness Command with the Pulumi program's Python;
-environment: NM_API_URL, NM_CA_PEM, NM_MASTER_KEY, NM_READY_TIMEOUT,
-NM_RUNTIME_SETTINGS (JSON), NM_HINT (appended to the timeout message)."""
+READY_SCRIPT = (Path(__file__).parent / "netmaker_ready.py").read_text()
+"""Run by the component's readiness Command with the Pulumi program's Python (see
+bgp4mesh/netmaker_ready.py for what it checks and its environment)."""

@@ -20,6 +20,7 @@ ISP) is `bird_protocol(name)`, e.g. upstream `isp-a` -> `peer_isp_a`, so
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Iterable, Sequence, Union
@@ -57,15 +58,15 @@ def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
     return {MAIN_FILE: _border_text(cfg, router, drained=False), DRAINED_FILE: _border_text(cfg, router, drained=True)}
 
 
-def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
+def _families(cfg: StackConfig) -> list[dict]:
+    """Per address family of the own prefixes: what its filters need."""
     policy = cfg.policy
-    exempt = list(policy.bogon_exempt_prefixes)
     families = []
     for version in _versions(cfg.prefixes):
         name, tag, default = _FAMILIES[version]
         own = [p for p in cfg.prefixes if p.version == version]
         bogons = BOGON_PREFIXES_V4 if version == 4 else BOGON_PREFIXES_V6
-        v_exempt = [e for e in exempt if e.version == version]
+        v_exempt = [e for e in policy.bogon_exempt_prefixes if e.version == version]
         families.append(
             {
                 "name": name,
@@ -79,8 +80,12 @@ def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
                 "max_len": policy.max_prefix_length_v4 if version == 4 else policy.max_prefix_length_v6,
             }
         )
-    exempt_asns = [(r.first, r.last) for r in policy.bogon_exempt_asns]
-    upstreams = [
+    return families
+
+
+def _upstream_sessions(cfg: StackConfig, router: BorderRouter, families: list[dict], drained: bool) -> list[dict]:
+    """The router's eBGP sessions as the template lays them out."""
+    return [
         {
             "name": u.name,
             "protocol": bird_protocol(u.name),
@@ -88,12 +93,14 @@ def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
             "neighbor": u.neighbor,
             "local_address": u.local_address,
             "max_prefixes": u.max_prefixes,
+            "receive_limit": u.receive_limit,
             "limit_action": u.limit_action,
+            "ttl_security": u.ttl_security,
             "accept_default": u.accept_default,
             "password": _password(u),
             "import_filter": {f["tag"]: bird_symbol(f"import_{f['tag']}", u.name) for f in families},
             "local_pref": u.local_pref,
-            "prepends": u.prepend + policy.drain_prepend * drained,
+            "prepends": u.prepend + cfg.policy.drain_prepend * drained,
             # the shared own-prefix filter unless this session's announcement is changed
             "export_filter": {
                 f["tag"]: bird_symbol(f"export_{f['tag']}", u.name) if u.prepend or drained else f"export_own_{f['tag']}"
@@ -103,6 +110,13 @@ def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
         }
         for u in cfg.upstreams_of(router)
     ]
+
+
+def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
+    policy = cfg.policy
+    families = _families(cfg)
+    exempt_asns = [(r.first, r.last) for r in policy.bogon_exempt_asns]
+    upstreams = _upstream_sessions(cfg, router, families, drained)
     addresses = ibgp_addresses(cfg)
     ibgp = [
         {"name": r.name, "protocol": bird_symbol("ibgp", r.name), "neighbor": addresses[r.name]}
@@ -121,7 +135,64 @@ def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
         ibgp=ibgp,
         bfd=any(u["bfd"] for u in upstreams) or bool(ibgp and policy.ibgp_bfd),
         drained=drained,
+        rpki=_rpki(cfg),
+        ibgp_limits=dict(zip(("imported", "received"), cfg.ibgp_limits())),
+        bgp_table=cfg.bgp_kernel_table(router),
+        kernels=_kernels(cfg, router, families),
     )
+
+
+BGP_KERNEL_METRIC = 32
+"""BIRD's default: below the host's management default (metric 0) in one table."""
+OWN_UNREACHABLE_METRIC = 4200
+"""The own prefixes' `unreachable` in the main table: below every real route to them (the
+mesh interface's, metric 0), and not border-health's 4242 for the mesh range (HA)."""
+
+
+def _kernels(cfg: StackConfig, router: BorderRouter, families: list[dict]) -> list[dict]:
+    """The kernel protocols: BGP routes to the router's BGP table, the own prefixes as
+    `unreachable` to the main table. BIRD syncs one kernel table per BIRD table and one BIRD
+    table per kernel table, so where both are the main table (a lab) one protocol carries
+    both at one metric; otherwise the own prefixes' copy has a BIRD table of its own."""
+    table = cfg.bgp_kernel_table(router)
+    bgp = cfg.policy.export_to_kernel
+    out = []
+    for f in families:
+        tag = f["tag"]
+        if table is None:
+            out.append(_kernel(f, f"kernel_{tag}", None, BGP_KERNEL_METRIC, bgp=bgp, own=f"own_{tag}"))
+            continue
+        if bgp:
+            out.append(_kernel(f, f"kernel_{tag}", table, BGP_KERNEL_METRIC, bgp=True))
+        static = {"table": f"own_kernel_{tag}", "routes": f["own"]}
+        out.append(_kernel(f, f"kernel_own_{tag}", None, OWN_UNREACHABLE_METRIC, own=f"own_unreachable_{tag}", static=static))
+    return out
+
+
+def _kernel(family: dict, name: str, table: int | None, metric: int, bgp: bool = False, own: str | None = None, static: dict | None = None) -> dict:
+    """One kernel protocol: `table` None is main; it exports BGP routes (`bgp`) and/or the
+    routes of static protocol `own` (unreachable), which `static` declares in a table of its own."""
+    return {"name": name, "family": family["name"], "table": table, "metric": metric, "bgp": bgp, "own": own, "static": static}
+
+
+def _rpki(cfg: StackConfig) -> dict | None:
+    """Route origin validation: one `protocol rpki` per cache, all filling the same ROA
+    tables, and whether an invalid route is rejected."""
+    if cfg.rpki is None:
+        return None
+    caches = [{"protocol": bird_rpki(i), "address": c.address, "port": c.port} for i, c in enumerate(cfg.rtr_caches)]
+    tables = {_FAMILIES[v][1]: {"type": f"roa{v}", "name": roa_table(v)} for v in _versions(cfg.prefixes)}
+    return {"caches": caches, "tables": tables, "reject": cfg.rpki.invalid == "reject", "retry": cfg.rpki.retry}
+
+
+VRP_PATH = "/var/lib/stayrtr/vrps.json"
+"""Where a lab's RTR cache reads its VRPs (components/rtr_cache.py)."""
+
+
+def render_vrps(cfg: StackConfig) -> str:
+    """The VRP file of a lab's RTR caches (stayrtr reads rpki-client's JSON): `lab.roas`."""
+    roas = [{"prefix": str(r.prefix), "maxLength": r.longest, "asn": r.asn} for r in (cfg.lab.roas if cfg.lab else [])]
+    return json.dumps({"roas": roas}, indent=1) + "\n"
 
 
 def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
@@ -139,6 +210,7 @@ def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
             "neighbor": upstream.local_address,
             "asn": cfg.asn,
             "password": _password(upstream),
+            "ttl_security": upstream.ttl_security,
             "bfd": upstream.bfd,
             "honor_graceful_shutdown": mock.honor_graceful_shutdown,
             "transit": True,
@@ -180,6 +252,7 @@ def _exchange_peer(name: str, description: str, source, neighbor, asn: int, hono
         "neighbor": neighbor,
         "asn": asn,
         "password": None,
+        "ttl_security": False,
         "bfd": None,
         "honor_graceful_shutdown": honor_gshut,
         "transit": transit,
@@ -242,6 +315,16 @@ def bird_protocol(name: str) -> str:
     """The BGP protocol's name in BIRD (and birdc) for an upstream on the border,
     or for a border router on its mock ISP: `peer_<name>`, e.g. 'isp-a' -> 'peer_isp_a'."""
     return bird_symbol("peer", name)
+
+
+def roa_table(version: int) -> str:
+    """The border's ROA table of IP version 4 or 6 (what `roa_check` and verify ask)."""
+    return f"roa_v{version}"
+
+
+def bird_rpki(index: int) -> str:
+    """The RPKI protocol's name in BIRD for rpki.caches[index]: `rpki_cache_<index + 1>`."""
+    return bird_symbol("rpki", f"cache-{index + 1}")
 
 
 # ---- set arithmetic (public for tests) --------------------------------------

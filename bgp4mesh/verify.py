@@ -10,19 +10,23 @@ the border-side checks apply.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from ipaddress import ip_address, ip_network
 from typing import Callable
 
-from .birdc import Target, bfd_sessions, protocols, routes
+from .birdc import RTR_ANSWERING, Target, bfd_sessions, protocols, roa_state, route_count, routes
 from .config import FAILOVER_PORT, PROBE_NAME, BorderRouter, StackConfig
 from .addressing import ibgp_addresses
 from .naming import docker_name
+from .netmaker_api import MEMBER_KEY_SECONDS, key_expires_at, key_usable
+from .netmaker_env import API_PORT, SECRETS_FILE
 from .waiting import WaitTimeout, until
-from .render import bird_protocol, bird_symbol, isp_addresses, probe_address
+from .render import bird_protocol, bird_rpki, bird_symbol, isp_addresses, probe_address, roa_table
 
 GSHUT = (65535, 0)
 BORDER_HEALTH = "/run/bgp4mesh/border-health"
@@ -91,9 +95,11 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
             if cfg.policy.ibgp_bfd is not None:
                 checks.append(Check(f"bfd {router.name} -> {other.name} {ibgp[other.name]} Up", _bfd_up(border, str(ibgp[other.name]))))
         checks.append(Check(f"paths {router.name}: {'drained for maintenance' if router.maintenance else 'announces, serves as gateway'}", _router_state(cfg, border, router)))
+    checks += rpki_checks(cfg, stack)
     members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
     for name, host in members:
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
+    checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(cfg, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
     for up in cfg.upstreams:
         isp = target(cfg, stack, up.name, cfg.router_of(up).host) if up.mock is not None else None
         mock_probe = isp_addresses(up)[0].split("/")[0] if isp is not None and isp_addresses(up) else None
@@ -277,6 +283,51 @@ def _nothing_unwanted(cfg: StackConfig, border: Target, protocol: str) -> Callab
     return run
 
 
+def rpki_checks(cfg: StackConfig, stack: str) -> list[Check]:
+    """Route origin validation on each border router: its caches, and each own prefix's
+    ROA state as the router sees it (what every validating network sees)."""
+    if cfg.rpki is None:
+        return []
+    own = ", ".join(str(p) for p in cfg.prefixes)
+    checks = []
+    for router in cfg.border_routers:
+        border = target(cfg, stack, router.name, router.host)
+        checks.append(Check(f"rpki {router.name}: RTR caches answer", _rtr_caches(cfg, border)))
+        checks.append(Check(f"rpki {router.name}: {own} from AS {cfg.asn} not invalid", _own_roa_states(cfg, border)))
+    return checks
+
+
+def _rtr_caches(cfg: StackConfig, border: Target) -> Callable[[], str]:
+    """At least one cache answers; with none, say what validation does now (fail open)."""
+    names = [bird_rpki(i) for i in range(len(cfg.rtr_caches))]
+    tables = [roa_table(v) for v in sorted({p.version for p in cfg.prefixes})]
+
+    def run() -> str:
+        found = protocols(border)
+        states = {n: (found[n].info or found[n].state) if n in found else "missing" for n in names}
+        shown = ", ".join(f"{n} {s}" for n, s in states.items())
+        answering = [n for n, s in states.items() if s in RTR_ANSWERING]
+        if not answering:
+            kept = sum(route_count(border, t) for t in tables)
+            then = f"{kept} ROA(s) kept until they expire, then every route is not found" if kept else "no ROAs: every route is not found"
+            raise CheckFailed(f"fail open: no cache ({shown}); {then}")
+        return f"{len(answering)} of {len(names)} answering ({shown})"
+
+    return run
+
+
+def _own_roa_states(cfg: StackConfig, border: Target) -> Callable[[], str]:
+    """valid or not found passes; invalid fails: validating networks drop the announcement."""
+
+    def run() -> str:
+        states = {p: roa_state(border, roa_table(p.version), str(p), cfg.asn) for p in cfg.prefixes}
+        shown = ", ".join(f"{p} {s}" for p, s in states.items())
+        require("invalid" not in states.values(), f"{shown}: networks that validate drop an invalid announcement")
+        return shown
+
+    return run
+
+
 def _handshakes(t: Target) -> Callable[[], str]:
     def run() -> str:
         proc = t.run("wg", "show", MESH_INTERFACE, "latest-handshakes")
@@ -287,6 +338,62 @@ def _handshakes(t: Target) -> Callable[[], str]:
         stale = [key[:8] for key, ts in rows if int(ts) == 0 or now - int(ts) > HANDSHAKE_FRESH_SECONDS]
         require(not stale, f"{len(stale)} of {len(rows)} peers without a recent handshake ({', '.join(stale)})")
         return f"{len(rows)} peer(s)"
+
+    return run
+
+
+LIST_KEYS = r"""key=${MASTER_KEY:-}
+if [ -z "$key" ] && [ -r "$1" ]; then key=$(sed -n 's/.*"masterkey": *"\([^"]*\)".*/\1/p' "$1"); fi
+[ -n "$key" ] || { echo "no master key in the environment or $1" >&2; exit 1; }
+send() {
+  if command -v bash >/dev/null 2>&1; then bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && cat >&3 && cat <&3' "$1"
+  else busybox nc 127.0.0.1 "$1"; fi
+}
+printf 'GET /api/v1/enrollment-keys HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n' "$key" | send "$2"
+"""
+"""The server's enrollment keys, asked inside its container (Debian with bash, or the
+upstream Alpine image with busybox) with the master key it runs with, from its environment
+or its config file: only shell builtins touch the key, so no process's arguments show it."""
+
+
+def enrollment_keys(server: Target) -> tuple[float, list[dict]]:
+    """(the server's clock, its enrollment keys): token and value are never shown."""
+    proc = server.run("sh", "-c", LIST_KEYS, "list-keys", SECRETS_FILE, str(API_PORT))
+    head, _, body = proc.stdout.replace("\r\n", "\n").partition("\n\n")  # text mode may already have done it
+    status = head.split("\n", 1)[0]
+    require(proc.returncode == 0 and " 200 " in f"{status} ", f"listing enrollment keys in {server.container}: {status or proc.stderr.strip() or 'no answer'}")
+    date = re.search(r"(?im)^date: (.+)$", head)
+    try:
+        now = parsedate_to_datetime(date.group(1).strip()).timestamp() if date else time.time()
+        return now, json.loads(body) or []
+    except (TypeError, ValueError) as exc:
+        raise CheckFailed(f"the server's answer is not a key list ({type(exc).__name__})") from None
+
+
+def reusable(key: dict, now: float) -> str | None:
+    """Why `key` could still let a host join more than once, or long after it was meant to."""
+    if not key_usable(key, now):
+        return None
+    left, expires = key.get("uses_remaining") or 0, key_expires_at(key)
+    if left > 0:
+        if expires is None:
+            return f"{left} use(s) left, no expiry"
+        return f"{left} use(s) left, unused past its expiry" if now >= expires else None
+    if expires is None:
+        return "unlimited, no expiry"
+    return f"reusable for {int(expires - now)} s more" if expires - now > MEMBER_KEY_SECONDS else None
+
+
+def _no_reusable_key(server: Target, network: str) -> Callable[[], str]:
+    """Every key of the network is spent, expired or a member's one-use key not yet due:
+    none is unlimited, and the network's default key is gone (NetmakerNetwork)."""
+
+    def run() -> str:
+        now, keys = enrollment_keys(server)
+        ours = [k for k in keys if network in (k.get("networks") or []) or network in (k.get("tags") or [])[:1]]
+        bad = [f"'{(k.get('tags') or ['?'])[0]}' ({why})" for k in ours if (why := reusable(k, now))]
+        require(not bad, f"reusable: {', '.join(bad)}")
+        return f"{len(ours)} key(s), none reusable"
 
     return run
 

@@ -12,7 +12,7 @@ from bgp4mesh.config import Failover
 from bgp4mesh.render import bird_protocol
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
-from .mesh_node import MeshJoin, failover_envs
+from .mesh_node import MeshJoin, edge_upload, failover_envs
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -63,6 +63,9 @@ class BorderRouterArgs(TypedDict):
     """Probe timing, the same as the nodes' egress failover (with `mesh`)."""
     maintenance: NotRequired[bool]
     """Drained for maintenance (with `mesh`): applied in place by `border-health maintenance`."""
+    edge_rules: NotRequired[str]
+    """The router's edge firewall: anti-spoofing on its uplinks, the forward path into the
+    mesh, its own mesh address (with `mesh`; bgp4mesh.edge_rules.render_edge_rules)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -96,7 +99,7 @@ class BorderRouter(pulumi.ComponentResource):
         if join is not None:
             mesh = join.container_args(stack, name, args.get("endpoint"), self)
             networks += mesh["networks"]
-            files += mesh["uploads"]
+            files += mesh["uploads"] + edge_upload(args.get("edge_rules"))
             envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(args)]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from bgp4mesh.config import Images
 from bgp4mesh.naming import STACK_LABEL, docker_name
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
@@ -73,24 +74,24 @@ _context_digest_once = functools.cache(context_digest)
 class ImageSet:
     """The one way images reach an engine: bgp4mesh's own built once per program from
     images/<kind>/ (a lab: no registry) or pulled from the registry the stack names
-    (prod), and upstream images pulled by name. A kind may build FROM other kinds'
+    (prod), and upstream images pulled by name; a pulled reference pinned by digest is
+    pulled as written. A kind may build FROM other kinds'
     images (BASES: build arg -> kind). References are image ids, so a new image
     replaces the containers that run it."""
 
     BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
 
-    def __init__(self, prefix: str = "", registry: Optional[str] = None, tag: str = "local", opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, prefix: str = "", images: Images = Images(), opts: Optional[pulumi.ResourceOptions] = None):
         self.prefix = prefix
-        self.registry = registry
-        self.tag = tag
+        self.source = images
         self.opts = opts
         self._images: dict[str, docker.RemoteImage] = {}
 
     def get(self, kind: str) -> pulumi.Output[str]:
-        """The id of bgp4mesh's image `kind`: <registry>/<kind>:<tag> pulled, or
+        """The id of bgp4mesh's image `kind`: <registry>/<kind>:<tag>[@<digest>] pulled, or
         bgp4mesh/<kind>:<tag> built from images/<kind>."""
-        if self.registry is not None:
-            return self.pull(kind, f"{self.registry}/{kind}:{self.tag}")
+        if self.source.registry is not None:
+            return self.pull(kind, self.source.reference(kind))
         if kind not in self._images:
             bases = self.BASES.get(kind, {})
             base_ids = {base: self.get(base) for base in bases.values()}
@@ -110,10 +111,11 @@ class ImageSet:
         return self._images[kind].image_id
 
     def name(self, kind: str) -> str:
-        return f"bgp4mesh/{kind}:{self.tag}"
+        return f"bgp4mesh/{kind}:{self.source.tag}"
 
     def pull(self, kind: str, reference: str) -> pulumi.Output[str]:
-        """`reference` (e.g. gravitl/netmaker:v1.6.0) pulled onto the engine; kept there."""
+        """`reference` (e.g. gravitl/netmaker:v1.6.0, or pinned: ...@sha256:<digest>) pulled
+        onto the engine as written, so a digest makes the engine refuse any other image; kept there."""
         if kind not in self._images:
             self._images[kind] = docker.RemoteImage(f"{self.prefix}image-{kind}", name=reference, keep_locally=True, opts=self.opts)
         return self._images[kind].image_id

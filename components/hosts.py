@@ -37,7 +37,7 @@ class HostContext:
             ssh_opts=ssh.docker_ssh_options(host.ssh) if host.ssh else None,
         )
         self._after: list[pulumi.Resource] = []
-        self.images = ImageSet(prefix=f"{host.name}-", registry=images.registry, tag=images.tag, opts=pulumi.ResourceOptions(provider=self.provider))
+        self.images = ImageSet(prefix=f"{host.name}-", images=images, opts=pulumi.ResourceOptions(provider=self.provider))
 
     @property
     def remote(self) -> bool:

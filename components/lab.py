@@ -15,18 +15,17 @@ import pulumi
 import pulumi_docker as docker
 
 from bgp4mesh.addressing import UnderlayPlan, exchange_plan, ibgp_addresses, link_plans, underlay_plan
-from bgp4mesh.config import MEMBERS_TAG, PROBE_NAME, StackConfig
+from bgp4mesh.config import PROBE_NAME, RTR_CACHE_NAME, StackConfig
+from bgp4mesh.edge_rules import edge_plan, render_edge_rules
 from bgp4mesh.providers import (
     EgressGateway,
     EgressGatewayArgs,
-    EnrollmentKey,
-    EnrollmentKeyArgs,
     InternetGateway,
     InternetGatewayArgs,
     NetmakerNetwork,
     NetmakerNetworkArgs,
 )
-from bgp4mesh.render import isp_addresses, probe_address, render_border, render_isp, render_probe
+from bgp4mesh.render import isp_addresses, probe_address, render_border, render_isp, render_probe, render_vrps
 
 from .border_router import BorderRouter, BorderRouterArgs, Session
 from .docker_parts import lab_network
@@ -34,12 +33,9 @@ from .hosts import HostContext, hosts as host_contexts
 from .mesh_node import MeshJoin, MeshNode, MeshNodeArgs, converge
 from .mock_isp import MockIsp, MockIspArgs
 from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs
+from .rtr_cache import RtrCache, RtrCacheArgs
 
-ENROLLMENT_KEY_SECONDS = 3600
-"""An enrollment key lives an hour and is renewed by the next `up` once half of that
-is gone; joined members keep their identity and never need it again."""
-
-RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_routers"})
+RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_routers", "rpki"})
 """Top-level config keys the BIRD configs are rendered from: if any came in secret,
 the rendered files are secret too."""
 
@@ -95,6 +91,7 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
         if up.mock is not None
     }
     probe = _probe(cfg, exchange, str(xplan.probe), control) if xplan and xplan.probe else None
+    caches = _rtr_caches(cfg, underlay, control)
     routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
     ready = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
     egress = _egress(cfg, server, mesh, ready)
@@ -118,6 +115,7 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
         "mesh_nodes": {name: n.mesh_ip for name, n in nodes.items()},
         "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
         **({"probe": {"container": probe.container_name, "address": probe_address(cfg), "asn": probe.asn}} if probe else {}),
+        **({"rtr_caches": {name: {"container": c.container_name, "endpoint": c.endpoint} for name, c in caches.items()}} if caches else {}),
         "netmaker_api": server.api_url,
         "netmaker_endpoint": server.client_endpoint,
         "netmaker_ca_certificate": server.ca_certificate,
@@ -140,6 +138,17 @@ def _probe(cfg: StackConfig, exchange: pulumi.Output[str], address: str, control
         ),
         control.opts(),
     )
+
+
+def _rtr_caches(cfg: StackConfig, underlay: Optional[pulumi.Output[str]], control: HostContext) -> dict[str, RtrCache]:
+    """A lab's RPKI caches (stayrtr) serving lab.roas, on the underlay where every border router reaches them."""
+    if cfg.lab is None:
+        return {}
+    vrps = render_vrps(cfg)
+    args = lambda c: RtrCacheArgs(  # noqa: E731
+        address=str(c.address), port=c.port, network=underlay, vrps=vrps, refresh=cfg.lab.roa_refresh, image=control.images.get("rtr"))
+    names = [RTR_CACHE_NAME.format(n=i + 1) for i in range(len(cfg.rtr_caches))]
+    return {name: RtrCache(name, args(c), control.opts()) for name, c in zip(names, cfg.rtr_caches)}
 
 
 def _server_images(cfg: StackConfig, control: HostContext) -> dict[str, pulumi.Output[str]]:
@@ -174,18 +183,10 @@ def _mesh(cfg: StackConfig, server: NetmakerServer, underlay: Optional[pulumi.Ou
             address_range6=str(cfg.mesh.range6) if cfg.mesh.range6 else None,
         ),
     )
-    key = EnrollmentKey(
-        "mesh-key",
-        EnrollmentKeyArgs(
-            connection=connection,
-            networks=[network.netid],
-            tags=[MEMBERS_TAG.format(network=cfg.mesh.network)],
-            valid_for_seconds=ENROLLMENT_KEY_SECONDS,
-        ),
-    )
+    # no shared key: each member makes its own (MeshJoin.member), and the network's
+    # default key is removed (NetmakerNetwork)
     join = MeshJoin(
         network=network.netid,
-        token=key.token,
         ca_certificate=server.ca_certificate,
         connection=connection,
         underlay_network=underlay,
@@ -246,6 +247,7 @@ def _node(cfg, node, host: HostContext, plan: Optional[UnderlayPlan], mesh: Mesh
             egress_gateways=[str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None],
             egress_ranges=[str(x) for x in cfg.mesh.egress_ranges if x.version == 4],
             failover=cfg.mesh.failover,
+            edge_rules=render_edge_rules(edge_plan(cfg, node)),
         ),
         host.opts(),
     )
@@ -278,6 +280,7 @@ def _router(
             gateways=[(str(r.mesh_ip), str(a)) for r, a in zip(cfg.border_routers, _ibgp_in_order(cfg)) if a is not None],
             failover=cfg.mesh.failover,
             maintenance=router.maintenance,
+            edge_rules=render_edge_rules(edge_plan(cfg, router)),
         ),
         host.opts(),
     )

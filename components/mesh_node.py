@@ -5,12 +5,14 @@ an identity volume so a restart keeps the same node and address, the TUN device
 for userspace WireGuard (netclient uses the kernel's WireGuard when the host has
 the module, wireguard-go on the TUN device when not), the CA to trust, and a static
 endpoint where one is known (the lab underlay, a host's public address; without
-one, netclient finds its endpoint with STUN). The enrollment token is handed over
-once, on the stdin of `netclient-join`, and a restart needs none.
+one, netclient finds its endpoint with STUN). Each member joins with an enrollment key
+of its own, made once the member is about to join and good for one use: its token is
+handed over once, on the stdin of `netclient-join`, and a restart needs none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 from typing import Any, NotRequired, Optional, Sequence, TypedDict
@@ -22,6 +24,9 @@ import pulumi_docker as docker
 
 from bgp4mesh.config import FAILOVER_PORT, Failover
 from bgp4mesh.config import MeshNode as NodeSpec
+from bgp4mesh.edge_rules import RULES_PATH
+from bgp4mesh.netmaker_api import MEMBER_KEY_SECONDS
+from bgp4mesh.providers import EnrollmentKey, EnrollmentKeyArgs
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
 from .docker_parts import docker_name, fixed_name, labels
@@ -41,15 +46,27 @@ def failover_envs(failover: Failover) -> list[str]:
     ]
 
 
+def edge_upload(rules: Optional[str]) -> list[docker.ContainerUploadArgs]:
+    """The member's edge firewall (bgp4mesh/edge_rules.py), which the image's entrypoint
+    loads before netclient runs; decided by the plan, only applied in the container."""
+    return [docker.ContainerUploadArgs(file=RULES_PATH, content=rules)] if rules else []
+
+
+def member_key_tag(network: str, member: str) -> str:
+    """The tag of `member`'s enrollment key: unique on the server, 3-32 characters (hashed
+    when longer), never a network's name (those have no '@')."""
+    tag = f"{member}@{network}"
+    if len(tag) <= 32:
+        return tag
+    return f"{tag[:21]}~{hashlib.sha256(tag.encode()).hexdigest()[:10]}"
+
+
 @dataclass(frozen=True)
 class MeshJoin:
     """How to join the mesh; the same for every member."""
 
     network: pulumi.Input[str]
     """Netmaker network id."""
-    token: pulumi.Input[str]
-    """Enrollment token (secret). It reaches a container only on the stdin of
-    `netclient-join`, never its configuration, so `docker inspect` cannot show it."""
     ca_certificate: pulumi.Input[str]
     """PEM of the CA that signed the Netmaker API certificate."""
     connection: pulumi.Input[dict]
@@ -93,16 +110,31 @@ class MeshJoin:
         parent: pulumi.Resource,
         join_after: Sequence[pulumi.Resource] = (),
     ) -> tuple[MeshMember, pulumi.Resource]:
-        """Join `container` (once `join_after` completed), then the node Netmaker made for
-        `host_name`, pinned when the config pins it, and a gate that completes once the
-        container really holds its mesh address (fetching it from the server while not)."""
-        # A member keeps its identity on its volume: re-run with a renewed key (an update),
-        # the script finds the host a member already and reads no token.
+        """Join `container` (once `join_after` completed) with a key of its own, then the
+        node Netmaker made for `host_name`, pinned when the config pins it, and a gate that
+        completes once the container really holds its mesh address (fetching it from the
+        server while not)."""
+        # Made only now, so it lives seconds before its one use; the token reaches the
+        # container only on the join's stdin, never its configuration (`docker inspect`).
+        key = EnrollmentKey(
+            f"{name}-key",
+            EnrollmentKeyArgs(
+                connection=self.connection,
+                networks=[self.network],
+                tags=[pulumi.Output.from_input(self.network).apply(lambda n: member_key_tag(n, host_name))],
+                uses=1,
+                valid_for_seconds=MEMBER_KEY_SECONDS,
+                for_host=host_name,
+            ),
+            pulumi.ResourceOptions(parent=parent, depends_on=[container, *join_after]),
+        )
+        # A member keeps its identity on its volume: re-run with a new key (an update), the
+        # script finds the host a member already and reads no token.
         join = host.run(
             f"{name}-join",
             pulumi.Output.all(container.name, self.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
             pulumi.ResourceOptions(parent=parent, depends_on=list(join_after)),
-            stdin=pulumi.Output.secret(self.token),
+            stdin=pulumi.Output.secret(key.token),
             triggers=[container.id],
         )
         member = MeshMember(
@@ -147,10 +179,12 @@ class MeshNodeArgs(TypedDict):
     """The egress ranges egress-failover keeps on the first gateway that answers."""
     failover: NotRequired[Failover]
     """egress-failover's probe timing."""
+    edge_rules: NotRequired[str]
+    """The node's edge firewall rules (bgp4mesh.edge_rules.render_edge_rules)."""
 
 
 class MeshNode(pulumi.ComponentResource):
-    """A netclient container that joins with an enrollment key and keeps its identity."""
+    """A netclient container that joins with an enrollment key of its own and keeps its identity."""
 
     container_name: pulumi.Output[str]
     mesh_ip: pulumi.Output[str]
@@ -177,7 +211,7 @@ class MeshNode(pulumi.ComponentResource):
             sysctls={"net.ipv4.conf.all.src_valid_mark": "1"} if mesh["networks"] else None,
             devices=mesh["devices"],
             volumes=mesh["volumes"],
-            uploads=mesh["uploads"],
+            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")),
             envs=mesh["envs"] + self._failover_envs(args),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],

@@ -36,7 +36,7 @@ from bgp4mesh import netmaker_env as ne
 from bgp4mesh.addressing import UnderlayPlan
 from bgp4mesh.config import Netmaker
 
-from .docker_parts import docker_name, fixed_name, labels
+from .docker_parts import docker_name, fixed_name, lab_network, labels
 
 MQ_USERNAME = "netmaker"
 CA_VALIDITY_HOURS = 10 * 365 * 24
@@ -107,14 +107,18 @@ class NetmakerServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         master_key = random.RandomPassword(f"{name}-master-key", length=32, special=False, opts=child)
         mq_password = random.RandomPassword(f"{name}-mq-password", length=32, special=False, opts=child)
+        admin_password = random.RandomPassword(f"{name}-admin-password", length=ne.ADMIN_PASSWORD_LENGTH, special=False, opts=child)
         tls_material = self._tls_material()
         network = self._network(args.get("network"))
         images = args["images"]
 
         mq = self._broker(images["mosquitto"], network, mq_password.result)
         server = self._server(images["netmaker"], network, master_key.result, mq_password.result, mq)
-        front = self._front(images["tls"], network, tls_material, server)
-        ready = self._ready(master_key.result, tls_material.ca_pem, [mq, server, front], int(args.get("ready_timeout", 120)))
+        front = self._front(images["tls"], network, tls_material, server, master_key.result)
+        ready = self._ready(
+            {"NM_MASTER_KEY": master_key.result, "NM_ADMIN_PASSWORD": admin_password.result},
+            tls_material.ca_pem, [mq, server, front], int(args.get("ready_timeout", 120)),
+        )
 
         after_ready = lambda value: ready.stdout.apply(lambda _: value)  # noqa: E731
         self.api_url = after_ready(self._cp.api_url)
@@ -184,30 +188,37 @@ class NetmakerServer(pulumi.ComponentResource):
         )
         return _Tls(ca.cert_pem, cert.cert_pem, pulumi.Output.secret(server_key.private_key_pem))
 
-    def _network(self, given: Optional[pulumi.Input[str]]) -> pulumi.Input[str]:
+    def _network(self, given: Optional[pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
+        """Docker networks by ControlPlane.attachments' names. A lab: the underlay members
+        share ("public") and an internal control network of the server's own; a real host:
+        one bridge of the component's, which only the published front ports lead into."""
         if self._plan is None and (given is None or given == "host"):
-            return docker.Network(
+            bridge = docker.Network(
                 f"{self._name}-network",
                 name=docker_name(self._stack, "netmaker"),
                 driver="bridge",
                 labels=[docker.NetworkLabelArgs(**label) for label in labels(self._stack)],
                 opts=fixed_name(self),
             ).name
-        if given is None:
-            raise ValueError("NetmakerServer: a lab stack needs `network` (the underlay Docker network)")
-        return given
+            return {"public": bridge, "control": bridge}
+        if given is None or self._plan is None:
+            raise ValueError("NetmakerServer: a lab stack needs `network` (the underlay Docker network) and `underlay`")
+        control = lab_network(f"{self._name}-control", self._stack, str(self._plan.control), str(self._plan.control_gateway), pulumi.ResourceOptions(parent=self))
+        return {"public": given, "control": control.name}
 
-    def _attach(self, role: str, network: pulumi.Input[str]) -> list[docker.ContainerNetworksAdvancedArgs]:
-        ip = {"mq": self._cp.mq_ip, "server": self._cp.server_ip, "tls": self._cp.tls_ip}[role]
-        return [docker.ContainerNetworksAdvancedArgs(name=network, ipv4_address=str(ip) if ip else None, aliases=self._cp.aliases[role])]
+    def _attach(self, role: str, networks: dict[str, pulumi.Input[str]]) -> list[docker.ContainerNetworksAdvancedArgs]:
+        return [
+            docker.ContainerNetworksAdvancedArgs(name=networks[net], ipv4_address=str(ip) if ip else None, aliases=aliases)
+            for net, ip, aliases in self._cp.attachments(role)
+        ]
 
-    def _container(self, role: str, image: pulumi.Input[str], network: pulumi.Input[str], depends_on: list, **kwargs) -> docker.Container:
+    def _container(self, role: str, image: pulumi.Input[str], networks: dict[str, pulumi.Input[str]], depends_on: list, **kwargs) -> docker.Container:
         return docker.Container(
             f"{self._name}-{role}",
             name=docker_name(self._stack, f"netmaker-{role}"),
             hostname="netmaker" if role == "server" else f"netmaker-{role}",
             image=image,
-            networks_advanced=self._attach(role, network),
+            networks_advanced=self._attach(role, networks),
             restart="unless-stopped",
             labels=self._labels,
             opts=fixed_name(self, depends_on=depends_on),
@@ -215,20 +226,27 @@ class NetmakerServer(pulumi.ComponentResource):
         )
 
     def _broker(self, image, network, mq_password: pulumi.Output[str]) -> docker.Container:
+        """The config, the clients' ACL and the password as a 0600 file readable by root
+        alone (a secret upload): the start script hashes it, so `docker inspect` shows no
+        password."""
         fl = ne.flavor(self._nm)
-        files = [docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(self._nm, self._plan))]
+        files = [
+            docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(self._nm, self._plan)),
+            docker.ContainerUploadArgs(file=fl.mosquitto_acl, content=ne.mosquitto_acl(self._nm, MQ_USERNAME)),
+            docker.ContainerUploadArgs(file=ne.MQ_PASSWORD_FILE, content=pulumi.Output.secret(mq_password), permissions="0600"),
+        ]
         extra: dict = {}
         if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password file
             start = "/mosquitto/config/bgp4mesh-start.sh"
             files.append(
                 docker.ContainerUploadArgs(
                     file=start,
-                    content=ne.MOSQUITTO_PULL_START.format(passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf),
+                    content=ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf),
                     executable=True,
                 )
             )
             extra["entrypoints"] = ["/bin/sh", start]
-        envs = pulumi.Output.secret(mq_password).apply(lambda pw: [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD={pw}"])
+        envs = [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD_FILE={ne.MQ_PASSWORD_FILE}"]
         return self._container("mq", image, network, [], envs=envs, uploads=files, **extra)
 
     def _server(self, image, network, master_key: pulumi.Output[str], mq_password: pulumi.Output[str], mq) -> docker.Container:
@@ -238,22 +256,20 @@ class NetmakerServer(pulumi.ComponentResource):
             labels=[docker.VolumeLabelArgs(**label) for label in labels(self._stack)],
             opts=fixed_name(self),
         )
-        envs = pulumi.Output.all(master_key, mq_password).apply(
-            lambda v: ne.env_list(
-                ne.server_env(
-                    self._nm, self._plan, master_key=v[0], mq_username=MQ_USERNAME, mq_password=v[1], public_address=self._public_address
-                )
-            )
-        )
+        envs = ne.env_list(ne.server_env(self._nm, self._plan, mq_username=MQ_USERNAME, public_address=self._public_address))
+        secrets = pulumi.Output.secret(pulumi.Output.all(master_key, mq_password).apply(lambda v: ne.server_secrets(*v)))
         return self._container(
             "server", image, network, [mq],
-            envs=pulumi.Output.secret(envs),
+            envs=envs,
+            command=ne.SERVER_COMMAND,
+            uploads=[docker.ContainerUploadArgs(file=ne.SECRETS_FILE, content=secrets, permissions="0600")],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=ne.flavor(self._nm).data_dir)],
         )
 
-    def _front(self, image, network, material: _Tls, server) -> docker.Container:
-        conf_path, conf = ne.tls_front_conf(self._nm, self._plan)
-        files = [docker.ContainerUploadArgs(file=conf_path, content=conf)]
+    def _front(self, image, network, material: _Tls, server, master_key: pulumi.Output[str]) -> docker.Container:
+        conf_path = ne.flavor(self._nm).tls_config_path
+        conf = pulumi.Output.secret(master_key.apply(lambda key: ne.tls_front_conf(self._nm, self._plan, key)[1]))
+        files = [docker.ContainerUploadArgs(file=conf_path, content=conf, permissions="0600")]
         if self._nm.tls == "internal-ca":
             files += [
                 docker.ContainerUploadArgs(file=ne.CERT_FILE, content=material.cert_pem),
@@ -278,10 +294,10 @@ class NetmakerServer(pulumi.ComponentResource):
             extra["volumes"] = [docker.ContainerVolumeArgs(volume_name=certificates.name, container_path=ne.CADDY_DATA_DIR)]
         return self._container("tls", image, network, [server], uploads=files, **extra)
 
-    def _ready(self, master_key: pulumi.Output[str], ca_pem: pulumi.Output[str], containers: list, timeout: int) -> command.local.Command:
+    def _ready(self, secrets: dict[str, pulumi.Output[str]], ca_pem: pulumi.Output[str], containers: list, timeout: int) -> command.local.Command:
         """Waits, from the machine running Pulumi, until /api/server/status reports db and
-        broker connected through the TLS front, and puts back the runtime settings that
-        keep the server off the Internet (bgp4mesh.netmaker_env)."""
+        broker connected through the TLS front, makes sure the super-admin is ours, and puts
+        back the runtime settings (bgp4mesh/netmaker_ready.py)."""
         hint = " and ".join(f"`docker logs {docker_name(self._stack, f'netmaker-{r}')}`" for r in ("server", "mq"))
         return command.local.Command(
             f"{self._name}-ready",
@@ -290,7 +306,8 @@ class NetmakerServer(pulumi.ComponentResource):
             environment={
                 "NM_API_URL": self._cp.api_url,
                 "NM_CA_PEM": ca_pem,
-                "NM_MASTER_KEY": pulumi.Output.secret(master_key),
+                **{key: pulumi.Output.secret(value) for key, value in secrets.items()},
+                "NM_ADMIN_USER": self._nm.admin_user,
                 "NM_READY_TIMEOUT": str(timeout),
                 "NM_RUNTIME_SETTINGS": json.dumps(ne.runtime_settings(self._nm)),
                 "NM_HINT": f"; see {hint}",

@@ -132,15 +132,15 @@ SIM_IMAGES = {
     "bgp4mesh/sim-stun:local": ("images/sim/stun", None),
     "bgp4mesh/sim-nat:local": ("images/sim/nat", None),
     "bgp4mesh/sim-skopeo:local": ("images/sim/skopeo", None),
-    "bgp4mesh/sim-scan:local": ("images/sim/scan", None),
+    "bgp4mesh/sim-scan:local": ("images/sim/scan", None),  # SCAN_IMAGE
     "bgp4mesh/sim-upstream-netmaker:v1.6.0": ("images/netmaker/bin", "images/sim/upstream/netmaker/Dockerfile"),
-    "bgp4mesh/sim-upstream-mosquitto:2.0.15-openssl": ("images/sim/upstream/mosquitto", None),
+    "bgp4mesh/sim-upstream-mosquitto:2.0.21-openssl": ("images/sim/upstream/mosquitto", None),
     "bgp4mesh/sim-upstream-caddy:2.8.4": ("images/sim/upstream/caddy", None),
 }
 # Docker Hub name (as the product pulls it through the mirror) -> local look-alike
 UPSTREAM = {
     "gravitl/netmaker:v1.6.0": "bgp4mesh/sim-upstream-netmaker:v1.6.0",
-    "eclipse-mosquitto:2.0.15-openssl": "bgp4mesh/sim-upstream-mosquitto:2.0.15-openssl",
+    "eclipse-mosquitto:2.0.21-openssl": "bgp4mesh/sim-upstream-mosquitto:2.0.21-openssl",
     "caddy:2.8.4": "bgp4mesh/sim-upstream-caddy:2.8.4",
 }
 # Our images as a release pipeline makes them: built from this checkout (again whenever
@@ -703,18 +703,24 @@ def _https_get(url: str, ip: str, ca_pem: str, timeout: float = 5) -> bytes:
     return urllib.request.build_opener(Conn).open(url, timeout=timeout).read()
 
 
-def registry_config_digest(repo: str, tag: str) -> Optional[str]:
+def registry_manifest(repo: str, tag: str) -> Optional[tuple[str, str]]:
+    """(manifest digest, image id) of repo:tag in the registry; None when it holds no such tag.
+    The manifest digest is what a pull by digest names: the registry's Docker-Content-Digest,
+    checked against the bytes it serves."""
     req = urllib.request.Request(
         f"http://{REGISTRY_IP}:5000/v2/{repo}/manifests/{tag}",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"},
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return json.load(r)["config"]["digest"]
+            body, digest = r.read(), r.headers.get("Docker-Content-Digest")
     except urllib.error.HTTPError as e:
         if e.code == 404:
             return None
         raise
+    if digest != "sha256:" + hashlib.sha256(body).hexdigest():
+        raise SimError(f"{REGISTRY}/{repo}:{tag}: Docker-Content-Digest {digest} is not the digest of the manifest it serves")
+    return digest, json.loads(body)["config"]["digest"]
 
 
 def _registry_up() -> bool:
@@ -730,21 +736,29 @@ def default_tag() -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
 
 
-def publish(tag: str) -> dict[str, str]:
-    """Push the look-alikes under their Docker Hub names (library/ for official images)
-    and our images under bgp4mesh/<name>:<tag>, skipping what the registry holds already
-    (same config digest = same image id). Returns pushed-or-kept name -> ref."""
+def _wanted(tag: str) -> dict[str, tuple[str, str]]:
+    """Name a host pulls -> (repository:tag in the registry, local image): the look-alikes
+    under their Docker Hub names (library/ for official images), ours under bgp4mesh/<kind>:<tag>."""
     wanted = {}
     for hub, local in UPSTREAM.items():
         repo, t = hub.rsplit(":", 1)
-        wanted[f"{'library/' if '/' not in repo else ''}{repo}:{t}"] = local
-    for name, local in PUBLISHED.items():
-        wanted[f"bgp4mesh/{name}:{tag}"] = local
-    todo = []
-    for dest, local in wanted.items():
-        repo, t = dest.rsplit(":", 1)
-        if registry_config_digest(repo, t) != image_id(local):
-            todo.append((dest, local))
+        wanted[hub] = (f"{'library/' if '/' not in repo else ''}{repo}:{t}", local)
+    for kind, local in PUBLISHED.items():
+        wanted[f"{REGISTRY}/bgp4mesh/{kind}:{tag}"] = (f"bgp4mesh/{kind}:{tag}", local)
+    return wanted
+
+
+def _held(dest: str) -> tuple[Optional[str], Optional[str]]:
+    """(manifest digest, image id) under repository:tag `dest`; (None, None) when absent."""
+    return registry_manifest(*dest.rsplit(":", 1)) or (None, None)
+
+
+def publish(tag: str) -> dict[str, str]:
+    """Push the look-alikes and our images (_wanted), skipping what the registry holds
+    already (same config digest = same image id). Returns each name a host pulls -> the
+    manifest digest the registry serves for it (the staging stack pins it)."""
+    wanted = _wanted(tag)
+    todo = [(dest, local) for dest, local in wanted.values() if _held(dest)[1] != image_id(local)]
     sock = "/var/run/docker.sock"
     if os.environ.get("DOCKER_HOST", "unix://" + sock) != "unix://" + sock or not Path(sock).exists():
         raise SimError(f"publishing reads images from the local engine through {sock}; DOCKER_HOST points elsewhere")
@@ -766,13 +780,14 @@ def publish(tag: str) -> dict[str, str]:
         finally:
             docker("rm", "-f", name, check=False)
         log(f"pushed {', '.join(f'{local} as {REGISTRY}/{dest}' for dest, local in todo)} ({time.monotonic() - t:.0f}s)")
-    for dest, local in wanted.items():
-        repo, t = dest.rsplit(":", 1)
-        if registry_config_digest(repo, t) != image_id(local):
+    digests = {}
+    for name, (dest, local) in wanted.items():
+        digests[name], held_id = _held(dest)
+        if held_id != image_id(local):
             raise SimError(f"{REGISTRY}/{dest} does not hold {local} after the push")
     if not todo:
         log("registry already holds every image")
-    return {dest: local for dest, local in wanted.items()}
+    return digests
 
 
 # --- up / down / status -------------------------------------------------------------
@@ -858,6 +873,7 @@ def sim_info(m: Material, tag: str, root_pem: str, root_path: Path, published: d
         "registry": REGISTRY,
         "image_tag": tag,
         "images": {name: f"{REGISTRY}/bgp4mesh/{name}:{tag}" for name in PUBLISHED},
+        "digests": published,  # name a host pulls -> manifest digest in the registry
         "mirrored": sorted(UPSTREAM),
         "acme_directory": ACME_DIRECTORY,
         "acme_listener_ca_pem": m.ca_pem,
@@ -964,7 +980,7 @@ def scan(addresses: list[str]) -> dict[str, list[str]]:
     docker("rm", "-f", name, check=False)
     try:
         xml = docker("run", "--name", name, "--label", LABEL, "--network", NETS["internet"].name, "--ip", SCAN_ADDRESS,
-                     "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", "bgp4mesh/sim-scan:local",
+                     "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", SCAN_IMAGE,
                      "-n", "-Pn", "-sS", "-p-", "--min-rate", "5000", "--max-retries", "1", "-oX", "-", *addresses, timeout=900)
     finally:
         docker("rm", "-f", name, check=False)
@@ -977,6 +993,32 @@ def scan(addresses: list[str]) -> dict[str, list[str]]:
             if port.find("state").get("state") == "open":
                 found[addr].append(f"{port.get('portid')}/{port.get('protocol')}")
     return found
+
+
+SCAN_IMAGE = "bgp4mesh/sim-scan:local"
+
+
+def outsider_http(network: str, source: str, host: str, address: str, calls: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The HTTP status of each (method, path) at https://<host> (resolved to `address`),
+    asked by a throwaway container at `source` on `network`: an address that is neither
+    an operator's nor a member's, with no credential and no trust in the certificate. HTTP/1.1,
+    so that a path Go's HTTP/2 server resets before Caddy sees it (`..` segments) still meets
+    the allow-list."""
+    if image_id(SCAN_IMAGE) is None:
+        _build(SCAN_IMAGE, *SIM_IMAGES[SCAN_IMAGE])
+    script = "\n".join(
+        f"curl -sk --http1.1 -o /dev/null -w '%{{http_code}}\\n' -m 10 --path-as-is -X {m} -H 'Content-Type: application/json' "
+        f"-d '{{\"username\":\"mallory\",\"password\":\"mallory-pw\"}}' --resolve {host}:443:{address} 'https://{host}{p}'"
+        for m, p in calls
+    )
+    name = PREFIX + "outsider"
+    docker("rm", "-f", name, check=False)
+    try:
+        out = docker("run", "--name", name, "--label", LABEL, "--network", network, "--ip", source,
+                     "--entrypoint", "sh", SCAN_IMAGE, "-c", script, timeout=300)
+    finally:
+        docker("rm", "-f", name, check=False)
+    return dict(zip(calls, (int(code) for code in out.split())))
 
 
 def set_isp_password(password: str) -> None:

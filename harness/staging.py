@@ -1,6 +1,7 @@
 """The staging stack on the simulated Internet (harness/sim.py): Pulumi.staging.yaml with
 the simulation's per-machine values filled in (host keys, the operator's key, the image
-tag, the test CA's roots), and the upstream's MD5 password set as a Pulumi secret."""
+tag, every pulled image pinned by the digest the simulated registry serves, the test CA's
+roots), and the upstream's MD5 password set as a Pulumi secret."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Optional
 
 import yaml
 
+from bgp4mesh.config import Images, Netmaker, UpstreamImages
 from bgp4mesh.stack import stack_file
 from harness import sim
 from harness.engine import Stack
@@ -20,10 +22,29 @@ def config(info: dict[str, Any], name: str = "staging") -> dict[str, Any]:
         sim_host = info["hosts"][host["name"]]
         hosts.append({**host, "ssh": {**host["ssh"], "host_key": sim_host["host_key"], "private_key_file": info["operator_key"]}})
     cfg["bgp4mesh:hosts"] = hosts
-    cfg["bgp4mesh:images"] = {**cfg["bgp4mesh:images"], "tag": info["image_tag"]}
+    images = {**cfg["bgp4mesh:images"], "tag": info["image_tag"]}
+    ours = Images.model_validate(images)
+    cfg["bgp4mesh:images"] = {**images, "digests": {kind: _digest(ours.reference(kind), info) for kind in sim.PUBLISHED}}
+    nm = Netmaker.model_validate(cfg["bgp4mesh:netmaker"])
+    upstream = {kind: nm.pull_image(kind) for kind in UpstreamImages.model_fields}
     roots = info["acme_listener_ca_pem"].strip() + "\n" + info["acme_root_pem"].strip() + "\n"
-    cfg["bgp4mesh:netmaker"] = {**cfg["bgp4mesh:netmaker"], "acme_ca_roots": roots}
+    cfg["bgp4mesh:netmaker"] = {
+        **cfg["bgp4mesh:netmaker"],
+        "acme_ca_roots": roots,
+        "upstream_images": {kind: f"{ref}@{_digest(ref, info)}" for kind, ref in upstream.items()},
+    }
     return cfg
+
+
+def _digest(ref: str, info: dict[str, Any]) -> str:
+    """The manifest digest the simulated registry serves for `ref` (sim.publish read it):
+    staging pulls nothing by tag alone, as prod should not."""
+    digests = info.get("digests")
+    if digests is None:
+        raise sim.SimError(f"{sim.info_path()} has no image digests (written by an older harness): run ./scripts/sim up")
+    if ref not in digests:
+        raise sim.SimError(f"staging pulls {ref}, which the simulation does not publish (harness/sim.py UPSTREAM, PUBLISHED)")
+    return digests[ref]
 
 
 def stack(name: str = "staging", info: Optional[dict[str, Any]] = None) -> Stack:

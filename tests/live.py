@@ -42,6 +42,17 @@ def leftovers(stack: str) -> list[str]:
     return found
 
 
+def server_secrets(stack: str) -> dict[str, str]:
+    """The Netmaker server's credentials as it holds them (its 0600 config file; they are
+    not in its environment): {"masterkey": ..., "mqpassword": ...}."""
+    import json
+
+    from bgp4mesh.naming import docker_name
+    from bgp4mesh.netmaker_env import SECRETS_FILE
+
+    return json.loads(live.docker("exec", docker_name(stack, "netmaker-server"), "cat", SECRETS_FILE))["server"]
+
+
 def container_started_at(name: str) -> float:
     """Container start time as a monotonic-comparable epoch float."""
     from datetime import datetime

@@ -8,12 +8,15 @@ the same behaviours against the real binary). Not a replacement for the live tes
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import ipaddress
 import json
 import random
 import string
+import time
 import uuid
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -37,6 +40,7 @@ class FakeNetmaker:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.egress: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.skew = 0.0  # seconds the server's clock is ahead of this machine's (tests advance it)
         # fault injection: each entry is an httpx.Response or an exception instance, consumed in order
         self.faults: list[Any] = []
         self.transport = httpx.MockTransport(self.handle)
@@ -48,13 +52,26 @@ class FakeNetmaker:
     def _key_out(self, k: dict[str, Any]) -> dict[str, Any]:
         return {**k, "token": self._token(k["value"])}
 
-    def _new_key(self, tags, networks, uses=0, expiration=0, unlimited=False, default=False) -> dict[str, Any]:
+    def now(self) -> float:
+        return time.time() + self.skew
+
+    def valid(self, k: dict[str, Any]) -> bool:
+        """models.EnrollmentKey.IsValid."""
+        if k["uses_remaining"] > 0:
+            return True
+        if k["expiration"] != "0001-01-01T00:00:00Z":
+            exp = _dt.datetime.strptime(k["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+            if self.now() < exp.timestamp():
+                return True
+        return k["type"] != 0 and k["unlimited"]
+
+    def _new_key(self, tags, networks, uses=0, expiration=0, unlimited=False, default=False) -> dict[str, Any] | None:
+        """logic.CreateEnrollmentKey: the type is uses, else expiry, else unlimited; a key
+        that is not valid when made is refused (None)."""
         value = "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(32))
         ktype = 2 if uses > 0 else 1 if expiration > 0 else 3 if unlimited else 0
         exp = "0001-01-01T00:00:00Z"
         if uses <= 0 and expiration > 0:
-            import datetime as _dt
-
             exp = _dt.datetime.fromtimestamp(expiration, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         k = {
             "expiration": exp, "uses_remaining": max(uses, 0), "value": value, "networks": list(networks),
@@ -62,12 +79,39 @@ class FakeNetmaker:
             "relay": "00000000-0000-0000-0000-000000000000", "groups": None, "default": default,
             "auto_egress": False, "auto_assign_gw": False,
         }
+        if not self.valid(k):
+            return None
+        if default:
+            self._clear_defaults(networks, tags)
         self.keys[value] = k
         return k
 
+    def _clear_defaults(self, networks, tags) -> None:
+        """clearDefaultEnrollmentKeysForNetworks: one default key per network."""
+        nets = set(networks) | set(tags[:1])
+        for other in self.keys.values():
+            if other["default"] and (nets & set(other["networks"]) or nets & set(other["tags"][:1])):
+                other["default"] = False
+
+    def restart(self) -> None:
+        """A server start: migrate.go re-creates the default key of every network that has
+        no key (valid or not) tagged with its name."""
+        tags = {t for k in self.keys.values() for t in k["tags"]}
+        for netid in self.networks:
+            if netid not in tags:
+                self._new_key([netid], [netid], unlimited=True, default=True)
+
     def register(self, token: str, host: dict[str, Any]) -> dict[str, Any]:
+        """handleHostRegister: the key must exist and be usable (TryToUseEnrollmentKey takes
+        one use of a Uses key; a spent key stays in the database and is refused)."""
         value = json.loads(base64.b64decode(token))["value"]
-        key = self.keys[value]
+        key = self.keys.get(value)
+        if key is None:
+            raise LookupError("no enrollmentkey found")
+        if key["uses_remaining"] > 0:
+            key["uses_remaining"] -= 1
+        elif not self.valid(key):
+            raise PermissionError("invalid enrollment key")
         hid = host.get("id") or str(uuid.uuid4())
         h = self.hosts.setdefault(hid, {"id": hid, "name": host.get("name", ""), "nodes": [], "version": host.get("version", "")})
         for net in key["networks"]:
@@ -85,6 +129,11 @@ class FakeNetmaker:
 
     # -- router -----------------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
+        response = self._handle(request)
+        response.headers.setdefault("Date", formatdate(self.now(), usegmt=True))  # as Go's net/http does
+        return response
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append((request.method, request.url.path))
         if self.faults:
             f = self.faults.pop(0)
@@ -109,6 +158,8 @@ class FakeNetmaker:
         if parts[:4] == ["api", "v1", "host", "register"] and method == "POST":
             try:
                 return httpx.Response(200, json=self.register(parts[4], body or {}))
+            except LookupError as exc:
+                return _err(400, str(exc).strip("'"))
             except Exception:  # noqa: BLE001
                 return _err(400, "invalid enrollment key")
 
@@ -209,9 +260,19 @@ class FakeNetmaker:
             if existing & set(tags):
                 return _err(400, "key names must be unique")
             uses, exp, unl = body.get("uses_remaining", 0), body.get("expiration", 0), body.get("unlimited", False)
-            if not (uses > 0 or exp > 0 or unl):
-                return _err(500, "enrollment key is not valid: uses remaining: 0, expiration: 0001-01-01 00:00:00 +0000 UTC, unlimited: false")
-            k = self._new_key(tags, body.get("networks") or [], uses, exp, unl)
+            k = self._new_key(tags, body.get("networks") or [], uses, exp, unl, bool(body.get("default")))
+            if k is None:
+                return _err(500, f"enrollment key is not valid: uses remaining: {max(uses, 0)}, expiration: {exp}, unlimited: {str(unl).lower()}")
+            return httpx.Response(200, json=self._key_out(k))
+        if len(parts) == 4 and method == "PUT":  # UpdateEnrollmentKey: relay, groups, auto_assign_gw, default
+            k = self.keys.get(parts[3])
+            if k is None:
+                return _err(500, "no enrollmentkey found")
+            k.update(groups=body.get("groups"), auto_assign_gw=bool(body.get("auto_assign_gw")),
+                     relay=body.get("relay") or "00000000-0000-0000-0000-000000000000")
+            if body.get("default") and not k["default"]:
+                self._clear_defaults(k["networks"], k["tags"])
+            k["default"] = bool(body.get("default"))
             return httpx.Response(200, json=self._key_out(k))
         if len(parts) == 4 and method == "DELETE":
             k = self.keys.get(parts[3])

@@ -709,3 +709,28 @@ def test_the_c_yaml_loader_is_used_when_present():
     from bgp4mesh import stack
 
     assert not yaml.__with_libyaml__ or issubclass(stack._Loader, yaml.CSafeLoader)
+
+
+# ---- images pulled by tag alone: valid, with a warning ----------------------------------------
+
+PROD_DOC = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def _warnings(proc: subprocess.CompletedProcess) -> list[str]:
+    assert proc.returncode == 0, proc.stderr[:2000]
+    return [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
+
+
+def test_check_warns_for_each_image_prod_pulls_by_tag_alone(tmp_path):
+    upstream = PROD_DOC["config"]["bgp4mesh:netmaker"]["upstream_images"]
+    warnings = _warnings(cli("check", "--stack", "prod", project=PROJECT_DIR))
+    expected = [f"bgp4mesh:images.digests.{k}: registry.example.net/bgp4mesh/{k}:1.0.0 is pulled by tag alone" for k in ("border", "netclient")]
+    expected += [f"bgp4mesh:netmaker.upstream_images.{k}: {ref} is pulled by tag alone" for k, ref in upstream.items()]
+    assert len(warnings) == len(expected) == 5, warnings
+    for needle in expected:
+        assert any(w.startswith(f"WARNING: {needle}") for w in warnings), (needle, warnings)
+    pinned = variant({"images.digests": {"border": DIGEST, "netclient": DIGEST},
+                      "netmaker.upstream_images": {k: f"{ref}@{DIGEST}" for k, ref in upstream.items()}}, PROD_DOC)
+    assert _warnings(cli("check", "--stack", "t", project=project(tmp_path, pinned))) == []
+    assert _warnings(cli("check", "--stack", "dev", project=PROJECT_DIR)) == []  # a lab builds its images

@@ -271,3 +271,154 @@ def test_routers_on_real_hosts_need_an_ibgp_address_and_a_lab_takes_none():
 )
 def test_probe_and_exchange_rules(path, value, message):
     assert message in rejected(with_change(path, value, LAB))
+
+
+# ---- images pinned by digest ------------------------------------------------------------
+
+PROD, _ = raw_from_file("prod")
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("ref", [f"caddy:2.8.4@{DIGEST}", f"caddy@{DIGEST}", f"registry.example.net:5000/mirror/caddy:2.8.4@{DIGEST}", "caddy:2.8.4"])
+def test_an_upstream_image_may_be_pinned_by_digest(ref):
+    cfg = validate(with_change("netmaker.upstream_images.tls", ref, PROD))
+    assert cfg.netmaker.pull_image("tls") == ref
+
+
+def test_our_images_may_be_pinned_by_digest():
+    cfg = validate(with_change("images.digests", {"border": DIGEST, "netclient": DIGEST}, PROD))
+    assert cfg.images.reference("border") == f"registry.example.net/bgp4mesh/border:1.0.0@{DIGEST}"
+    assert cfg.images.reference("bird") == "registry.example.net/bgp4mesh/bird:1.0.0"
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("netmaker.upstream_images.tls", "caddy:2.8.4@sha256:abc", "bgp4mesh:netmaker.upstream_images.tls = 'caddy:2.8.4@sha256:abc': a digest is 'sha256:' and 64 lowercase hex digits"),
+        ("netmaker.upstream_images.tls", f"caddy@{DIGEST.upper()}", "bgp4mesh:netmaker.upstream_images.tls = 'caddy@SHA256:0123456789ABCDEF0123456789A'... (77 characters): a digest is"),
+        ("netmaker.upstream_images.tls", f"caddy:2.8.4@{DIGEST.replace('sha256', 'sha512')}", "a digest is 'sha256:' and 64"),
+        ("netmaker.upstream_images.mosquitto", f"eclipse-mosquitto@{DIGEST}0", "bgp4mesh:netmaker.upstream_images.mosquitto = 'eclipse-mosquitto@sha256:0123456789abcde'... (90 characters): a digest is"),
+        ("netmaker.upstream_images.netmaker", "gravitl/netmaker@", "bgp4mesh:netmaker.upstream_images.netmaker = 'gravitl/netmaker@': a digest is"),
+        ("netmaker.upstream_images.tls", "caddy", "bgp4mesh:netmaker.upstream_images.tls = 'caddy': an image like caddy:2.8.4, pinned by digest as"),
+        ("netmaker.upstream_images.tls", f"Caddy@{DIGEST}", "an image like caddy:2.8.4, pinned by digest as"),
+        ("netmaker.upstream_images.tls", f"caddy:2.8.4 @{DIGEST}", "an image like caddy:2.8.4, pinned by digest as"),
+        ("images.digests", {"border": "sha256:xyz"}, "bgp4mesh:images.digests.border = 'sha256:xyz': a digest is 'sha256:' and 64 lowercase hex digits"),
+        ("images.digests", {"border": DIGEST[7:]}, "bgp4mesh:images.digests.border = '0123456789abcdef0123456789abcdef01234567'... (64 characters): a digest is"),
+        ("images.digests", {"router": DIGEST}, "bgp4mesh:images.digests.router: unknown key"),
+        ("images.digests", ["border"], "bgp4mesh:images.digests = [...] (a list of 1 items): Input should be a valid dictionary or instance of OwnDigests"),
+    ],
+)
+def test_malformed_digests_are_rejected_naming_the_key(path, value, message):
+    assert message in rejected(with_change(path, value, PROD))
+
+
+def test_digests_need_a_registry_to_pull_from():
+    msg = rejected(with_change("images", {"digests": {"border": DIGEST}}, DEV))
+    assert "bgp4mesh:images.digests: pins images pulled from `registry`" in msg
+
+
+def test_tag_only_pulls_name_each_key_and_image():
+    assert validate(DEV).tag_only_pulls() == {}  # a lab builds its images here
+    assert validate(PROD).tag_only_pulls() == {
+        "images.digests.border": "registry.example.net/bgp4mesh/border:1.0.0",
+        "images.digests.netclient": "registry.example.net/bgp4mesh/netclient:1.0.0",
+        "netmaker.upstream_images.netmaker": PROD["netmaker"]["upstream_images"]["netmaker"],
+        "netmaker.upstream_images.mosquitto": PROD["netmaker"]["upstream_images"]["mosquitto"],
+        "netmaker.upstream_images.tls": PROD["netmaker"]["upstream_images"]["tls"],
+    }
+    pinned = with_change("images.digests", {"border": DIGEST, "netclient": DIGEST}, PROD)
+    pinned["netmaker"]["upstream_images"] = {k: f"{ref}@{DIGEST}" for k, ref in PROD["netmaker"]["upstream_images"].items()}
+    assert validate(pinned).tag_only_pulls() == {}
+
+
+# ---- RPKI ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("rpki.invalid", "drop", "bgp4mesh:rpki.invalid = 'drop': "),
+        ("rpki.retry", 0, "bgp4mesh:rpki.retry = 0: "),
+        ("rpki.caches", [{"address": "172.31.0.5", "port": 70000}], "bgp4mesh:rpki.caches[0].port = 70000: "),
+        ("rpki.caches", [{"address": "cache.example"}], "bgp4mesh:rpki.caches[0].address = 'cache.example': must be an IP address"),
+        ("rpki.caches", [{"address": "172.31.0.5"}, {"address": "172.31.0.5", "port": 323}], "bgp4mesh:rpki.caches[1] = '172.31.0.5 port 323': the same cache as caches[0]"),
+        ("rpki.caches", [{"address": "10.0.0.5"}], "bgp4mesh:rpki.caches[0].address = 10.0.0.5: a lab runs this cache on the underlay"),
+        ("rpki.caches", [{"address": "172.31.0.10"}], "bgp4mesh:rpki.caches[0].address = 172.31.0.10: already the underlay address of border router border"),
+        ("rpki.caches", [{"address": "172.31.0.254"}], "already the underlay address of the Docker bridge gateway"),
+        ("rpki.severity", "high", "bgp4mesh:rpki.severity"),
+        ("lab.roas", [{"prefix": "192.0.2.0/24", "max_length": 23, "asn": 64999}], "bgp4mesh:lab.roas[0].max_length = 23: must be from 24 to 32 for 192.0.2.0/24"),
+        ("lab.roas", [{"prefix": "192.0.2.1/24", "asn": 64999}], "bgp4mesh:lab.roas[0].prefix = '192.0.2.1/24': host bits are set"),
+        ("lab.roas", [{"prefix": "192.0.2.0/24", "asn": 23456}], "bgp4mesh:lab.roas[0].asn = 23456: "),
+        ("lab.roa_refresh", 0, "bgp4mesh:lab.roa_refresh = 0: "),
+        ("mesh.nodes[0].name", "rtr-cache-1", "bgp4mesh:mesh.nodes[0].name = 'rtr-cache-1': the container name of one of the lab's RTR caches"),
+    ],
+)
+def test_rpki_fields_are_checked(path, value, message):
+    assert message in rejected(with_change(path, value))
+
+
+def test_a_labs_default_cache_is_on_its_underlay():
+    cfg = validate(DEV)
+    assert [(str(c.address), c.port) for c in cfg.rtr_caches] == [("172.31.0.5", 323)]
+    assert cfg.rpki.invalid == "reject" and cfg.rpki.retry == 30
+    assert [(str(r.prefix), r.longest, r.asn) for r in cfg.lab.roas] == [("44.30.127.0/24", 24, 65000), ("192.0.2.0/24", 24, 64999)]
+    moved = validate(with_change("lab", {"underlay": "172.31.8.0/24"}))  # the engine test's day-two stack
+    assert [str(c.address) for c in moved.rtr_caches] == ["172.31.8.5"]
+    listed = validate(with_change("rpki.caches", [{"address": "172.31.0.6", "port": 8282}, {"address": "172.31.0.7"}]))
+    assert [(str(c.address), c.port) for c in listed.rtr_caches] == [("172.31.0.6", 8282), ("172.31.0.7", 323)]
+
+
+def test_a_roa_without_max_length_allows_no_more_specific():
+    cfg = validate(with_change("lab.roas", [{"prefix": "192.0.2.0/24", "asn": "AS64999"}]))
+    assert (cfg.lab.roas[0].longest, cfg.lab.roas[0].asn) == (24, 64999)
+
+
+def test_roas_need_rpki_and_real_hosts_need_listed_caches():
+    assert "bgp4mesh:lab.roas: served by the lab's RTR caches, which exist only with bgp4mesh:rpki" in rejected(with_change("rpki", DELETE))
+    raw = copy.deepcopy(PROD)
+    raw["rpki"] = {"invalid": "reject"}
+    assert "bgp4mesh:rpki.caches: list at least one RTR cache" in rejected(raw)
+    raw["rpki"]["caches"] = [{"address": "2001:db8::5", "port": 3323}]
+    assert [(str(c.address), c.port) for c in validate(raw).rtr_caches] == [("2001:db8::5", 3323)]
+
+
+# ---- a hardened BGP edge: session authentication and limits -----------------------------
+
+NAKED = "bgp4mesh:upstreams[0]: neither a TCP-MD5 password nor GTSM"
+
+
+def test_a_real_upstream_needs_a_password_or_gtsm_unless_it_says_unauthenticated():
+    naked = with_change("upstreams[0].ttl_security", False, PROD)
+    assert NAKED in rejected(naked)
+    assert "pulumi config set --secret --path 'bgp4mesh:upstreams[0].password'" in rejected(naked)
+    validate(with_change("upstreams[0].password", "md5-secret", naked))
+    validate(with_change("upstreams[0].unauthenticated", True, naked))
+    validate(with_change("upstreams[0].ttl_security", True, naked))
+    # a `secure:` value in the stack file counts as a password (its placeholder)
+    assert validate(with_change("upstreams[0].password", "[secret]", naked)).upstreams[0].password is not None
+
+
+def test_a_lab_upstream_may_run_without_either():
+    validate(with_change("upstreams[0].ttl_security", False))
+    assert not any(u.password or u.ttl_security for u in validate(raw_from_file("lab")[0]).upstreams)
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("upstreams[0].max_received", 9, "bgp4mesh:upstreams[0].max_received = 9: below max_prefixes 10"),
+        ("upstreams[0].max_received", 0, "bgp4mesh:upstreams[0].max_received = 0:"),
+        ("policy.ibgp_max_received", 5, None),
+        ("policy.kernel_table", 44, "bgp4mesh:policy.kernel_table = 44: the HA routers' table"),
+        ("policy.kernel_table", 254, "bgp4mesh:policy.kernel_table = 254: the kernel's main table"),
+        ("policy.kernel_table", 0, "bgp4mesh:policy.kernel_table = 0:"),
+        ("policy.ibgp_limit_action", "drop", "bgp4mesh:policy.ibgp_limit_action = 'drop'"),
+    ],
+)
+def test_edge_fields_are_checked(path, value, message):
+    if message is None:  # alone it is fine; below ibgp_max_prefixes it is not
+        validate(with_change(path, value))
+        raw = with_change("policy.ibgp_max_prefixes", 6, with_change(path, value))
+        assert "bgp4mesh:policy.ibgp_max_received = 5: below ibgp_max_prefixes 6" in rejected(raw)
+        return
+    assert message in rejected(with_change(path, value))

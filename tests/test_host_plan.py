@@ -1,9 +1,13 @@
 """Host preparation for remote hosts: what each host's roles open, set and hold, and the
 script that applies it (a shell script: checked with `sh -n`)."""
 
+import copy
+import shutil
 import subprocess
 
-from bgp4mesh.host_plan import Opening, host_plan, render_host_prep
+import pytest
+
+from bgp4mesh.host_plan import UNDO, Opening, host_plan, render_host_prep, route_rules
 from bgp4mesh.stack import raw_from_file, validate
 
 STAGING = validate(*raw_from_file("staging"))
@@ -12,7 +16,7 @@ STAGING = validate(*raw_from_file("staging"))
 def test_each_host_opens_only_what_its_roles_need():
     plans = {h.name: host_plan(STAGING, h) for h in STAGING.hosts}
     wireguard = Opening("udp", 51821, why="WireGuard")
-    assert plans["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit")]
+    assert plans["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink")]
     assert plans["control"].openings == [Opening("tcp", 80, why="TLS front"), Opening("tcp", 443, why="TLS front")]
     assert plans["node-a"].openings == plans["node-b"].openings == [wireguard]
 
@@ -32,6 +36,118 @@ def test_the_script_parses_and_drops_by_default():
         subprocess.run(["sh", "-n"], input=script, text=True, check=True)
         assert "policy drop;" in script and "ct state established,related accept" in script
     edge = render_host_prep(STAGING, STAGING.host("edge"))
-    assert 'ip saddr 192.0.2.9 tcp dport 179 accept comment "BGP from transit"' in edge
+    assert 'iifname "$iface_0" ip saddr 192.0.2.9 tcp dport 179 accept comment "BGP from transit"' in edge
     assert "ip addr replace 192.0.2.10/29 dev uplink" in edge
     assert "tcp dport 443" not in edge
+
+
+# ---- the hardened BGP edge -------------------------------------------------------------
+
+
+def _with(change) -> object:
+    raw, secret = raw_from_file("staging")
+    raw = copy.deepcopy(raw)
+    change(raw)
+    return validate(raw, secret)
+
+
+def _two_routers(raw):
+    """Staging with a second edge host and router (what a two-router staging would deploy)."""
+    raw["hosts"].append({**raw["hosts"][0], "name": "edge2", "ssh": {**raw["hosts"][0]["ssh"], "address": "203.0.113.11"}, "endpoint": "203.0.113.11"})
+    raw["border_routers"][0]["ibgp_address"] = "203.0.113.10"
+    raw["border_routers"].append({"name": "border2", "router_id": "192.0.2.18", "host": "edge2", "mesh_ip": "44.30.127.3", "ibgp_address": "203.0.113.11"})
+    raw["upstreams"][0].update(ttl_security=True, bfd={"interval_ms": 300})
+    raw["upstreams"].append({**raw["upstreams"][0], "name": "transit2", "link": "192.0.2.16/29", "neighbor": "192.0.2.17", "local_address": "192.0.2.18", "router": "border2"})
+    raw["policy"]["ibgp_bfd"] = {"interval_ms": 300}
+
+
+def test_gtsm_bfd_and_ibgp_openings_check_interface_source_and_ttl():
+    cfg = _with(_two_routers)
+    plan = host_plan(cfg, cfg.host("edge"))
+    assert plan.openings[1:] == [
+        Opening("tcp", 179, "192.0.2.9", "BGP from transit (GTSM)", "uplink", 255),
+        Opening("udp", (3784, 3785, 4784), "192.0.2.9", "BFD from transit", "uplink"),
+        Opening("tcp", 179, "203.0.113.11", "iBGP from border2"),
+        Opening("udp", (3784, 3785, 4784), "203.0.113.11", "BFD from border2"),
+    ]
+    script = render_host_prep(cfg, cfg.host("edge"))
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    assert 'iifname "$iface_0" ip saddr 192.0.2.9 tcp dport 179 ip ttl 255 accept comment "BGP from transit (GTSM)"' in script
+    assert 'iifname "$iface_0" ip saddr 192.0.2.9 udp dport { 3784, 3785, 4784 } accept comment "BFD from transit"' in script
+    assert 'ip saddr 203.0.113.11 tcp dport 179 accept comment "iBGP from border2"' in script
+    assert "ip -o link show dev uplink" in script  # nft compares kernel names, not altnames
+
+
+def test_only_router_hosts_get_policy_routing_after_the_ha_rules():
+    plans = {h.name: host_plan(STAGING, h) for h in STAGING.hosts}
+    assert [r.pref for r in plans["edge"].route_rules] == [2000, 2001, 2002, 2003]  # border-health: 1000-1003
+    assert all(not plans[h].route_rules for h in ("control", "node-a", "node-b"))
+    edge = render_host_prep(STAGING, STAGING.host("edge"))
+    assert "ip -4 rule add pref 2000 not iif lo lookup main suppress_prefixlength 0" in edge
+    assert "ip -4 rule add pref 2001 not iif lo lookup 179" in edge
+    assert "ip -4 rule add pref 2003 from 44.30.127.0/24 lookup 179" in edge
+    assert "ip rule" not in render_host_prep(STAGING, STAGING.host("node-a"))
+
+
+def test_the_firewall_loads_first_and_docker_needs_it():
+    """Fails closed: the unit runs before the network (network-pre), and Docker's drop-in
+    Requires it, so no container starts when the firewall did not load."""
+    script = render_host_prep(STAGING, STAGING.host("edge"))
+    assert script.index("nft -f -") < script.index("# ---- kernel settings") < script.index("# ---- addresses")
+    unit = script[script.index("<<'UNIT'") : script.index("\nUNIT\n") + 1]
+    for line in ("DefaultDependencies=no", "Before=network-pre.target shutdown.target", "Wants=network-pre.target",
+                 "Type=oneshot", "RemainAfterExit=yes", "WantedBy=sysinit.target"):
+        assert f"\n{line}\n" in unit, line
+    dropin = script[script.index("docker.service.d/10-bgp4mesh.conf <<'DROPIN'") : script.index("\nDROPIN\n")]
+    assert "Requires=bgp4mesh-host-prep.service" in dropin and "After=bgp4mesh-host-prep.service" in dropin
+    assert "docker.service.d/10-bgp4mesh.conf" in UNDO and "--remove-addresses" in UNDO
+
+
+def _netns_with_tun() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rn", "ip", "tuntap", "add", "mode", "tun", "name", "t0"], capture_output=True).returncode == 0
+
+
+ROUTES = """set -e
+for l in mgmt uplink netmaker; do ip tuntap add mode tun name $l; ip link set $l up; done; ip link set lo up
+ip addr add 203.0.113.10/26 dev mgmt; ip addr add 192.0.2.10/29 dev uplink; ip addr add 44.30.127.1/24 dev netmaker
+ip route add default via 203.0.113.1 onlink dev mgmt
+echo 1 > /proc/sys/net/ipv4/ip_forward
+# what BIRD installs: BGP in its table (a more-specific covering the operator too), own prefixes unreachable in main
+ip route add default via 192.0.2.9 dev uplink onlink table 179 proto bird metric 32
+ip route add 203.0.113.0/28 via 192.0.2.9 dev uplink onlink table 179 proto bird metric 32
+ip route add unreachable 44.30.127.0/24 metric 4200
+"""
+
+
+def test_policy_routing_keeps_management_and_refuses_own_space_without_the_mesh():
+    """The rendered rules in a network namespace of tun devices: the host's own traffic to
+    the operator (203.0.113.5) stays on the management default although the ISP announced
+    a more-specific; a node's traffic and the mesh-sourced host's take BGP's routes; inbound
+    reaches the mesh, and with the mesh interface gone own space is refused, not sent out."""
+    if not _netns_with_tun():
+        pytest.skip("needs `unshare -rn` and tun devices (user namespaces)")
+    rules = "\n".join(f"ip -{r.version} rule add pref {r.pref} {r.selector} lookup {r.table}" + (" suppress_prefixlength 0" if r.main_specific else "")
+                      for r in route_rules(STAGING, STAGING.border_routers[0]))
+    script = render_host_prep(STAGING, STAGING.host("edge"))
+    assert all(line in script for line in rules.splitlines())
+    probes = {
+        "host to operator": "ip route get 203.0.113.5",
+        "node to operator": "ip route get 203.0.113.5 from 44.30.127.10 iif netmaker",
+        "node to internet": "ip route get 198.51.100.7 from 44.30.127.10 iif netmaker",
+        "host from mesh": "ip route get 198.51.100.7 from 44.30.127.1",
+        "inbound": "ip route get 44.30.127.10 from 198.51.100.7 iif uplink",
+    }
+    gone = {"inbound, mesh gone": "ip route get 44.30.127.10 from 198.51.100.7 iif uplink", "host, mesh gone": "ip route get 44.30.127.10"}
+    text = ROUTES + rules + "\n" + "".join(f"echo '## {k}'; {c} 2>&1 || true\n" for k, c in probes.items())
+    text += "ip link del netmaker\n" + "".join(f"echo '## {k}'; {c} 2>&1 || true\n" for k, c in gone.items())
+    out = subprocess.run(["unshare", "-rn", "sh", "-c", text], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = {k.strip(): v.strip() for k, v in (part.split("\n", 1) for part in out.stdout.split("## ")[1:])}
+    assert "dev mgmt" in got["host to operator"] and "table 179" not in got["host to operator"], got
+    assert "dev mgmt" in got["node to operator"], got  # a connected route of the host's is specific: it stays
+    assert "via 192.0.2.9 dev uplink table 179" in got["node to internet"], got
+    assert "via 192.0.2.9 dev uplink table 179" in got["host from mesh"], got
+    assert "dev netmaker" in got["inbound"], got
+    assert "No route to host" in got["inbound, mesh gone"] and "No route to host" in got["host, mesh gone"], got

@@ -120,3 +120,38 @@ def _export_count(target: Target, protocol: str) -> int:
         if "of" in line and "routes" in line:
             return int(line.split()[0])
     return 0
+
+
+# ---- the hardened edge: GTSM and the receive limit ----------------------------------------
+
+
+def test_gtsm_session_is_established_and_a_peer_without_it_is_refused(dev_lab):
+    """The dev upstream runs GTSM (`ttl security on` on both sides). A mock ISP that stops
+    sending TTL 255 (direct eBGP without GTSM sends TTL 1) never gets the session up: the
+    border's kernel drops its packets (IP_MINTTL 255). Restored, it comes back."""
+    assert UPSTREAM.ttl_security
+    eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established", wait=30, what="GTSM session Established")
+    text = render_isp(CFG, UPSTREAM)["bird.conf"]
+    assert "ttl security on;" in text
+    plain = text.replace("  ttl security on;", "  ttl security off;")
+    try:
+        live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": "/etc/bird/bird.conf", "content": plain}]))
+        ISP.birdc("configure")  # a changed session restarts
+        eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info != "Established", wait=30, what="session down without GTSM")
+        for _ in range(6):  # three hold times (9 s): it never comes up
+            assert protocols(BORDER)[bird_protocol(UPSTREAM.name)].info != "Established"
+            time.sleep(4.5)
+        # the ISP's side too, once its old session has run out (its reconfiguration restarts it)
+        assert protocols(ISP)[bird_protocol("border")].info != "Established"
+    finally:
+        load_isp([])
+    eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established", wait=60, what="GTSM session back")
+
+
+def test_receive_and_import_limits_are_in_force(dev_lab):
+    """Both limits on the session, as BIRD reports them; filtered routes (the RPKI invalid)
+    count toward the receive limit, not the import limit (the limit test above is what hits
+    the import limit)."""
+    out = BORDER.birdc("show", "protocols", "all", bird_protocol(UPSTREAM.name))
+    assert f"Receive limit:  {UPSTREAM.receive_limit}" in out and f"Import limit:   {UPSTREAM.max_prefixes}" in out, out
+    assert f"Receive limit:  {UPSTREAM.receive_limit} [HIT]" not in out, out

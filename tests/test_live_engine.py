@@ -21,7 +21,7 @@ from bgp4mesh.stack import raw_from_file
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks
 from harness import live
 from harness.engine import Stack
-from tests.live import eventually, leftovers
+from tests.live import eventually, leftovers, server_secrets
 
 STACK = "daytwo"
 PROBE = "198.51.100.1"  # the mock ISP's Internet test address
@@ -62,8 +62,7 @@ def container_ids(*members: str) -> dict[str, str]:
 
 
 def client(stack: Stack) -> NetmakerClient:
-    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", docker_name(stack.name, "netmaker-server")))
-    key = next(e.split("=", 1)[1] for e in env if e.startswith("MASTER_KEY="))
+    key = server_secrets(stack.name)["masterkey"]
     out = stack.outputs()
     return NetmakerClient(out["netmaker_api"], key, out["netmaker_ca_certificate"])
 
@@ -93,10 +92,7 @@ def test_state_holds_no_secret_in_clear(day2):
     files = [f for f in day2.backend_dir().rglob("*") if f.is_file() and STACK in str(f)]
     assert any(f.name == f"{STACK}.json" for f in files), files
     state = day2.state() + "".join(f.read_text(errors="replace") for f in files)
-    env = {}
-    for role in ("netmaker-server", "netmaker-mq"):
-        env.update(e.split("=", 1) for e in json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", name(role))))
-    for secret in (env["MASTER_KEY"], env["MQ_PASSWORD"]):
+    for secret in server_secrets(STACK).values():
         assert len(secret) >= 16 and secret not in state
     with client(day2) as api:
         values = [k["value"] for k in api.list_enrollment_keys()]

@@ -10,7 +10,6 @@ nothing. Loss windows are printed, never asserted (bench/ha_failover.py measures
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
@@ -24,7 +23,7 @@ from bgp4mesh.render import bird_protocol, bird_symbol
 from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, STATE_WITH_AGE, STALE_SECONDS, CheckFailed, build_checks, run_checks, state_file
 from harness import live
 from harness.engine import Stack
-from tests.live import PingTrain, eventually, leftovers
+from tests.live import PingTrain, eventually, leftovers, server_secrets
 
 STACK = "lab"
 PROBE = "192.0.2.1"  # the probe's Internet test address (lab.probe.prefix)
@@ -155,8 +154,7 @@ def test_bfd_is_up_on_every_session(ha):
 
 def test_netmaker_ce_takes_one_routing_node_per_egress(ha):
     """Why bgp4mesh declares an egress per router and fails over by itself."""
-    env = json.loads(live.docker("inspect", "-f", "{{json .Config.Env}}", docker_name(STACK, "netmaker-server")))
-    key = next(e.split("=", 1)[1] for e in env if e.startswith("MASTER_KEY="))
+    key = server_secrets(STACK)["masterkey"]
     out = ha.outputs()
     with NetmakerClient(out["netmaker_api"], key, out["netmaker_ca_certificate"]) as api:
         hosts = {h["id"]: h["name"] for h in api.list_hosts()}

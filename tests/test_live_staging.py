@@ -16,7 +16,7 @@ import time
 import pytest
 
 from bgp4mesh import ssh as product_ssh
-from bgp4mesh.birdc import Target, protocols
+from bgp4mesh.birdc import Target, protocols, routes
 from bgp4mesh.naming import docker_name
 from bgp4mesh.render import bird_protocol
 from bgp4mesh.netmaker_api import NetmakerClient
@@ -105,6 +105,17 @@ def test_a_second_up_changes_nothing(deployed):
     deployed.stack.preview("--expect-no-changes")
 
 
+def test_every_image_runs_the_digest_the_registry_served(deployed):
+    """Staging pins every image it pulls by digest (from the simulated registry), so each
+    host pulled `name@sha256:...` and runs exactly those bytes."""
+    state = json.loads(deployed.stack.run("stack", "export").stdout)
+    pulled = [r["inputs"]["name"] for r in state["deployment"]["resources"] if r["type"] == "docker:index/remoteImage:RemoteImage"]
+    assert pulled and all("@sha256:" in name for name in pulled), pulled
+    assert {name.split("@")[1] for name in pulled} <= set(deployed.info["digests"].values()), (pulled, deployed.info["digests"])
+    border = deployed.out("edge", f"docker image inspect -f '{{{{json .RepoDigests}}}}' $(docker inspect -f '{{{{.Image}}}}' {docker_name(STACK, 'border')})")
+    assert any(d.split("@")[1] in border for d in pulled if "/border" in d), (border, pulled)
+
+
 def test_inbound_from_the_isp_reaches_every_public_mesh_address(deployed):
     for node, address in deployed.outputs["mesh_nodes"].items():
         proc = subprocess.run(["docker", "exec", sim.PREFIX + "isp", "ping", "-c", "2", "-W", "2", "-I", PROBE, address], capture_output=True, text=True)
@@ -129,7 +140,7 @@ def test_without_a_kernel_wireguard_module_members_fall_back_to_userspace(deploy
 
 
 def test_host_keeps_its_management_route_while_the_kernel_holds_what_bgp_learned(deployed):
-    bird_routes = deployed.out("edge", "ip -4 route show proto bird")
+    bird_routes = deployed.out("edge", f"ip -4 route show table {KERNEL_TABLE} proto bird")  # BGP's own table
     assert "default via 192.0.2.9" in bird_routes and "198.51.100.0/24 via 192.0.2.9" in bird_routes
     defaults = deployed.out("edge", "ip -4 route show default").splitlines()
     management = [r for r in defaults if "via 203.0.113.1" in r]
@@ -148,6 +159,21 @@ def test_only_the_roles_ports_are_open_from_the_internet(deployed):
     }
     rules = deployed.out("edge", "nft list table inet bgp4mesh")
     assert 'ip saddr 192.0.2.9 tcp dport 179 accept comment "BGP from transit"' in rules
+
+
+def test_an_outsider_on_the_internet_gets_no_admin_route(deployed):
+    """From the scanner's address (neither an operator's nor a member's): every admin and
+    user route answers 403 at the control host's front, what netclients call still reaches
+    Netmaker, and the place of the super-admin is taken by bgp4mesh's."""
+    from tests.test_live_control import ANSWERED, REFUSED
+
+    codes = sim.outsider_http(sim.NETS["internet"].name, sim.SCAN_ADDRESS, "nm.staging.test", PUBLIC["control"], REFUSED + list(ANSWERED))
+    print("\nthe front as an outsider sees it:", json.dumps({f"{m} {p}": c for (m, p), c in codes.items()}))
+    assert {c: codes[c] for c in REFUSED} == {c: 403 for c in REFUSED}
+    assert {c: codes[c] for c in ANSWERED} == ANSWERED
+    with netmaker(deployed) as api:
+        assert [(u["username"], u["issuperadmin"]) for u in api.list_users()] == [(deployed.cfg.netmaker.admin_user, True)]
+        assert api.server_settings()["basic_auth"] is False
 
 
 def test_md5_password_is_needed_and_never_in_clear(deployed):
@@ -199,6 +225,10 @@ def test_edge_host_reboot_brings_everything_back_without_up(deployed):
     sim.restart_host("edge")
     proc = verify(wait=120)
     assert proc.returncode == 0, proc.stdout
+    # what boot applied before Docker: the firewall, the policy-routing rules (and BIRD refilled its table)
+    assert "policy drop" in deployed.out("edge", "nft list table inet bgp4mesh")
+    assert _edge_rules(deployed) == EDGE_RULES
+    assert "default via 192.0.2.9" in deployed.out("edge", f"ip -4 route show table {KERNEL_TABLE} proto bird")
 
 
 @pytest.mark.parametrize("fault", ["unreachable", "wrong key", "changed host key"])
@@ -226,3 +256,90 @@ def test_a_wrong_host_fails_preview_fast_naming_it(deployed, fault, tmp_path):
     assert "host node-a (root@" in message
     assert {"unreachable": "unreachable", "wrong key": "refused the operator's key", "changed host key": "host key mismatch"}[fault] in message
     assert took < 60, f"preview took {took:.0f}s to report {fault}"
+
+
+def test_only_listed_ports_are_open_on_the_public_mesh_addresses(deployed):
+    """The members' public mesh addresses as the Internet reaches them: through the ISP, from
+    its test address (issue 16). No member lists `inbound` in staging, so nothing is open,
+    neither sshd nor netclient's port; ICMP echo still answers."""
+    targets = {"border": str(deployed.cfg.border_routers[0].mesh_ip), **deployed.outputs["mesh_nodes"]}
+    isp = sim.PREFIX + "isp"
+    route = subprocess.run(["docker", "exec", isp, "ip", "-4", "route", "get", targets["node-a"], "from", PROBE],
+                           capture_output=True, text=True, check=True).stdout
+    iface = route.split(" dev ")[1].split()[0]
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "--network", f"container:{isp}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", sim.SCAN_IMAGE,
+         "-n", "-Pn", "-sS", "-S", PROBE, "-e", iface, "-p-", "--min-rate", "5000", "--max-retries", "1", "-oX", "-", *targets.values()],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    import xml.etree.ElementTree as ET
+
+    found = {address: [] for address in targets.values()}
+    for host in ET.fromstring(proc.stdout).iter("host"):
+        found[host.find("address").get("addr")] = [p.get("portid") for p in host.iter("port") if p.find("state").get("state") == "open"]
+    print("\nopen ports on the public mesh addresses from", PROBE, json.dumps(found))
+    assert found == {address: [] for address in targets.values()}
+    for name, address in targets.items():
+        ping = subprocess.run(["docker", "exec", isp, "ping", "-c", "2", "-W", "2", "-I", PROBE, address], capture_output=True, text=True)
+        assert ping.returncode == 0, f"{name}: {ping.stdout}"
+    assert "bgp4mesh: closed" in deployed.out("edge", f"docker exec {docker_name(STACK, 'border')} iptables -w -nvxL BGP4MESH-OPEN")
+
+
+# ---- the hardened BGP edge: BGP's routes in a table of their own -------------------------
+
+KERNEL_TABLE = load_file("staging").policy.kernel_table
+EDGE_RULES = [
+    "2000:\tnot from all iif lo lookup main suppress_prefixlength 0",
+    f"2001:\tnot from all iif lo lookup {KERNEL_TABLE}",
+    "2002:\tfrom 44.30.127.0/24 lookup main suppress_prefixlength 0",
+    f"2003:\tfrom 44.30.127.0/24 lookup {KERNEL_TABLE}",
+]
+OFF_LINK = "45.67.89.0/24"
+"""Stands in for the operator's network, off the edge's links (reached by its management
+default): public, so the border's import policy accepts it from the ISP."""
+
+
+def _edge_rules(d: Deployment) -> list[str]:
+    return [r.strip() for r in d.out("edge", "ip -4 rule show").splitlines() if r.split(":")[0] in ("2000", "2001", "2002", "2003")]
+
+
+def _isp_announces_also(route: str | None, password: str) -> None:
+    """The sim ISP's config plus one more static route (None: as the simulation wrote it)."""
+    text = sim.isp_conf(password)
+    if route is not None:
+        text = text.replace("  route 0.0.0.0/0 blackhole;\n", f"  route 0.0.0.0/0 blackhole;\n  route {route} blackhole;\n", 1)
+        assert route in text
+    sim.docker("cp", "-", sim.PREFIX + "isp:/etc/bird/", input=sim._tar({"bird.conf": (text.encode(), 0o600)}))
+    sim.docker("exec", sim.PREFIX + "isp", "birdc", "configure")
+
+
+def test_a_more_specific_from_the_isp_does_not_take_the_hosts_own_traffic(deployed):
+    """The ISP announces a /24 covering the operator's (off-link) network: the border learns
+    it, forwarded and mesh-sourced traffic use it, the host's own traffic (SSH replies,
+    management) stays on the management default. Today's code put it in the main table,
+    where the /24 beat the default and took the host's traffic out of the uplink."""
+    border = deployed.target("border", "edge")
+    _isp_announces_also(OFF_LINK, deployed.info["isp"]["md5_password"])
+    try:
+        eventually(lambda: OFF_LINK in {r.prefix for r in routes(border, "protocol", bird_protocol("transit"))}, 30, what=f"border learns {OFF_LINK}")
+        eventually(lambda: OFF_LINK in deployed.out("edge", f"ip -4 route show table {KERNEL_TABLE}"), 15, what="in BGP's kernel table")
+        assert OFF_LINK not in deployed.out("edge", "ip -4 route show table main")
+        host = deployed.out("edge", "ip -4 route get 45.67.89.7")
+        assert "via 203.0.113.1" in host and "192.0.2.9" not in host, host
+        mesh = deployed.out("edge", "ip -4 route get 45.67.89.7 from 44.30.127.1")
+        assert f"table {KERNEL_TABLE}" in mesh and "via 192.0.2.9" in mesh, mesh
+        node = deployed.out("node-a", f"docker exec {docker_name(STACK, 'node-a')} ping -c 2 -W 2 {sim.ISP_TEST_ADDRESS}")
+        assert " 0% packet loss" in node, node  # forwarded traffic still takes BGP's routes
+        assert deployed.out("edge", "echo reachable") == "reachable"  # SSH kept
+    finally:
+        _isp_announces_also(None, deployed.info["isp"]["md5_password"])
+
+
+def test_own_space_is_unreachable_not_sent_out_when_the_mesh_is_gone(deployed):
+    """The own prefix's last-resort route in the main table (BIRD, metric 4200): with the
+    mesh interface gone, traffic for own space is refused, never sent out the default."""
+    own = deployed.out("edge", "ip -4 route show table main 44.30.127.0/24")
+    assert "unreachable 44.30.127.0/24 proto bird metric 4200" in own, own
+    assert _edge_rules(deployed) == EDGE_RULES
+    get = deployed.out("edge", "ip -4 route get 44.30.127.10 from 198.51.100.1 iif uplink")
+    assert "dev netmaker" in get, get  # while the mesh is up, inbound is delivered

@@ -124,8 +124,7 @@ def test_pin_waits_while_another_joining_member_holds_the_address(memberp, fake,
     """Two members join at once: the other one sits on our pinned address for a moment."""
     from tests.test_providers import join_host
 
-    token = next(iter(fake.keys.values()))["value"]
-    join_host(fake, fake._token(token), "other")
+    join_host(fake, mesh[1].outs["token"], "other")
     other = node_of(fake, "other")
     other["address"] = "10.20.0.77/24"  # where we want to be
     threading.Timer(1.5, lambda: other.update(address="10.20.0.78/24")).start()  # it moves on
@@ -138,10 +137,9 @@ def test_pin_fails_clearly_when_the_address_stays_taken(memberp, fake, mesh, mon
     from bgp4mesh.providers import member
 
     monkeypatch.setattr(member, "PIN_WAIT_SECONDS", 2)
-    token = next(iter(fake.keys.values()))["value"]
     from tests.test_providers import join_host
 
-    join_host(fake, fake._token(token), "squatter")
+    join_host(fake, mesh[1].outs["token"], "squatter")
     node_of(fake, "squatter")["address"] = "10.20.0.77/24"
     with pytest.raises(Exception, match="10.20.0.77 is used by node"):
         memberp.create(checked(memberp, member_inputs(pinned_address="10.20.0.77")))

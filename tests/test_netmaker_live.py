@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from tests.netmaker_fake import register_host
-from bgp4mesh.netmaker_api import BadRequest, NetmakerClient, NotFound, Unauthorized, Unavailable
+from bgp4mesh.netmaker_api import BadRequest, NetmakerClient, NotFound, Unauthorized, Unavailable, parse_time
 from bgp4mesh.providers import (
     EgressGatewayProvider,
     EnrollmentKeyProvider,
@@ -329,17 +329,21 @@ def test_network_round_trip(nm, api, netp):
     assert c.id == netid and c.outs["network_id"] and c.outs["default_mtu"] == 1280
     raw = api.get_network(netid)
     assert raw["addressrange"] == rng and raw["id"] == c.outs["network_id"]
-    # the server made a default key tagged with the netid
-    assert api.find_enrollment_key_by_tag(netid)["default"] is True
+    # the server made a default key tagged with the netid; the provider took it away: the
+    # tag is held by a key that is no default and joins for seconds at most, so the
+    # server's start-up migration never makes the default again
+    held = api.find_enrollment_key_by_tag(netid)
+    assert held["default"] is False and not held["unlimited"] and not held.get("uses_remaining"), held
+    assert parse_time(held["expiration"]) <= api.server_now() + 10, held
     # second apply, same inputs: no change
     d = netp.diff(c.id, c.outs, i)
     assert d.changes is False and not d.replaces
     # provider_version bump: update (no replace), outputs unchanged server-side
-    i2 = dict(i, provider_version="2")
+    i2 = dict(i, provider_version=str(int(i["provider_version"]) + 1))
     d = netp.diff(c.id, c.outs, i2)
     assert d.changes is True and not d.replaces
     u = netp.update(c.id, c.outs, i2)
-    assert u.outs["network_id"] == c.outs["network_id"] and u.outs["provider_version"] == "2"
+    assert u.outs["network_id"] == c.outs["network_id"] and u.outs["provider_version"] == i2["provider_version"]
     assert netp.diff(c.id, u.outs, i2).changes is False
     # range change: replace, delete first
     d = netp.diff(c.id, u.outs, dict(i2, address_range="10.251.0.0/24"))

@@ -30,7 +30,7 @@ def dev():
 @pytest.fixture(scope="module")
 def env(dev):
     nm, plan = dev
-    return ne.server_env(nm, plan, master_key="MASTER", mq_username="nmuser", mq_password="mqpass")
+    return ne.server_env(nm, plan, mq_username="nmuser")
 
 
 # --- server env ----------------------------------------------------------------------------
@@ -62,21 +62,28 @@ def test_lab_env_guards_go_http_with_a_dead_proxy_but_not_the_lab(env, dev):
 
 def test_every_endpoint_is_set_explicitly_and_inside_the_lab(env, dev):
     _, plan = dev
-    tls, server, mq = (str(plan.netmaker[k]) for k in ("tls", "server", "mq"))
+    tls = str(plan.netmaker["tls"])
+    server, mq = (str(plan.control_hosts[k]) for k in ("server", "mq"))  # the control network
     assert env["SERVER_NAME"] == "nm.lab"
     assert env["SERVER_HTTP_HOST"] == "nm.lab"  # goes into enrollment tokens
     assert env["SERVER_API_CONN_STRING"] == "nm.lab:443"
     assert env["SERVER_HOST"] == tls
     assert env["COREDNS_ADDR"] == server
-    assert env["SERVER_BROKER_ENDPOINT"] == f"tcp://{mq}:1883"
+    assert env["SERVER_BROKER_ENDPOINT"] == f"tcp://{mq}:{ne.MQ_SERVER_PORT}"
     assert env["BROKER_ENDPOINT"] == "tcp://broker.nm.lab:1883"
     assert env["API_PORT"] == "8081"
     assert env["DATABASE"] == "sqlite"
 
 
-def test_credentials_come_from_the_arguments(env):
-    assert env["MASTER_KEY"] == "MASTER"
-    assert (env["MQ_USERNAME"], env["MQ_PASSWORD"]) == ("nmuser", "mqpass")
+def test_no_credential_in_the_environment_and_basic_auth_off(env):
+    """docker inspect shows the environment: the master key and broker password reach the
+    server in its 0600 config file instead, which netmaker reads with -c."""
+    assert "MASTER_KEY" not in env and "MQ_PASSWORD" not in env
+    assert env["MQ_USERNAME"] == "nmuser"
+    assert env["BASIC_AUTH"] == "no"
+    assert json.loads(ne.server_secrets("MASTER", "mqpass")) == {"server": {"masterkey": "MASTER", "mqpassword": "mqpass"}}
+    assert ne.SERVER_COMMAND == ["-c", ne.SECRETS_FILE]
+    assert 'exec /usr/local/bin/netmaker "$@"' in (ROOT / "images/netmaker/entrypoint.sh").read_text()
 
 
 def test_env_list_is_sorted_key_value(env):
@@ -87,11 +94,11 @@ def test_env_list_is_sorted_key_value(env):
 
 def test_outside_a_lab_no_proxy_guard_and_names_instead_of_addresses():
     nm = Netmaker(domain="nm.example.net", tls="acme", acme_email="noc@example.net", images="pull")
-    env = ne.server_env(nm, None, master_key="k", mq_username="u", mq_password="p")
+    env = ne.server_env(nm, None, mq_username="u")
     assert "HTTPS_PROXY" not in env and "SERVER_HOST" not in env
     assert "PUBLIC_IP_SERVICE" not in env  # the gravitl image has no loopback responder
     assert env["BROKER_ENDPOINT"] == "wss://broker.nm.example.net"
-    assert env["SERVER_BROKER_ENDPOINT"] == "tcp://mq:1883"
+    assert env["SERVER_BROKER_ENDPOINT"] == f"tcp://mq:{ne.MQ_SERVER_PORT}"
     assert env["TELEMETRY"] == "off"
 
 
@@ -102,31 +109,88 @@ def _directives(text: str) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_mosquitto_has_no_anonymous_access(dev):
+def _listeners(conf: str) -> dict[str, list[list[str]]]:
+    """Directives per listener (per_listener_settings: each listener carries its own security)."""
+    out: dict[str, list[list[str]]] = {}
+    current = None
+    for d in _directives(conf):
+        if d[0] == "listener":
+            current = out.setdefault(" ".join(d[1:]), [])
+        elif current is not None:
+            current.append(d)
+    return out
+
+
+def test_mosquitto_has_no_anonymous_access_and_the_acl_on_every_client_listener(dev):
     conf = ne.mosquitto_conf(*dev)
     d = _directives(conf)
-    assert ["allow_anonymous", "false"] in d
+    assert ["per_listener_settings", "true"] in d  # else one ACL would bind the server too
     assert ["allow_anonymous", "true"] not in d
-    assert ["password_file", "/run/mosquitto/passwd"] in d
-    assert ["per_listener_settings", "false"] in d  # the password file applies to every listener
-    assert ["listener", "1883"] in d and ["protocol", "mqtt"] in d
-    assert ["protocol", "websockets"] not in d  # lab: plain MQTT only
+    listeners = _listeners(conf)
+    control_mq = dev[1].control_hosts["mq"]
+    assert set(listeners) == {f"{ne.MQ_SERVER_PORT} {control_mq}", str(ne.MQ_PORT)}  # lab: plain MQTT only
+    for port, settings in listeners.items():
+        assert ["allow_anonymous", "false"] in settings and ["password_file", "/run/mosquitto/passwd"] in settings, port
+    assert ["acl_file", "/etc/mosquitto/acl"] in listeners[str(ne.MQ_PORT)]
+    assert not any(s[0] == "acl_file" for s in listeners[f"{ne.MQ_SERVER_PORT} {control_mq}"]), "the server needs every topic"
+    assert ne.control_plane(*dev).server_broker_endpoint == f"tcp://{control_mq}:{ne.MQ_SERVER_PORT}"
 
 
-def test_mosquitto_image_makes_the_password_file_the_config_names(dev):
+def test_the_server_sits_on_the_control_network_alone(dev):
+    """In a lab members share the underlay with the control plane: the server's API and the
+    broker's server listener are only on the control network (the /28 after the underlay)."""
+    nm, plan = dev
+    cp = ne.control_plane(nm, plan)
+    assert str(plan.control) == "172.31.1.0/28" and not plan.control.overlaps(plan.subnet)
+    assert [net for net, _, _ in cp.attachments("server")] == ["control"]
+    assert {net for net, _, _ in cp.attachments("mq")} == {net for net, _, _ in cp.attachments("tls")} == {"public", "control"}
+    assert cp.api_upstream == f"{plan.control_hosts['server']}:8081"
+    assert "server" not in plan.netmaker, "nothing of the server on the underlay"
+    prod = ne.control_plane(Netmaker(domain="nm.example.net"), None)
+    assert [net for net, _, _ in prod.attachments("server")] == ["public"] and str(ne.MQ_SERVER_PORT) in _listeners(ne.mosquitto_conf(Netmaker(domain="nm.example.net"), None))
+
+
+def test_mosquitto_acl_allows_only_netclient_topics():
+    acl = _directives(ne.mosquitto_acl(Netmaker(domain="nm.example.net"), "netmaker"))
+    assert acl == [
+        ["user", "netmaker"],
+        ["topic", "read", "peers/host/+/nm.example.net"],
+        ["topic", "read", "node/update/+/+"],
+        ["topic", "read", "host/dns/sync/+/nm.example.net"],
+        ["topic", "readwrite", "host/update/+/nm.example.net"],
+        ["topic", "write", "host/serverupdate/nm.example.net/+"],
+        ["topic", "write", "metrics/nm.example.net/+"],
+        ["topic", "write", "signal/nm.example.net/+"],
+    ]
+
+
+def test_mosquitto_image_makes_the_password_file_from_a_file_not_the_environment(dev):
     entry = (ROOT / "images/mosquitto/entrypoint.sh").read_text()
-    assert 'mosquitto_passwd -b -c "$passwd" "$MQ_USERNAME" "$MQ_PASSWORD"' in entry
-    assert "passwd=/run/mosquitto/passwd" in entry
+    assert f'secret="${{MQ_PASSWORD_FILE:-{ne.MQ_PASSWORD_FILE}}}"' in entry
+    assert "passwd=/run/mosquitto/passwd" in entry and "MQ_PASSWORD}" not in entry
+    for script in (entry, ne.MOSQUITTO_PULL_START):
+        assert "mosquitto_passwd -c" in script and "mosquitto_passwd -b" not in script  # stdin, not argv
     assert ne.flavor(dev[0]).mosquitto_passwd == "/run/mosquitto/passwd"
     fallback = _directives((ROOT / "images/mosquitto/mosquitto.conf").read_text())
     assert ["allow_anonymous", "false"] in fallback
 
 
-def test_mosquitto_websockets_only_behind_acme():
+def test_mosquitto_clients_only_over_websockets_behind_acme():
     nm = Netmaker(domain="nm.example.net", tls="acme", acme_email="noc@example.net")
-    d = _directives(ne.mosquitto_conf(nm, None))
-    assert ["listener", str(ne.MQ_WS_PORT)] in d and ["protocol", "websockets"] in d
-    assert ["allow_anonymous", "false"] in d
+    conf = ne.mosquitto_conf(nm, None)
+    listeners = _listeners(conf)
+    assert set(listeners) == {str(ne.MQ_SERVER_PORT), str(ne.MQ_WS_PORT)}
+    assert ["protocol", "websockets"] in listeners[str(ne.MQ_WS_PORT)]
+    assert ["acl_file", ne.flavor(nm).mosquitto_acl] in listeners[str(ne.MQ_WS_PORT)]
+    assert ["allow_anonymous", "false"] in listeners[str(ne.MQ_WS_PORT)]
+
+
+def test_mosquitto_image_below_the_cve_fix_is_refused():
+    from bgp4mesh.config import UpstreamImages
+
+    with pytest.raises(ValueError, match="2.0.16 or later"):
+        UpstreamImages(mosquitto="eclipse-mosquitto:2.0.15-openssl")
+    assert UpstreamImages().mosquitto == "eclipse-mosquitto:2.0.21-openssl"
 
 
 # --- TLS front -------------------------------------------------------------------------------
@@ -134,9 +198,9 @@ def test_mosquitto_websockets_only_behind_acme():
 
 def test_nginx_terminates_tls_and_proxies_to_the_server(dev):
     nm, plan = dev
-    path, conf = ne.tls_front_conf(nm, plan)
+    path, conf = ne.tls_front_conf(nm, plan, "MK")
     assert path == "/etc/nginx/nginx.conf"
-    assert f"server {plan.netmaker['server']}:8081;" in conf
+    assert f"server {plan.control_hosts['server']}:8081;" in conf
     assert "proxy_pass http://netmaker_api;" in conf
     assert "listen 443 ssl;" in conf
     assert f"server_name nm.lab {plan.netmaker['tls']};" in conf
@@ -148,7 +212,7 @@ def test_nginx_terminates_tls_and_proxies_to_the_server(dev):
 
 def test_caddyfile_for_acme_has_the_email_and_no_manual_cert():
     nm = Netmaker(domain="nm.example.net", tls="acme", acme_email="noc@example.net", images="pull")
-    path, conf = ne.tls_front_conf(nm, None)
+    path, conf = ne.tls_front_conf(nm, None, "MK")
     assert path == "/etc/caddy/Caddyfile"
     assert "email noc@example.net" in conf
     assert "tls /" not in conf
@@ -158,7 +222,7 @@ def test_caddyfile_for_acme_has_the_email_and_no_manual_cert():
 
 
 def test_caddyfile_with_private_ca_uses_the_uploaded_cert(dev):
-    conf = ne.caddyfile(*dev)
+    conf = ne.caddyfile(*dev, "MK")
     assert f"tls {ne.CERT_FILE} {ne.KEY_FILE}" in conf
     assert "email" not in conf
 
@@ -190,20 +254,43 @@ class _FakeNetmaker(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    users: dict = {}
+    """username -> (password, super-admin?), as netmaker v1.6.0's user routes see them."""
+
     def do_GET(self):
         if self.path == "/api/server/status":
             return self._send(200, type(self).status)
+        if self.headers.get("Authorization") != "Bearer MK":
+            return self._send(401, {"Code": 401, "Message": "unauthorized"})
         if self.path == "/api/server/settings":
-            if self.headers.get("Authorization") != "Bearer MK":
-                return self._send(401, {"Code": 401, "Message": "unauthorized"})
             return self._send(200, {"Code": 200, "Message": "ok", "Response": type(self).settings})
+        if self.path == "/api/users":
+            return self._send(200, [{"username": u, "issuperadmin": s} for u, (_, s) in type(self).users.items()])
         self._send(404, {})
 
+    def _body(self):
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
     def do_PUT(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self._body()
         type(self).puts.append(body)
         type(self).settings = body
         self._send(200, {"Code": 200, "Response": body})
+
+    def do_POST(self):
+        body, cls = self._body(), type(self)
+        if self.path == "/api/users/adm/createsuperadmin":  # controllers/user.go createSuperAdmin
+            if not cls.settings.get("basic_auth"):
+                return self._send(400, {"Code": 400, "Message": "basic auth is disabled"})
+            if any(s for _, s in cls.users.values()):
+                return self._send(400, {"Code": 400, "Message": "superadmin user already exists"})
+            cls.users[body["username"]] = (body["password"], True)
+            return self._send(200, {"username": body["username"]})
+        if self.path == "/api/users/adm/authenticate":
+            if cls.users.get(body["username"], (None,))[0] != body["password"]:
+                return self._send(401, {"Code": 401, "Message": "incorrect credentials"})
+            return self._send(200, {"Code": 200, "Response": {"AuthToken": "jwt"}})
+        self._send(404, {})
 
 
 @pytest.fixture()
@@ -211,6 +298,7 @@ def fake_server():
     _FakeNetmaker.status = {"db_connected": True, "broker_connected": True}
     _FakeNetmaker.settings = {"telemetry": "on", "netclientautoupdate": True, "manage_dns": False, "stun": True, "verbosity": 1}
     _FakeNetmaker.puts = []
+    _FakeNetmaker.users = {}
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeNetmaker)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
@@ -218,11 +306,13 @@ def fake_server():
     srv.server_close()
 
 
-def _run_ready(url: str, timeout: str = "3") -> subprocess.CompletedProcess:
+def _run_ready(url: str, timeout: str = "3", password: str = "pw-from-the-state") -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "NM_API_URL": url,
         "NM_MASTER_KEY": "MK",
+        "NM_ADMIN_USER": "bgp4mesh-admin",
+        "NM_ADMIN_PASSWORD": password,
         "NM_READY_TIMEOUT": timeout,
         "NM_RUNTIME_SETTINGS": json.dumps(ne.RUNTIME_SETTINGS),
         "NM_HINT": "; see docker logs x",
@@ -235,8 +325,35 @@ def test_ready_script_waits_for_status_and_corrects_settings(fake_server):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"]["broker_connected"] is True
-    assert out["settings_corrected"] == ["netclientautoupdate", "stun", "telemetry"]
+    assert out["settings_corrected"] == ["basic_auth", "netclientautoupdate", "stun", "telemetry"]
     assert _FakeNetmaker.settings["telemetry"] == "off" and _FakeNetmaker.settings["verbosity"] == 1
+
+
+def test_ready_script_takes_the_super_admin_place_and_leaves_basic_auth_off(fake_server):
+    """Netmaker serves createsuperadmin to anyone while no super-admin exists: the first
+    check creates bgp4mesh's, with basic auth on only for that call."""
+    url = f"http://127.0.0.1:{fake_server.server_port}"
+    first = _run_ready(url)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["admin"] == "created"
+    assert _FakeNetmaker.users == {"bgp4mesh-admin": ("pw-from-the-state", True)}
+    assert [p.get("basic_auth") for p in _FakeNetmaker.puts] == [True, False]
+    again = _run_ready(url)  # a restart on the reused volume: the admin is still there
+    assert json.loads(again.stdout)["admin"] == "kept" and _FakeNetmaker.settings["basic_auth"] is False
+
+
+def test_ready_script_refuses_a_super_admin_it_did_not_make(fake_server):
+    _FakeNetmaker.users = {"mallory": ("x", True)}
+    proc = _run_ready(f"http://127.0.0.1:{fake_server.server_port}")
+    assert proc.returncode == 1
+    assert "['mallory']" in proc.stderr and "did not create" in proc.stderr
+
+
+def test_ready_script_fails_when_the_state_password_does_not_log_in(fake_server):
+    _FakeNetmaker.users = {"bgp4mesh-admin": ("another", True)}
+    proc = _run_ready(f"http://127.0.0.1:{fake_server.server_port}")
+    assert proc.returncode == 1 and "does not log in" in proc.stderr
+    assert _FakeNetmaker.settings["basic_auth"] is False
 
 
 def test_ready_script_times_out_with_a_clear_message(fake_server):
@@ -316,18 +433,41 @@ def test_component_containers(declared):
     mocks, _, _ = declared
     by_name = {r.inputs["name"]: r for r in mocks.of_type("container:Container")}
     mq, server, front = (by_name[f"bgp4mesh-dev-netmaker-{role}"] for role in ("mq", "server", "tls"))
-    assert [n["ipv4Address"] for n in (mq, server, front) for n in n.inputs["networksAdvanced"]] == [
-        "172.31.0.2", "172.31.0.3", "172.31.0.4"]
-    assert "nm.lab" in front.inputs["networksAdvanced"][0]["aliases"]
-    assert "broker.nm.lab" in mq.inputs["networksAdvanced"][0]["aliases"]
+    attached = {c.inputs["name"]: {(n["name"], n["ipv4Address"]) for n in c.inputs["networksAdvanced"]} for c in (mq, server, front)}
+    assert attached == {
+        "bgp4mesh-dev-netmaker-mq": {("bgp4mesh-dev-underlay", "172.31.0.2"), ("bgp4mesh-dev-netmaker-control", "172.31.1.2")},
+        "bgp4mesh-dev-netmaker-server": {("bgp4mesh-dev-netmaker-control", "172.31.1.3")},  # not on the underlay
+        "bgp4mesh-dev-netmaker-tls": {("bgp4mesh-dev-underlay", "172.31.0.4"), ("bgp4mesh-dev-netmaker-control", "172.31.1.4")},
+    }
+    control = mocks.named("netmaker-control").inputs
+    assert control["internal"] is True and control["ipamConfigs"][0]["subnet"] == "172.31.1.0/28"
+    assert any("nm.lab" in n["aliases"] for n in front.inputs["networksAdvanced"])
+    assert any("broker.nm.lab" in n["aliases"] for n in mq.inputs["networksAdvanced"])
     for c in (mq, server, front):
         assert c.inputs["restart"] == "unless-stopped"
         assert {"label": "bgp4mesh.stack", "value": "dev"} in c.inputs["labels"]
     assert "TELEMETRY=off" in server.inputs["envs"]
+    assert not [e for e in server.inputs["envs"] if e.startswith(("MASTER_KEY=", "MQ_PASSWORD="))]
+    assert server.inputs["command"] == ne.SERVER_COMMAND
+    secrets = next(u for u in server.inputs["uploads"] if u["file"] == ne.SECRETS_FILE)
+    assert secrets["permissions"] == "0600" and set(json.loads(secrets["content"])["server"]) == {"masterkey", "mqpassword"}
     assert server.inputs["volumes"] == [{"volumeName": "bgp4mesh-dev-netmaker-data", "containerPath": "/var/lib/netmaker/data"}]
     files = {u["file"] for u in front.inputs["uploads"]}
     assert {"/etc/nginx/nginx.conf", ne.CERT_FILE, ne.KEY_FILE, ne.CA_FILE} <= files
     assert mq.inputs["uploads"][0]["file"] == "/etc/mosquitto/mosquitto.conf"
+    assert {u["file"] for u in mq.inputs["uploads"]} >= {"/etc/mosquitto/acl", ne.MQ_PASSWORD_FILE}
+
+
+def test_component_broker_gets_its_password_as_a_root_only_secret_file(declared):
+    """`docker inspect` of the broker shows no password: it is a 0600 upload, secret in the state."""
+    from tests.test_program_unit import upload_is_secret
+
+    mocks, _, _ = declared
+    mq = next(r for r in mocks.of_type("container:Container") if r.inputs["name"] == "bgp4mesh-dev-netmaker-mq")
+    assert sorted(mq.inputs["envs"]) == [f"MQ_PASSWORD_FILE={ne.MQ_PASSWORD_FILE}", "MQ_USERNAME=netmaker"]
+    assert upload_is_secret(mq, ne.MQ_PASSWORD_FILE)
+    upload = next(u for u in mq.inputs["uploads"] if u["file"] == ne.MQ_PASSWORD_FILE)
+    assert upload["permissions"] == "0600" and len(upload["content"]) >= 32
 
 
 def test_component_certificate_covers_the_domain_and_the_front_address(declared):
@@ -355,7 +495,7 @@ def test_component_prod_pulls_upstream_images_and_publishes_the_acme_front(decla
     assert not mocks.of_type("selfSignedCert:SelfSignedCert")
     assert not any(r.inputs.get("build") for r in mocks.of_type("remoteImage:RemoteImage")), "prod pulls, builds nothing"
     pulled = sorted(r.inputs["name"] for r in mocks.of_type("remoteImage:RemoteImage"))
-    assert pulled == ["caddy:2.8.4", "eclipse-mosquitto:2.0.15-openssl", "gravitl/netmaker:v1.6.0"]
+    assert pulled == ["caddy:2.8.4", "eclipse-mosquitto:2.0.21-openssl", "gravitl/netmaker:v1.6.0"]
     net = mocks.named("netmaker-network").inputs
     assert net["name"] == "bgp4mesh-prod-netmaker" and not net.get("internal")
     by_name = {r.inputs["name"]: r for r in mocks.of_type("container:Container")}

@@ -2,6 +2,7 @@
 testing-unit-py style). It asserts what the program declares for each stack."""
 
 import copy
+import hashlib
 from collections import Counter
 
 import pytest
@@ -30,7 +31,7 @@ def remote(tmp_path, monkeypatch):
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n-----END OPENSSH PRIVATE KEY-----\n")
     monkeypatch.setattr(ssh, "check", lambda host: None)
-    return lambda stack, observe=None: run_stack(stack, with_operator_key(raw_from_file(stack)[0], str(key)), observe=observe)
+    return lambda stack, observe=None, raw=None: run_stack(stack, with_operator_key(raw or raw_from_file(stack)[0], str(key)), observe=observe)
 
 
 def container(mocks, docker_name):
@@ -62,7 +63,7 @@ def test_mock_isp_container(dev):
     assert isp.inputs["networksAdvanced"][0]["ipv4Address"] == "172.30.0.1"
     assert set(isp.inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW"}
     assert isp.inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
-    assert "ISP_ADDRESSES=198.51.100.1/32 203.0.113.1/32" in isp.inputs["envs"]
+    assert "ISP_ADDRESSES=198.51.100.1/32 203.0.113.1/32 192.0.2.1/32" in isp.inputs["envs"]
     conf = next(u for u in isp.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
     assert "65001" in conf and "172.30.0.100" in conf
     assert isp.inputs["image"] == "sha256:id-of-bgp4mesh/bird:local"
@@ -83,7 +84,7 @@ def test_border_router_container(dev):
 def test_images_are_built_locally_not_pulled(dev):
     mocks, _, _ = dev
     images = {i.inputs["name"]: i for i in mocks.of_type("docker:index/remoteImage:RemoteImage")}
-    assert set(images) == {f"bgp4mesh/{k}:local" for k in ("bird", "border", "netclient", "mosquitto", "netmaker", "tls")}
+    assert set(images) == {f"bgp4mesh/{k}:local" for k in ("bird", "border", "netclient", "mosquitto", "netmaker", "tls", "rtr")}
     for name, image in images.items():
         kind = name.split("/")[1].split(":")[0]
         assert image.inputs["build"]["context"] == str(IMAGES_DIR / kind)
@@ -211,8 +212,31 @@ def test_enrollment_token_only_on_the_join_commands_stdin(dev):
     for j in joins:
         assert j.inputs["stdin"] == "TOKEN" and rpc_secret(j.raw_inputs["stdin"])
         assert j.inputs["create"].endswith(" netclient-join bgp4mesh") and not j.inputs.get("update")
-    key = next(r for r in mocks.resources if r.name == "mesh-key")
-    assert key.inputs["valid_for_seconds"] == 3600 and not key.inputs.get("unlimited")
+
+
+def test_every_member_joins_with_a_one_use_key_of_its_own(dev):
+    """No shared, unlimited or long-lived key: one key per member (border routers and
+    nodes), for that member's host, used once, tagged for it alone."""
+    from components.mesh_node import member_key_tag
+
+    mocks, _, _ = dev
+    keys = {r.name: r.inputs for r in mocks.of_type("dynamic/bgp4mesh:EnrollmentKey")}
+    members = ["border", "node1", "node2"]
+    assert sorted(keys) == sorted(f"{m}-key" for m in members)
+    for m in members:
+        key = keys[f"{m}-key"]
+        assert key["uses"] == 1 and key["for_host"] == m and not key.get("unlimited") and not key.get("expires_at")
+        assert key["valid_for_seconds"] == 600 and key["tags"] == [member_key_tag("bgp4mesh", m)] and key["networks"] == ["bgp4mesh"]
+    assert len({k["tags"][0] for k in keys.values()}) == len(members)
+
+
+def test_member_key_tags_are_unique_and_fit_netmaker():
+    from components.mesh_node import member_key_tag
+
+    assert member_key_tag("bgp4mesh", "node1") == "node1@bgp4mesh"
+    long = [member_key_tag("n" * 32, f"member-{i}-{'x' * 20}") for i in range(50)]
+    assert len(set(long)) == 50 and all(3 <= len(t) <= 32 for t in long)
+    assert member_key_tag("a", "b") == "b@a"
 
 
 def _with_password(stack: str) -> dict:
@@ -334,3 +358,64 @@ def test_staging_and_prod_take_the_same_code_path(remote):
     assert all(len(shapes) == 1 for shapes in staging.values()), "instances of one role differ"
     host_types = {t for role, shapes in staging.items() if role.startswith("host") for shape in shapes for t, _ in shape}
     assert "command:remote:Command" in host_types  # host preparation over SSH
+
+
+# ---- images pinned by digest --------------------------------------------------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+TEST_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
+
+
+def _pulled(mocks) -> dict[str, str]:
+    """Resource name -> the reference each RemoteImage pulls (none is built on a remote host)."""
+    images = mocks.of_type("docker:index/remoteImage:RemoteImage")
+    assert not any(i.inputs.get("build") for i in images)
+    return {i.name: i.inputs["name"] for i in images}
+
+
+def test_a_pinned_image_is_pulled_by_its_digest(remote):
+    raw = copy.deepcopy(raw_from_file("prod")[0])
+    raw["images"]["digests"] = {"border": DIGEST}
+    raw["netmaker"]["upstream_images"]["tls"] = f"caddy:2.8.4@{DIGEST}"
+    mocks, _, _ = remote("prod", raw=raw)
+    pulled = _pulled(mocks)
+    assert pulled["edge1-image-border"] == f"registry.example.net/bgp4mesh/border:1.0.0@{DIGEST}"
+    assert pulled["control-image-tls"] == f"caddy:2.8.4@{DIGEST}"
+    assert pulled["site-a-image-netclient"] == "registry.example.net/bgp4mesh/netclient:1.0.0"  # not pinned: by tag
+    assert container(mocks, "bgp4mesh-prod-border").inputs["image"] == f"sha256:id-of-{pulled['edge1-image-border']}"
+
+
+def _sim_info(digests: dict) -> dict:
+    """What harness/sim.py writes to staging.json, as far as the staging config reads it."""
+    from harness import sim
+
+    return {"hosts": {h: {"host_key": "ssh-ed25519 " + "A" * 68} for h in sim.HOSTS}, "operator_key": "/unused", "image_tag": "0123abcd",
+            "acme_listener_ca_pem": TEST_PEM, "acme_root_pem": TEST_PEM, "digests": digests}
+
+
+def test_staging_pulls_every_image_by_the_digest_the_registry_serves(remote):
+    """harness/staging.py pins each image by what the simulated registry answered for it
+    (here a fake answer: one digest per published name), so nothing is pulled by tag."""
+    from bgp4mesh.stack import validate
+    from harness import sim, staging
+
+    published = [*sim.UPSTREAM, *(f"{sim.REGISTRY}/bgp4mesh/{kind}:0123abcd" for kind in sim.PUBLISHED)]
+    digests = {name: "sha256:" + hashlib.sha256(name.encode()).hexdigest() for name in published}
+    raw = {key.split(":", 1)[1]: value for key, value in staging.config(_sim_info(digests)).items()}
+    assert validate(raw).tag_only_pulls() == {}
+    pulled = _pulled(remote("staging", raw=raw)[0])
+    pinned = {f"{name}@{digest}" for name, digest in digests.items()}
+    assert set(pulled.values()) <= pinned, set(pulled.values()) - pinned
+    assert pulled["edge-image-border"] == f"{sim.REGISTRY}/bgp4mesh/border:0123abcd@{digests[f'{sim.REGISTRY}/bgp4mesh/border:0123abcd']}"
+    assert {"control-image-netmaker", "control-image-mosquitto", "control-image-tls", "node-a-image-netclient", "node-b-image-netclient"} <= set(pulled)
+
+
+def test_staging_config_refuses_an_image_the_simulation_did_not_publish():
+    from harness import sim, staging
+
+    with pytest.raises(sim.SimError, match="which the simulation does not publish"):
+        staging.config(_sim_info({}))
+    info = _sim_info({})
+    del info["digests"]
+    with pytest.raises(sim.SimError, match="run ./scripts/sim up"):
+        staging.config(info)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import time
 import uuid
 
 import dill
@@ -254,6 +256,50 @@ def test_network_recreated_with_other_range_is_replaced(netp, fake):
     assert "address_range" in d.replaces
 
 
+# -- the network's default key ------------------------------------------------------------------------
+def _tagged(fake, tag):
+    return [k for k in fake.keys.values() if tag in k["tags"]]
+
+
+def test_network_default_key_is_removed_and_a_tombstone_keeps_its_tag(netp, fake):
+    c = netp.create(checked(netp, net_inputs()))
+    assert c.outs["default_key_removed"] is True
+    [tombstone] = _tagged(fake, "mesh")
+    assert not tombstone["unlimited"] and not tombstone["default"] and tombstone["type"] == 1
+    fake.skew += 10  # seconds later the tombstone can join nothing
+    assert not fake.valid(tombstone)
+    with pytest.raises(PermissionError):
+        join_host(fake, fake._token(tombstone["value"]), "intruder")
+    fake.restart()  # migrate.go finds a key tagged "mesh" and re-creates no default key
+    assert _tagged(fake, "mesh") == [tombstone]
+    assert netp.diff(c.id, c.outs, checked(netp, net_inputs())).changes is False
+
+
+def test_a_key_cannot_be_born_expired(netp, fake):
+    """Why the tombstone lives a few seconds: CreateEnrollmentKey validates the new key
+    (IsValid), so an expiration in the past is refused."""
+    netp.create(checked(netp, net_inputs()))
+    with netp.client(checked(netp, net_inputs())) as client, pytest.raises(Exception, match="enrollment key is not valid"):
+        client.create_enrollment_key(["dead-key"], ["mesh"], expiration=1)
+
+
+def test_network_recreated_default_key_is_drift_repaired_in_place(netp, fake):
+    i = checked(netp, net_inputs())
+    c = netp.create(i)
+    fake.skew += 10
+    [tombstone] = _tagged(fake, "mesh")
+    del fake.keys[tombstone["value"]]  # someone deletes the tombstone...
+    fake.restart()  # ...and the next server start makes an unlimited default key again
+    [default] = _tagged(fake, "mesh")
+    assert default["unlimited"] and default["default"] and fake.valid(default)
+    d = netp.diff(c.id, c.outs, i)
+    assert d.changes is True and not d.replaces, "an update, not a new network"
+    u = netp.update(c.id, c.outs, i)
+    assert u.outs["default_key_removed"] is True and default["value"] not in fake.keys
+    assert [k["unlimited"] for k in _tagged(fake, "mesh")] == [False]
+    assert netp.diff(c.id, u.outs, i).changes is False
+
+
 def test_network_create_errors_carry_netmaker_reason(netp):
     netp.create(checked(netp, net_inputs()))
     with pytest.raises(BadRequest, match=r"POST /api/networks: HTTP 400: network cidr already in use"):
@@ -340,6 +386,92 @@ def test_key_errors(netp, keyp):
         keyp.create(checked(keyp, key_inputs(networks=["mesh"])))
     with pytest.raises(Exception, match=r"network\(s\) \['nope'\] do not exist"):
         keyp.create(checked(keyp, key_inputs(tags=["k-nope"], networks=["nope"])))
+
+
+# -- a member's one-use key -------------------------------------------------------------------------
+def member_key(keyp, **kw):
+    return checked(keyp, key_inputs(**{"tags": ["n1@mesh"], "unlimited": False, "uses": 1, "valid_for_seconds": 600, "for_host": "n1", **kw}))
+
+
+def test_member_key_allows_one_use_and_carries_its_expiry(netp, keyp, fake):
+    netp.create(checked(netp, net_inputs()))
+    i = member_key(keyp)
+    c = keyp.create(i)
+    key = fake.keys[c.outs["value"]]
+    assert key["type"] == 2 and key["uses_remaining"] == 1 and not key["unlimited"]
+    assert key["tags"][0] == "n1@mesh" and re.fullmatch(r"until-\d+-[0-9a-f]{6}", key["tags"][1])
+    assert abs(int(key["tags"][1].split("-")[1]) - (time.time() + 600)) < 5
+    assert keyp.diff(c.id, c.outs, i).changes is False
+    r = keyp.read(c.id, c.outs)
+    assert r.outs["tags"] == ["n1@mesh"], "the expiry tag is the provider's, not an input"
+
+
+def test_member_key_checks(keyp):
+    assert [f.property for f in keyp.check({}, key_inputs(unlimited=False, uses=2, for_host="n1")).failures] == ["for_host"]
+    bad = keyp.check({}, key_inputs(unlimited=False, uses=1, expires_at=4102444800, valid_for_seconds=600)).failures
+    assert any("exactly one" in f.reason for f in bad)
+    assert keyp.check({}, key_inputs(tags=["until-1-abcdef"])).failures
+    lone = keyp.check({}, key_inputs(unlimited=False, uses=1, valid_for_seconds=600)).failures
+    assert [f.property for f in lone] == ["for_host"]
+
+
+def test_member_key_consumed_by_its_host_is_no_drift_and_refuses_a_replay(netp, keyp, fake):
+    from tests.netmaker_fake import register_host
+
+    netp.create(checked(netp, net_inputs()))
+    i = member_key(keyp)
+    c = keyp.create(i)
+    join_host(fake, c.outs["token"], "n1")
+    assert fake.keys[c.outs["value"]]["uses_remaining"] == 0, "the spent key stays on the server"
+    assert keyp.diff(c.id, c.outs, i).changes is False
+    fake.skew += 3600  # long past its validity: still consumed, not renewed
+    assert keyp.diff(c.id, c.outs, i).changes is False
+    with keyp.client(i) as client, pytest.raises(BadRequest, match="invalid enrollment key"):
+        register_host(client, c.outs["token"], {"id": str(uuid.uuid4()), "name": "thief", "version": "v1.6.0"})
+    assert not any(h["name"] == "thief" for h in fake.hosts.values())
+
+
+def test_member_key_spent_without_its_host_is_replaced_delete_first(netp, keyp, fake):
+    netp.create(checked(netp, net_inputs()))
+    i = member_key(keyp)
+    c = keyp.create(i)
+    join_host(fake, c.outs["token"], "n1")
+    host = next(h for h in fake.hosts.values() if h["name"] == "n1")
+    fake._hosts("DELETE", ["api", "hosts", host["id"]], {}, None)  # removed on the server
+    d = keyp.diff(c.id, c.outs, i)
+    assert d.replaces == ["tags"] and d.delete_before_replace is True
+    keyp.delete(c.id, c.outs)
+    fresh = keyp.create(i)
+    assert fresh.outs["token"] != c.outs["token"] and fake.keys[fresh.outs["value"]]["uses_remaining"] == 1
+
+
+def test_member_key_unused_past_its_expiry_or_gone_is_replaced(netp, keyp, fake):
+    netp.create(checked(netp, net_inputs()))
+    i = member_key(keyp)
+    c = keyp.create(i)
+    assert keyp.diff(c.id, c.outs, i).changes is False
+    fake.skew += 601
+    assert keyp.diff(c.id, c.outs, i).replaces == ["tags"]
+    fake.skew = 0
+    del fake.keys[c.outs["value"]]
+    assert keyp.diff(c.id, c.outs, i).replaces == ["tags"]
+
+
+def test_member_key_for_a_joined_host_makes_none(netp, keyp, fake):
+    """A stack from before member keys: the member has joined; no usable key is left for it."""
+    netp.create(checked(netp, net_inputs()))
+    old = keyp.create(checked(keyp, key_inputs(tags=["shared"], unlimited=True)))
+    join_host(fake, old.outs["token"], "n1")
+    before = set(fake.keys)
+    i = member_key(keyp)
+    c = keyp.create(i)
+    assert c.outs["token"] == "" and set(fake.keys) == before
+    assert keyp.diff(c.id, {**i, **c.outs}, i).changes is False
+    # a usable key for a member that joined some other way is a credential nobody needs
+    i2 = member_key(keyp, tags=["n2@mesh"], for_host="n2")
+    stray = keyp.create(i2)
+    join_host(fake, old.outs["token"], "n2")
+    assert keyp.diff(stray.id, {**i2, **stray.outs}, i2).replaces == ["tags"]
 
 
 # -- egress ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ routes are read back with birdc.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -25,13 +26,17 @@ import pytest
 
 from bgp4mesh.bogons import BOGON_ASNS, BOGON_PREFIXES_V4
 from bgp4mesh.config import ConfigError
+from bgp4mesh import verify
+from bgp4mesh.birdc import Target
 from bgp4mesh.render import (
     bird_protocol,
+    bird_rpki,
     bird_symbol,
     isp_addresses,
     render_all,
     render_border,
     render_isp,
+    render_vrps,
     subtract_prefixes,
     subtract_ranges,
 )
@@ -219,10 +224,10 @@ def test_border_sessions_follow_the_model(stack):
         assert f"router id {router.router_id};" in text
         assert define_set(text, "OWN_PREFIXES_v4") == [str(p) for p in cfg.prefixes if p.version == 4]
         assert define_set(text, "OWN_SPACE_v4") == [f"{p}+" for p in cfg.prefixes if p.version == 4]
-        # Origin: a static blackhole, never the mesh interface.
+        # Origin: a static route, never the mesh interface; unreachable in the kernel.
         assert "protocol direct" not in text
         own = blocks(text, "static")["own_v4"]
-        assert [f"route {p} blackhole;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
+        assert [f"route {p} unreachable;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
         sessions = {name: body for name, body in blocks(text, "bgp").items() if not name.startswith("ibgp_")}
         assert set(sessions) == {bird_protocol(u.name) for u in cfg.upstreams_of(router)}
         for u in cfg.upstreams_of(router):
@@ -231,6 +236,8 @@ def test_border_sessions_follow_the_model(stack):
             assert f"source address {u.local_address};" in body
             assert f"neighbor {u.neighbor} as {u.asn};" in body
             assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
+            assert f"receive limit {u.receive_limit} action {u.limit_action};" in body
+            assert ("ttl security on;" in body) == u.ttl_security
             assert f"import filter {bird_symbol('import_v4', u.name)};" in body
             assert f'description "{u.name} AS{u.asn}";' in body
             assert f"export filter {bird_symbol('export_v4', u.name) if u.prepend else 'export_own_v4'};" in body
@@ -256,9 +263,10 @@ def test_export_filter_names_only_own_prefixes_from_the_static_protocol():
 
 @pytest.mark.parametrize("action", ["warn", "block", "restart", "disable"])
 def test_limit_action_is_the_configured_one(action, bird, tmp_path):
-    cfg = make(upstream={"limit_action": action, "max_prefixes": 1234})
+    cfg = make(upstream={"limit_action": action, "max_prefixes": 1234, "max_received": 2000})
     files = render_border(cfg, cfg.border_routers[0])
     assert f"import limit 1234 action {action};" in files["bird.conf"]
+    assert f"receive limit 2000 action {action};" in files["bird.conf"]
     assert_parses(bird, files, tmp_path)
 
 
@@ -287,6 +295,7 @@ def test_bogon_filter_on_without_exemptions_has_the_full_nlnog_lists():
         "reject_prefix_length_v4();",  # the upstream has accept_default: true
         "reject_long_as_path();",
         "reject_as_trans();",
+        "check_rpki_v4();",  # the dev stack validates origins (rpki)
         "bgp_local_pref = 100;",
         "honor_graceful_shutdown();",
         "accept;",
@@ -327,7 +336,9 @@ def test_switches_follow_the_policy(bird, tmp_path):
     )
     text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
     assert "graceful_shutdown" not in text and "65535, 0" not in text
-    assert "protocol kernel" not in text
+    # nothing learned goes to the kernel; the own prefixes' unreachable route still does
+    assert "RTS_BGP then accept" not in blocks(text, "kernel")["kernel_v4"]
+    assert 'if source = RTS_STATIC && proto = "own_v4" then accept;' in blocks(text, "kernel")["kernel_v4"]
     assert "enforce first as off;" in text and "import keep filtered off;" in text
     assert "bgp_path.len > 7 then" in text
     assert "net.len > 22 || (net.len < 9 && net != 0.0.0.0/0)" in text
@@ -408,7 +419,7 @@ def test_subtract_ranges():
 
 def test_isp_addresses():
     cfg = load_file("dev")
-    assert isp_addresses(cfg.upstreams[0]) == ["198.51.100.1/32", "203.0.113.1/32"]
+    assert isp_addresses(cfg.upstreams[0]) == ["198.51.100.1/32", "203.0.113.1/32", "192.0.2.1/32"]
     assert isp_addresses(load_file("prod").upstreams[0]) == []
 
 
@@ -510,7 +521,7 @@ class RunningBird:
 
     def __init__(self, bird: str, birdc: str, text: str, harness: str = ""):
         self.bird, self.birdc = bird, birdc
-        self.text = re.sub(r"^(protocol (?:bgp \S+|kernel \S+|bfd) \{\n)", r"\1  disabled;\n", text, flags=re.M) + harness
+        self.text = re.sub(r"^(protocol (?:bgp \S+|kernel \S+|rpki \S+|bfd) \{\n)", r"\1  disabled;\n", text, flags=re.M) + harness
 
     def __enter__(self) -> "RunningBird":
         self.dir = Path(tempfile.mkdtemp(prefix="b4m-bird-", dir="/tmp"))  # short unix socket path
@@ -569,15 +580,15 @@ def _probe_route(prefix: str, path: list[int], gshut: bool) -> str:
     return f"  route {prefix} blackhole {{ {' '.join(stmts)} }};\n" if stmts else f"  route {prefix} blackhole;\n"
 
 
-def import_verdicts(bird, birdc, cfg, probes, upstream=None) -> dict[str, str]:
-    """Feed probe routes through the upstream's rendered import filter.
+def import_verdicts(bird, birdc, cfg, probes, upstream=None, harness: str = "") -> dict[str, str]:
+    """Feed probe routes through the upstream's rendered import filter (`harness`: more
+    config, e.g. ROAs).
 
     probes: (prefix, path as received -- neighbour ASN first, gshut?) tuples.
     Returns {prefix: "accept" | "accept lp0" | "reject"}."""
     router = cfg.border_routers[0]
     upstream = upstream or cfg.upstreams_of(router)[0]
     text = render_border(cfg, router)["bird.conf"]
-    harness = ""
     by_family: dict[str, list] = {}
     for prefix, path, gshut in probes:
         by_family.setdefault("v4" if ip_network(prefix).version == 4 else "v6", []).append((prefix, path, gshut))
@@ -870,3 +881,208 @@ def test_local_pref_per_upstream_and_the_drain_behaviour(bird, birdc):
             prefs = dict(re.findall(r"^(\S+/\d+)\s.*?BGP\.local_pref: (\d+)", out, re.M | re.S))
             want = lp if filt.startswith("import") else 100  # iBGP keeps what the peer set
             assert prefs == {"1.1.1.0/24": str(want), "1.1.2.0/24": "0"}, (router, filt, out)
+
+
+# ---- RPKI route origin validation -------------------------------------------------
+
+
+def with_rpki(stack: str = "dev", **rpki):
+    raw = stack_raw(stack)
+    raw["rpki"] = {**raw.get("rpki", {}), **rpki}
+    return validate(raw)
+
+
+def test_rpki_follows_the_model(bird, tmp_path):
+    """A ROA table per family, one `protocol rpki` per cache (RTR over TCP, the router's own
+    retry), every eBGP import filter checking the origin, and the eBGP channels kept in an
+    import table so a ROA change re-validates them without a session reset (BIRD 2.0.12
+    reloads a BGP channel automatically only from its import table)."""
+    cfg = with_rpki(caches=[{"address": "172.31.0.5"}, {"address": "172.31.0.6", "port": 8282}], retry=7)
+    text = render_border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert "roa4 table roa_v4;" in text and "roa6" not in text
+    caches = blocks(text, "rpki")
+    assert set(caches) == {bird_rpki(0), bird_rpki(1)} == {"rpki_cache_1", "rpki_cache_2"}
+    assert "remote 172.31.0.5 port 323;" in caches["rpki_cache_1"] and "remote 172.31.0.6 port 8282;" in caches["rpki_cache_2"]
+    assert all("roa4 { table roa_v4; };" in c and "retry keep 7;" in c for c in caches.values())
+    check = re.search(r"^function check_rpki_v4\(\) \{\n(.*?)^\}", text, re.M | re.S).group(1)
+    assert "roa_check(roa_v4, net, bgp_path.last) = ROA_INVALID" in check and "reject;" in check
+    channel = blocks(text, "bgp")[bird_protocol("isp")]
+    assert "import table on;" in channel and "rpki reload on;" in channel
+    assert_parses(bird, render_border(cfg, cfg.border_routers[0]), tmp_path)
+
+
+def test_rpki_off_renders_none_of_it():
+    cfg = load_file("prod")
+    for text in render_border(cfg, cfg.border_routers[0]).values():
+        assert "roa" not in text and "rpki" not in text and "import table" not in text
+
+
+def test_rpki_ipv6_and_ibgp(bird, tmp_path):
+    """IPv6 prefixes get a roa6 table; iBGP channels validate nothing and keep no import
+    table (it breaks recursive next hops); the drained file validates the same."""
+    raw = stack_raw("lab")
+    raw["prefixes"] = ["44.30.127.0/24", "2a0e:4430::/48"]
+    raw["rpki"] = {}
+    cfg = validate(raw)
+    files = render_border(cfg, cfg.border_routers[0])
+    for text in files.values():
+        assert "roa6 table roa_v6;" in text and "roa6 { table roa_v6; };" in blocks(text, "rpki")["rpki_cache_1"]
+        assert "remote 172.31.16.5 port 323;" in text  # the lab's own cache: lab.underlay + 5
+        ibgp = blocks(text, "bgp")[bird_symbol("ibgp", "border-b")]
+        assert "import table" not in ibgp and "rpki" not in ibgp
+        assert "check_rpki_v6();" in re.search(r"^filter import_v6_isp_a \{\n(.*?)^\}", text, re.M | re.S).group(1)
+    assert_parses(bird, files, tmp_path)
+
+
+ROAS = (
+    "\nprotocol static roas_v4 {\n  roa4 { table roa_v4; };\n"
+    "  route 192.0.2.0/24 max 24 as 64999;\n  route 44.30.127.0/24 max 24 as 65000;\n  route 1.1.0.0/16 max 20 as 13335;\n}\n"
+)
+"""What a cache would have served (a static protocol of the ROA table; the rpki protocols are off)."""
+ROV_PROBES = [
+    ("192.0.2.0/24", [65001], False),  # a ROA for another origin: invalid
+    ("198.51.100.0/24", [65001], False),  # no ROA: not found
+    ("1.1.0.0/20", [65001, 13335], False),  # valid, up to max length
+    ("1.1.1.0/24", [65001, 13335], False),  # longer than max length: invalid
+    ("1.1.0.0/16", [65001, 64999], False),  # covered, wrong origin: invalid
+]
+
+
+@pytest.mark.parametrize("invalid", ["reject", "accept"])
+def test_origin_validation_behaviour(invalid, bird, birdc):
+    """RFC 6811 in a running BIRD: invalid routes are rejected (or, with invalid: accept, kept
+    and logged); not found and valid ones are accepted. The dev stack's own ROAs decide."""
+    got = import_verdicts(bird, birdc, with_rpki(invalid=invalid), ROV_PROBES, harness=ROAS)
+    invalids = {"192.0.2.0/24", "1.1.1.0/24", "1.1.0.0/16"}
+    assert got == {p: "reject" if p in invalids and invalid == "reject" else "accept" for p, _, _ in ROV_PROBES}
+
+
+def test_no_roas_fail_open(bird, birdc):
+    """Every cache gone and its ROAs expired: an empty ROA table makes every route not found,
+    so nothing is rejected for its origin."""
+    got = import_verdicts(bird, birdc, load_file("dev"), ROV_PROBES)
+    assert set(got.values()) == {"accept"}
+
+
+class LocalBird(Target):
+    """A birdc target on a RunningBird's socket instead of a container."""
+
+    def __init__(self, running: "RunningBird"):
+        super().__init__("local")
+        self.running = running
+
+    def run(self, *cmd: str, timeout: float = 20, input=None) -> subprocess.CompletedProcess:
+        assert cmd[0] == "birdc", cmd
+        return subprocess.run([self.running.birdc, "-s", self.running.sock, *cmd[1:]], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("own_roa, want", [("65000", "valid"), (None, "not found"), ("64999", "invalid")])
+def test_verify_reads_the_routers_roa_state(own_roa, want, bird, birdc, monkeypatch):
+    """verify's RPKI checks against a real BIRD: the own prefix's state from `eval roa_check`
+    (FAIL only when invalid), and with no cache answering, fail open said plainly."""
+    cfg = load_file("dev")
+    roas = f"\nprotocol static roas_v4 {{\n  roa4 {{ table roa_v4; }};\n  route 44.30.127.0/24 max 24 as {own_roa};\n}}\n" if own_roa else ""
+    with RunningBird(bird, birdc, render_border(cfg, cfg.border_routers[0])["bird.conf"], roas) as b:
+        monkeypatch.setattr(verify, "target", lambda *a, **k: LocalBird(b))
+        caches, own = verify.rpki_checks(cfg, "dev")
+        assert caches.name == "rpki border: RTR caches answer" and own.name == "rpki border: 44.30.127.0/24 from AS 65000 not invalid"
+        with pytest.raises(verify.CheckFailed, match=rf"fail open: no cache \(rpki_cache_1 down\); {1 if own_roa else 'no'} ROA"):
+            caches.run()
+        if want == "invalid":
+            with pytest.raises(verify.CheckFailed, match="44.30.127.0/24 invalid"):
+                own.run()
+        else:
+            assert own.run() == f"44.30.127.0/24 {want}"
+
+
+def test_vrps_are_the_labs_roas():
+    vrps = json.loads(render_vrps(load_file("dev")))
+    assert vrps == {"roas": [{"prefix": "44.30.127.0/24", "maxLength": 24, "asn": 65000}, {"prefix": "192.0.2.0/24", "maxLength": 24, "asn": 64999}]}
+    assert json.loads(render_vrps(load_file("prod"))) == {"roas": []}
+
+
+# ---- the hardened edge: limits, GTSM, the kernel's tables -------------------------
+
+
+def test_every_session_has_a_receive_and_an_import_limit_ibgp_too(bird, tmp_path):
+    """Filtered routes cost memory too (receive limit); iBGP is limited by what another
+    router may rightly send, unless the policy says otherwise."""
+    cfg = load_file("lab")
+    imported, received = cfg.ibgp_limits()
+    assert imported == len(cfg.prefixes) + sum(u.max_prefixes for u in cfg.upstreams)
+    assert received == len(cfg.prefixes) + sum(u.receive_limit for u in cfg.upstreams)
+    for router, files in ((r, render_border(cfg, r)) for r in cfg.border_routers):
+        for name, body in blocks(files["bird.conf"], "bgp").items():
+            if name.startswith("ibgp_"):
+                assert f"receive limit {received} action block;" in body and f"import limit {imported} action block;" in body
+            else:
+                u = next(u for u in cfg.upstreams_of(router) if bird_protocol(u.name) == name)
+                assert u.receive_limit == 2 * u.max_prefixes  # the lab sets no max_received
+                assert f"receive limit {u.receive_limit} action {u.limit_action};" in body
+        assert_parses(bird, files, tmp_path / router.name)
+    tight = make("lab", policy={"ibgp_max_prefixes": 40, "ibgp_max_received": 50, "ibgp_limit_action": "restart"})
+    text = render_border(tight, tight.border_routers[0])["bird.conf"]
+    assert "receive limit 50 action restart;" in text and "import limit 40 action restart;" in text
+
+
+def test_limits_are_visible_in_a_running_bird(bird, birdc):
+    """What the live test reads with `birdc show protocols all`: BIRD took both limits."""
+    cfg = load_file("dev")
+    with RunningBird(bird, birdc, render_border(cfg, cfg.border_routers[0])["bird.conf"]) as b:
+        out = b.query(f"show protocols all {bird_protocol(cfg.upstreams[0].name)}")
+    assert re.search(r"Receive limit:\s+20\n\s+Action:\s+block", out), out
+    assert re.search(r"Import limit:\s+10\n\s+Action:\s+block", out), out
+
+
+def test_gtsm_on_both_sides_only_where_the_upstream_says(bird, tmp_path):
+    dev = load_file("dev")
+    assert dev.upstreams[0].ttl_security
+    border = blocks(render_border(dev, dev.border_routers[0])["bird.conf"], "bgp")[bird_protocol("isp")]
+    isp = blocks(render_isp(dev, dev.upstreams[0])["bird.conf"], "bgp")[bird_protocol("border")]
+    assert "ttl security on;" in border and "ttl security on;" in isp
+    off = make(upstream={"ttl_security": False})
+    assert "ttl security" not in render_border(off, off.border_routers[0])["bird.conf"]
+    assert "ttl security" not in render_isp(off, off.upstreams[0])["bird.conf"]
+    lab = load_file("lab")  # the exchange and the probe never run it
+    assert all("ttl security" not in t["bird.conf"] for t in render_all(lab).values())
+    assert_parses(bird, render_isp(dev, dev.upstreams[0]), tmp_path)
+
+
+def test_real_hosts_keep_bgp_routes_in_a_table_of_their_own(bird, tmp_path):
+    """Staging (a real host): BGP to kernel table policy.kernel_table; the own prefixes to
+    the main table as unreachable, at a metric every real route beats. A lab's border (its
+    own namespace): one kernel protocol on main for both."""
+    raw = stack_raw("staging")
+    raw["upstreams"][0]["password"] = "x"
+    cfg = validate(raw)
+    files = render_border(cfg, cfg.border_routers[0])
+    kernels = blocks(files["bird.conf"], "kernel")
+    assert set(kernels) == {"kernel_v4", "kernel_own_v4"}
+    assert "kernel table 179;" in kernels["kernel_v4"] and "if source = RTS_BGP then accept;" in kernels["kernel_v4"]
+    assert "own_v4" not in kernels["kernel_v4"]
+    own = kernels["kernel_own_v4"]
+    assert "kernel table" not in own and "metric 4200;" in own and "table own_kernel_v4;" in own
+    assert "route 44.30.127.0/24 unreachable;" in blocks(files["bird.conf"], "static")["own_unreachable_v4"]
+    assert_parses(bird, files, tmp_path)
+    lab = load_file("dev")
+    kernels = blocks(render_border(lab, lab.border_routers[0])["bird.conf"], "kernel")
+    assert list(kernels) == ["kernel_v4"] and "kernel table" not in kernels["kernel_v4"]
+    assert 'proto = "own_v4" then accept;' in kernels["kernel_v4"] and "RTS_BGP then accept;" in kernels["kernel_v4"]
+
+
+def test_own_prefixes_are_unreachable_routes_in_a_running_bird(bird, birdc):
+    raw = stack_raw("staging")
+    raw["upstreams"][0]["password"] = "x"
+    cfg = validate(raw)
+    with RunningBird(bird, birdc, render_border(cfg, cfg.border_routers[0])["bird.conf"]) as b:
+        origin = b.settled("show route protocol own_v4")
+        kernel_copy = b.settled("show route table own_kernel_v4")
+    assert re.search(r"^44\.30\.127\.0/24\s+unreachable \[own_v4", origin, re.M), origin
+    assert re.search(r"^44\.30\.127\.0/24\s+unreachable \[own_unreachable_v4", kernel_copy, re.M), kernel_copy
+
+
+@pytest.mark.parametrize("table", [44, 253, 254, 255])
+def test_kernel_table_refuses_the_tables_in_use(table):
+    with pytest.raises(ConfigError) as err:
+        make(policy={"kernel_table": table})
+    assert "bgp4mesh:policy.kernel_table" in str(err.value)

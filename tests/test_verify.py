@@ -58,3 +58,67 @@ def test_optimize_env_var_cannot_make_it_pass(fake_docker):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1 and "PASS" not in proc.stdout, proc.stdout
+
+
+# -- enrollment keys ---------------------------------------------------------------------------
+class _Server:
+    """The netmaker-server container as `verify` asks it: an HTTP answer to the key list."""
+
+    container = "bgp4mesh-dev-netmaker-server"
+
+    def __init__(self, keys: list[dict], now: float) -> None:
+        import json
+        from email.utils import formatdate
+
+        self.answer = f"HTTP/1.0 200 OK\r\nDate: {formatdate(now, usegmt=True)}\r\n\r\n{json.dumps(keys)}"
+        self.argv: list[tuple] = []
+
+    def run(self, *cmd, timeout=20):
+        self.argv.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, self.answer, "")
+
+
+def _key(tag: str, **kw) -> dict:
+    return {"tags": [tag], "networks": ["bgp4mesh"], "uses_remaining": 0, "unlimited": False, "type": 2,
+            "expiration": "0001-01-01T00:00:00Z", "value": f"VALUE-{tag}", "token": f"TOKEN-{tag}", **kw}
+
+
+def test_reusable_keys_fail_by_tag_and_spent_or_dead_ones_pass():
+    import time as _time
+
+    from bgp4mesh.netmaker_api import expiry_tag
+    from bgp4mesh.verify import CheckFailed, _no_reusable_key
+
+    now = _time.time()
+    fine = [
+        _key("node1@bgp4mesh"),  # a member's key, spent
+        _key("node2@bgp4mesh", uses_remaining=1, tags=["node2@bgp4mesh", expiry_tag("node2@bgp4mesh", int(now) + 300)]),  # not yet due
+        _key("bgp4mesh", type=1, expiration="2001-01-01T00:00:00Z"),  # the network's tombstone
+        _key("other-net", networks=["other"], unlimited=True, type=3),  # not this network's
+    ]
+    assert _no_reusable_key(_Server(fine, now), "bgp4mesh")() == "3 key(s), none reusable"
+    bad = fine + [
+        _key("bgp4mesh-default", unlimited=True, type=3, tags=["bgp4mesh"]),
+        _key("stale@bgp4mesh", uses_remaining=1, tags=["stale@bgp4mesh", expiry_tag("stale@bgp4mesh", int(now) - 1)]),
+        _key("forever", uses_remaining=5),
+        _key("year", type=1, expiration=_time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(now + 86400 * 365))),
+    ]
+    server = _Server(bad, now)
+    with pytest.raises(CheckFailed) as ei:
+        _no_reusable_key(server, "bgp4mesh")()
+    reason = str(ei.value)
+    for tag in ("'bgp4mesh' (unlimited", "'stale@bgp4mesh' (1 use(s) left, unused past", "'forever' (5 use(s) left, no expiry", "'year' (reusable"):
+        assert tag in reason, reason
+    assert "VALUE-" not in reason and "TOKEN-" not in reason and "node2" not in reason
+    from bgp4mesh.netmaker_env import API_PORT, SECRETS_FILE
+    from bgp4mesh.verify import LIST_KEYS
+
+    # verify never holds the master key: the script reads it inside the container
+    assert server.argv == [("sh", "-c", LIST_KEYS, "list-keys", SECRETS_FILE, str(API_PORT))]
+
+
+def test_the_key_check_is_part_of_verify():
+    from bgp4mesh.stack import load_file
+    from bgp4mesh.verify import build_checks
+
+    assert any(c.name == "mesh bgp4mesh: no reusable enrollment key" for c in build_checks(load_file("dev"), "dev"))

@@ -6,9 +6,16 @@ deleting first (the name and the CIDR must be free again before the create). A n
 was deleted on the server, or re-created there with other ranges, is replaced by the next
 ``pulumi up``.
 
-Creating a network also makes a default enrollment key tagged ``<netid>``; deleting one
-deletes the enrollment keys whose only network it was and its egress objects (EnrollmentKey
-and EgressGateway resources notice that in their own diff).
+Creating a network also makes a default enrollment key tagged ``<netid>``: unlimited and
+never expiring, so anyone who ever saw its token could join forever. The provider deletes it
+and leaves a tombstone in its place, a key tagged ``<netid>`` that expires seconds after it
+is made (the server refuses to create a key that is already expired): at every start the
+server re-creates the default key of any network that has no key tagged with its name.
+``default_key_removed`` (computed) is False while a usable key carries that tag or no
+tombstone does; the diff then updates the network in place, which removes them again.
+
+Deleting a network deletes the enrollment keys whose only network it was and its egress
+objects (EnrollmentKey and EgressGateway resources notice that in their own diff).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi.dynamic import CheckFailure
 
-from bgp4mesh.netmaker_api import NetmakerClient
+from bgp4mesh.netmaker_api import NetmakerClient, key_usable
 from bgp4mesh.providers.base import (
     NetmakerConnection,
     NetmakerProvider,
@@ -30,9 +37,29 @@ from bgp4mesh.providers.base import (
     normalize_cidr,
 )
 
-PROVIDER_VERSION = "1"
+PROVIDER_VERSION = "2"
 KIND = "netmaker-network"
 NETID_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+TOMBSTONE_SECONDS = 5
+"""How long the tombstone key is usable: the least the server accepts at create, with
+room for the second its Date header rounds away and for the request's latency."""
+
+
+def _live_default_keys(keys: list[dict[str, Any]], netid: str, now: int) -> list[dict[str, Any]]:
+    """Keys tagged with the network's name that can join for longer than a tombstone."""
+    return [k for k in keys if netid in (k.get("tags") or []) and key_usable(k, now + TOMBSTONE_SECONDS)]
+
+
+def remove_default_key(client: NetmakerClient, netid: str) -> None:
+    """Delete every usable key tagged `netid` (un-defaulting it first: the server will not
+    delete a default key) and make the tombstone if no key keeps the tag."""
+    keys = client.list_enrollment_keys()
+    for key in _live_default_keys(keys, netid, client.server_now()):
+        if key.get("default"):
+            client.undefault_enrollment_key(key)
+        client.delete_enrollment_key(key["value"])
+    if client.find_enrollment_key_by_tag(netid) is None:
+        client.create_enrollment_key([netid], [netid], expiration=client.server_now() + TOMBSTONE_SECONDS)
 
 
 def _check_range(value: Any, version: int, field: str) -> tuple[str | None, list[CheckFailure]]:
@@ -53,7 +80,7 @@ class NetmakerNetworkProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
     FIELDS: ClassVar[tuple[str, ...]] = ("netid", "address_range", "address_range6")
     REPLACE_ON: ClassVar[tuple[str, ...]] = ("netid", "address_range", "address_range6")
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("network_id",)
+    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("network_id", "default_key_removed")
     GONE_FIELD: ClassVar[str] = "netid"
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
@@ -82,7 +109,8 @@ class NetmakerNetworkProvider(NetmakerProvider):
 
     def create_object(self, client: NetmakerClient, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         net = client.create_network(props["netid"], props.get("address_range"), props.get("address_range6"))
-        return net["netid"], self._computed(net)
+        remove_default_key(client, net["netid"])
+        return net["netid"], {**self._computed(net), "default_key_removed": True}
 
     def read_object(self, client: NetmakerClient, id_: str, props: dict[str, Any]) -> dict[str, Any] | None:
         net = client.find_network(id_)
@@ -93,7 +121,20 @@ class NetmakerNetworkProvider(NetmakerProvider):
             "address_range": net.get("addressrange") or None,
             "address_range6": net.get("addressrange6") or None,
             **self._computed(net),
+            "default_key_removed": self._default_key_removed(client, id_),
         }
+
+    @staticmethod
+    def _default_key_removed(client: NetmakerClient, netid: str) -> bool:
+        keys = client.list_enrollment_keys()
+        tombstone = any(netid in (k.get("tags") or []) for k in keys)
+        return tombstone and not _live_default_keys(keys, netid, client.server_now())
+
+    def update_object(
+        self, client: NetmakerClient, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> dict[str, Any]:
+        remove_default_key(client, id_)
+        return super().update_object(client, id_, olds, news)
 
     def delete_object(self, client: NetmakerClient, id_: str, props: dict[str, Any]) -> None:
         client.delete_network(id_, force=True)  # 200 also when it no longer exists
@@ -110,7 +151,8 @@ class NetmakerNetworkArgs:
 
 class NetmakerNetwork(pulumi.dynamic.Resource, module="bgp4mesh", name="NetmakerNetwork"):
     """A Netmaker network. Outputs: ``netid``, ``address_range``, ``address_range6``,
-    ``network_id`` (server uuid), ``default_keepalive``, ``default_mtu``, ``kind``."""
+    ``network_id`` (server uuid), ``default_keepalive``, ``default_mtu``, ``kind``, and
+    ``default_key_removed`` (no usable key carries the network's name, a tombstone does)."""
 
     kind: pulumi.Output[str]
     netid: pulumi.Output[str]
@@ -119,6 +161,7 @@ class NetmakerNetwork(pulumi.dynamic.Resource, module="bgp4mesh", name="Netmaker
     network_id: pulumi.Output[str]
     default_keepalive: pulumi.Output[int]
     default_mtu: pulumi.Output[int]
+    default_key_removed: pulumi.Output[bool]
     provider_version: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetmakerNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -132,5 +175,6 @@ class NetmakerNetwork(pulumi.dynamic.Resource, module="bgp4mesh", name="Netmaker
             "network_id": None,
             "default_keepalive": None,
             "default_mtu": None,
+            "default_key_removed": None,
         }
         super().__init__(NetmakerNetworkProvider(), name, props, merge_opts(opts, ["connection"]))

@@ -19,11 +19,22 @@
 #   NETCLIENT_PROXY      where such requests go instead (default: a dead loopback port)
 #   NETCLIENT_NO_PROXY   extra NO_PROXY entries that must stay reachable when offline
 #   EGRESS_GATEWAYS      several border routers: run egress-failover beside the daemon
+#   EDGE_RULES           this member's edge firewall (default /etc/bgp4mesh/edge.rules,
+#                        rendered by bgp4mesh): loaded before anything else, kept by
+#                        edge-firewall watch
 set -euo pipefail
+# shellcheck source=lib.sh
 source /usr/local/lib/bgp4mesh/netclient.sh
 
 mkdir -p "$CONF"
 rm -f "$READY_MARK"
+
+# The public mesh address is closed before netclient brings the interface up; the watcher
+# keeps the rules first in line while netclient (re)writes its own.
+if [[ -s "${EDGE_RULES:-/etc/bgp4mesh/edge.rules}" ]]; then
+    edge-firewall apply || log "edge firewall not applied yet: edge-firewall watch keeps trying"
+    edge-firewall watch &
+fi
 
 ca_file="${NETCLIENT_CA_FILE:-/etc/bgp4mesh/ca.pem}"
 if [[ -s "$ca_file" ]]; then
@@ -52,7 +63,7 @@ if ip link add bgp4mesh-wgprobe type wireguard 2>/dev/null; then
 else
     log "WireGuard: no kernel module on this host; netclient runs it in userspace (wireguard-go on /dev/net/tun), at more CPU per packet"
 fi
-offline_env
+offline_env ""   # no token: the API host from servers.json
 # netclient v1.6.0 can lose its interface for good when a peer update lands while the daemon
 # starts (two configure runs race and one removes the other's UAPI socket: "could not
 # configure netmaker interface: file does not exist"); the daemon keeps running without it.
