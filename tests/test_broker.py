@@ -192,7 +192,7 @@ def broker(request):
         _wait_listening(address, (ne.MQ_SERVER_PORT, ne.MQ_PORT), name)
         yield Broker(name, address, password)
     finally:
-        sim.docker("rm", "-f", name, check=False)
+        sim.docker("rm", "-f", "-v", name, check=False)  # -v: the look-alike declares volumes
         sim.docker("network", "rm", name, check=False)
 
 
