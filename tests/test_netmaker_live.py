@@ -413,6 +413,24 @@ def test_enrollment_key_round_trip(nm, api, netp, keyp):
         netp.delete(n.id, n.outs)
 
 
+def test_member_key_is_spent_by_one_join_and_a_replay_is_refused(nm, api, netp, keyp):
+    """Against the real server: a member's key (uses=1, for_host) admits one registration,
+    is no drift once its host has a node, and refuses the same token again."""
+    netid, rng = uniq("one")
+    n = netp.create(net_in(nm, netid, rng))
+    try:
+        i = key_in(nm, [netid], [f"m1@{netid}"], uses=1, valid_for_seconds=600, for_host=f"m1-{netid}")
+        c = keyp.create(i)
+        register_host(api, c.outs["token"], fake_host(f"m1-{netid}"))
+        wait_for(lambda: api.find_node_for_host(netid, f"m1-{netid}"), what="the member's node")
+        assert keyp.diff(c.id, c.outs, i).changes is False, "a spent key whose host joined is no change"
+        with pytest.raises(BadRequest, match="invalid enrollment key"):
+            register_host(api, c.outs["token"], fake_host(f"thief-{netid}"))
+        assert api.find_hosts_by_name(f"thief-{netid}") == []
+    finally:
+        netp.delete(n.id, n.outs)
+
+
 def test_duplicate_key_tag_is_a_clear_error(nm, api, netp, keyp):
     netid, rng = uniq("dup")
     n = netp.create(net_in(nm, netid, rng))
