@@ -52,14 +52,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20)
     args = ap.parse_args()
-    sim._build(sim.SCAN_IMAGE, *sim.SIM_IMAGES[sim.SCAN_IMAGE])
+    image = sim.sim_image(sim.SCAN_IMAGE)
     public = {m: mesh_ip(Target(docker_name("dev", m))) for m in ("border", "node1", "node2")}  # as each member holds it
-    served = Listeners(sim.SCAN_IMAGE)
+    served = Listeners(image)
     try:
-        found = scan(sim.SCAN_IMAGE, list(public.values()))
+        found = scan(image, list(public.values()))
     finally:
         served.close()
-    got = arrivals(sim.SCAN_IMAGE, public["node1"], args.count)
+    got = arrivals(image, public["node1"], args.count)
     print(f"SYN scan from {PROBE} in the ISP's namespace (listeners in node1 on 8080 and 8081):")
     for name, address in public.items():
         print(f"  {name:7} {address:15} open: {', '.join(found[address]) or 'none'}")

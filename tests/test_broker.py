@@ -133,9 +133,7 @@ def _build(flavor: str) -> str:
         ref = "bgp4mesh/mosquitto:test"
         sim._build(ref, "images/mosquitto", None)
         return ref
-    context, dockerfile = sim.SIM_IMAGES[LOOKALIKE]
-    sim._build(LOOKALIKE, context, dockerfile, None, sim._context_hash(ROOT / context, ROOT / (dockerfile or f"{context}/Dockerfile")))
-    return LOOKALIKE
+    return sim.sim_image(LOOKALIKE)
 
 
 def _netmaker(flavor: str) -> tuple[Netmaker, object]:

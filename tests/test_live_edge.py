@@ -11,7 +11,6 @@ curl, python3) joined to a lab container's namespace (`--network container:<name
 from __future__ import annotations
 
 import re
-
 import time
 import xml.etree.ElementTree as ET
 
@@ -35,9 +34,8 @@ docker = live.docker
 
 @pytest.fixture(scope="module")
 def tools():
-    """The scan image, rebuilt from images/sim/scan (cached layers: seconds)."""
-    sim._build(sim.SCAN_IMAGE, *sim.SIM_IMAGES[sim.SCAN_IMAGE])
-    return sim.SCAN_IMAGE
+    """The scan image, built from images/sim/scan when missing or stale."""
+    return sim.sim_image(sim.SCAN_IMAGE)
 
 
 def inside(netns: str, image: str, entrypoint: str, *args: str, timeout: float = 600, check: bool = True) -> str:
