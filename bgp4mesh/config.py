@@ -1070,7 +1070,7 @@ def _check_references(cfg: StackConfig) -> Checks:
     for key, host in refs:
         if host not in hosts:
             yield Problem(key, host, f"no such host (hosts: {_join(sorted(hosts))})")
-    neighbors: dict[IPv4Address, str] = {}
+    neighbors: dict[tuple, str] = {}  # a mock ISP is a container at its address; a real one may serve several routers
     for i, u in enumerate(cfg.upstreams):
         if u.router is not None and u.router not in routers:
             yield Problem(f"upstreams[{i}].router", u.router, f"no such border router ({_join(sorted(routers))})")
@@ -1078,9 +1078,10 @@ def _check_references(cfg: StackConfig) -> Checks:
             yield problem(f"upstreams[{i}].mock", "a mock ISP needs a lab stack (add a 'lab' section)")
         if u.interface is not None and (u.router is None or u.router in routers) and _host(cfg, cfg.router_of(u).host).ssh is None:
             yield Problem(f"upstreams[{i}].interface", u.interface, "only for a router on a remote host (`ssh`); a lab link is a Docker network")
-        if u.neighbor in neighbors:
-            yield Problem(f"upstreams[{i}].neighbor", u.neighbor, f"already the neighbor of {neighbors[u.neighbor]}")
-        neighbors.setdefault(u.neighbor, f"upstreams[{i}]")
+        key = (u.neighbor,) if u.mock is not None else (u.neighbor, u.router)
+        if key in neighbors:
+            yield Problem(f"upstreams[{i}].neighbor", u.neighbor, f"already the neighbor of {neighbors[key]}")
+        neighbors.setdefault(key, f"upstreams[{i}]")
     ids: dict[IPv4Address, str] = {}
     for i, r in enumerate(cfg.border_routers):
         if r.router_id in ids:

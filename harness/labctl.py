@@ -12,11 +12,12 @@ from harness.engine import EngineError, Stack, available
 
 
 def stack_for(name: str) -> Stack:
-    """A shipped stack as it is, or staging with the simulation's values filled in."""
-    if name == "staging":
+    """A shipped stack as it is, or staging (and its two-router variant) with the
+    simulation's values filled in."""
+    if name in ("staging", "staging-ha"):
         from harness import staging
 
-        return staging.stack()
+        return staging.stack(name)
     return Stack(name)
 
 

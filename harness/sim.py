@@ -39,6 +39,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,9 @@ NAT_SSH_PORT = 2222
 
 ISP_IP, ISP_ASN, ISP_TEST_ADDRESS, ISP_ANNOUNCES = "192.0.2.9", 65001, "198.51.100.1", "198.51.100.0/24"
 EDGE_UPLINK_ADDRESS, EDGE_ASN, EDGE_PREFIX = "192.0.2.10", 64500, "44.30.127.0/24"
+EDGE_B_UPLINK_ADDRESS = "192.0.2.11"  # the second border router's (staging-ha)
+CUSTOMERS = {"peer_edge": EDGE_UPLINK_ADDRESS, "peer_edge_b": EDGE_B_UPLINK_ADDRESS}
+"""The ISP's sessions: BIRD protocol -> the customer router's uplink address."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ HOSTS = {
     h.name: h
     for h in (
         Host("edge", (("internet", "203.0.113.10"), ("uplink", "192.0.2.13")), "wan=203.0.113.10 uplink=192.0.2.13", "203.0.113.1", "203.0.113.10"),
+        # The second edge of the two-router variant (Pulumi.staging-ha.yaml); staging leaves it idle.
+        Host("edge-b", (("internet", "203.0.113.11"), ("uplink", "192.0.2.12")), "wan=203.0.113.11 uplink=192.0.2.12", "203.0.113.1", "203.0.113.11"),
         Host("control", (("internet", "203.0.113.20"),), "wan=203.0.113.20", "203.0.113.1", "203.0.113.20"),
         Host("node-a", (("internet", "203.0.113.30"),), "wan=203.0.113.30", "203.0.113.1", "203.0.113.30"),
         Host("node-b", (("home", "192.168.77.10"),), "wan=192.168.77.10", NAT_LAN, NAT_WAN, NAT_SSH_PORT),
@@ -137,6 +143,10 @@ SIM_IMAGES = {
     "bgp4mesh/sim-upstream-mosquitto:2.0.21-openssl": ("images/sim/upstream/mosquitto", None),
     "bgp4mesh/sim-upstream-caddy:2.8.4": ("images/sim/upstream/caddy", None),
 }
+ON_DEMAND_IMAGES = {
+    "bgp4mesh/sim-boot:local": ("images/sim/boot", None),  # BOOT_IMAGE: a host that boots with systemd
+}
+"""Images only a test needs (`sim_image`), not built by `up`."""
 # Docker Hub name (as the product pulls it through the mirror) -> local look-alike
 UPSTREAM = {
     "gravitl/netmaker:v1.6.0": "bgp4mesh/sim-upstream-netmaker:v1.6.0",
@@ -357,7 +367,7 @@ def _build(ref: str, context: str, dockerfile: Optional[str], build_args: Option
 def _stale_sim_image(ref: str) -> Optional[tuple]:
     """`_build`'s arguments for SIM_IMAGES[ref] when the image is missing or was built from
     another context (label), else None."""
-    context, dockerfile = SIM_IMAGES[ref]
+    context, dockerfile = (SIM_IMAGES | ON_DEMAND_IMAGES)[ref]
     want = _context_hash(ROOT / context, ROOT / (dockerfile or f"{context}/Dockerfile"))
     have = docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{CONTEXT_LABEL}"}}}}', ref, check=False)
     return None if have == want else (ref, context, dockerfile, None, want)
@@ -428,6 +438,24 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
     return buf.getvalue()
 
 
+def container_action(found: Optional[dict], digest: str) -> str:
+    """What `ensure_container` does with what `docker inspect` found: "reuse", "start",
+    "replace" or "create". A dead container, or one whose removal an interrupted run or a
+    dockerd restart left half done, cannot be started: it is replaced."""
+    if not found:
+        return "create"
+    if found["State"]["Status"] in ("dead", "removing") or found["Config"]["Labels"].get(SPEC_LABEL) != digest:
+        return "replace"
+    return "reuse" if found["State"]["Running"] else "start"
+
+
+def remove_container(name: str, timeout: float = 120) -> None:
+    """Remove `name` and its anonymous volumes, and wait until it is gone (a removal already
+    under way makes `docker rm` fail while it finishes)."""
+    docker("rm", "-f", "-v", name, check=False, timeout=timeout)
+    _wait(f"removal of container {name}", lambda: _inspect("container", name) is None, 60, 1)
+
+
 def ensure_container(spec: Spec) -> str:
     """Create and start `spec` unless a container of the same spec exists (then start it
     if stopped). Returns "reused", "started" or "created"."""
@@ -436,13 +464,14 @@ def ensure_container(spec: Spec) -> str:
         raise SimError(f"image {spec.image} missing")
     digest = spec.digest(image)
     found = _inspect("container", spec.name)
-    if found and found["Config"]["Labels"].get(SPEC_LABEL) == digest:
-        if found["State"]["Running"]:
-            return "reused"
+    action = container_action(found, digest)
+    if action == "reuse":
+        return "reused"
+    if action == "start":
         docker("start", spec.name)
         return "started"
-    if found:
-        docker("rm", "-f", "-v", spec.name)
+    if action == "replace":
+        remove_container(spec.name)
     for vol in spec.volumes:
         if _inspect("volume", vol) is None:
             docker("volume", "create", "--label", LABEL, vol)
@@ -525,13 +554,19 @@ def ensure_networks() -> None:
 
 
 def isp_conf(password: str) -> str:
-    """The ISP's BIRD configuration (the ISP is not ours: written here, small)."""
+    """The ISP's BIRD configuration (the ISP is not ours: written here, small). BFD runs on
+    every session; a customer that does not run it leaves that BFD session down, which BIRD
+    ignores until it has once been up."""
+    sessions = "".join(_isp_session(name, address, password) for name, address in CUSTOMERS.items())
     return f"""# Sim ISP AS {ISP_ASN} (harness/sim.py): announces {ISP_ANNOUNCES} and a default
-# route to the edge, accepts only {EDGE_PREFIX} from it, MD5-protected session.
+# route to each customer router, accepts only {EDGE_PREFIX} from them, MD5-protected sessions.
 log stderr all;
 router id {ISP_IP};
 
 protocol device {{
+}}
+
+protocol bfd {{
 }}
 
 protocol static announce_v4 {{
@@ -539,24 +574,7 @@ protocol static announce_v4 {{
   route {ISP_ANNOUNCES} blackhole;
   route 0.0.0.0/0 blackhole;
 }}
-
-protocol bgp peer_edge {{
-  description "customer AS{EDGE_ASN} (bgp4mesh edge)";
-  local {ISP_IP} as {ISP_ASN};
-  neighbor {EDGE_UPLINK_ADDRESS} as {EDGE_ASN};
-  password "{password}";
-  hold time 9;
-  keepalive time 3;
-  connect retry time 2;
-  ipv4 {{
-    import filter {{
-      if net = {EDGE_PREFIX} then accept;
-      reject;
-    }};
-    export where source = RTS_STATIC;
-  }};
-}}
-
+{sessions}
 # Routes learnt from the edge go to the kernel: the way back to {EDGE_PREFIX}.
 protocol kernel {{
   ipv4 {{
@@ -564,6 +582,28 @@ protocol kernel {{
     export where source = RTS_BGP;
   }};
   learn off;
+}}
+"""
+
+
+def _isp_session(name: str, address: str, password: str) -> str:
+    return f"""
+protocol bgp {name} {{
+  description "customer AS{EDGE_ASN} (bgp4mesh edge {address})";
+  local {ISP_IP} as {ISP_ASN};
+  neighbor {address} as {EDGE_ASN};
+  password "{password}";
+  hold time 9;
+  keepalive time 3;
+  connect retry time 2;
+  bfd on;
+  ipv4 {{
+    import filter {{
+      if net = {EDGE_PREFIX} then accept;
+      reject;
+    }};
+    export where source = RTS_STATIC;
+  }};
 }}
 """
 
@@ -870,7 +910,7 @@ def sim_info(m: Material, tag: str, root_pem: str, root_path: Path, published: d
             "public_address": h.public_address,
             "docker_host": f"ssh://root@{h.ssh_address}" + (f":{h.ssh_port}" if h.ssh_port != 22 else ""),
         }
-        if h.name == "edge":
+        if "uplink" in dict(h.addresses):
             e.update(uplink_interface="uplink", uplink_address=dict(h.addresses)["uplink"], uplink_network=NETS["uplink"].subnet)
         if h.name == "node-b":
             e.update(lan_address=dict(h.addresses)["home"], behind_nat=NAT_WAN)
@@ -946,7 +986,7 @@ def down() -> None:
     if containers:
         docker("update", "--restart", "no", *containers, check=False)
     for name in containers:
-        docker("rm", "-f", "-v", name, timeout=120)
+        remove_container(name)
     errors = []
     for net in _ours("network"):
         found = _inspect("network", net)
@@ -987,27 +1027,36 @@ SCAN_ADDRESS = "203.0.113.50"
 
 def scan(addresses: list[str]) -> dict[str, list[str]]:
     """Every open TCP port (1-65535, SYN scan) of each address as the Internet sees it:
-    {address: ["22/tcp", ...]}. One throwaway nmap container on the internet network."""
+    {address: ["22/tcp", ...]}."""
+    return {a: [f"{p}/tcp" for p in sorted(opened)] for a, (opened, _) in scan_report(addresses).items()}
+
+
+def scan_report(addresses: list[str], network: str = "", source: str = SCAN_ADDRESS, label: str = LABEL,
+                rate: int = 5000, retries: int = 1) -> dict[str, tuple[set[int], dict[str, int]]]:
+    """A SYN scan of every TCP port from one throwaway nmap container at `source` on
+    `network` (the sim's internet by default): {address: (open ports, how many of the rest
+    nmap found in each other state: dropped is "filtered", refused "closed")}."""
     name = PREFIX + "scan"
     docker("rm", "-f", name, check=False)
     try:
-        xml = docker("run", "--name", name, "--label", LABEL, "--network", NETS["internet"].name, "--ip", SCAN_ADDRESS,
-                     "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", SCAN_IMAGE,
-                     "-n", "-Pn", "-sS", "-p-", "--min-rate", "5000", "--max-retries", "1", "-oX", "-", *addresses, timeout=900)
+        xml = docker("run", "--name", name, "--label", label, "--network", network or NETS["internet"].name, "--ip", source,
+                     "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", sim_image(SCAN_IMAGE),
+                     "-n", "-Pn", "-sS", "-p-", "--min-rate", str(rate), "--max-retries", str(retries), "-oX", "-", *addresses, timeout=900)
     finally:
         docker("rm", "-f", name, check=False)
     import xml.etree.ElementTree as ET
 
-    found: dict[str, list[str]] = {a: [] for a in addresses}
+    found: dict[str, tuple[set[int], dict[str, int]]] = {}
     for host in ET.fromstring(xml).iter("host"):
-        addr = host.find("address").get("addr")
-        for port in host.iter("port"):
-            if port.find("state").get("state") == "open":
-                found[addr].append(f"{port.get('portid')}/{port.get('protocol')}")
-    return found
+        states = {int(p.get("portid")): p.find("state").get("state") for p in host.iter("port")}
+        rest = Counter(s for s in states.values() if s != "open")
+        rest.update({e.get("state"): int(e.get("count")) for e in host.iter("extraports")})
+        found[host.find("address").get("addr")] = ({p for p, s in states.items() if s == "open"}, dict(rest))
+    return {a: found.get(a, (set(), {})) for a in addresses}
 
 
 SCAN_IMAGE = "bgp4mesh/sim-scan:local"
+BOOT_IMAGE = "bgp4mesh/sim-boot:local"
 
 
 def outsider_http(network: str, source: str, host: str, address: str, calls: list[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -49,6 +49,8 @@ def _digest(ref: str, info: dict[str, Any]) -> str:
 
 def stack(name: str = "staging", info: Optional[dict[str, Any]] = None) -> Stack:
     info = info or sim.load_info()
-    staging = Stack(name, config(info, name))
-    staging.set_secret("bgp4mesh:upstreams[0].password", info["isp"]["md5_password"])
+    cfg = config(info, name)
+    staging = Stack(name, cfg)
+    for i in range(len(cfg["bgp4mesh:upstreams"])):  # every session is with the sim ISP
+        staging.set_secret(f"bgp4mesh:upstreams[{i}].password", info["isp"]["md5_password"])
     return staging

@@ -3,7 +3,8 @@ like netlab's validate, and prove teardown leaves nothing behind."""
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+import subprocess
+from typing import Callable, Iterator, TypeVar
 
 from bgp4mesh.verify import RETRIED
 from bgp4mesh.waiting import WaitTimeout, until
@@ -110,3 +111,56 @@ class TrainResult:
 
     def __str__(self) -> str:
         return f"{self.lost}/{self.count} lost, longest gap {self.window:.2f}s"
+
+
+class RemoteDeployment:
+    """A stack deployed on the simulated remote hosts, reached as the operator does."""
+
+    def __init__(self, stack, info: dict):
+        from bgp4mesh.stack import load_file
+        from harness.engine import CACHE
+
+        self.stack, self.info, self.name = stack, info, stack.name
+        self.cfg = load_file(stack.name, CACHE / "stacks")  # what the engine ran with (secrets as placeholders)
+        self.outputs = stack.outputs()
+
+    def on(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`command` on a simulated host, over SSH with its pinned key (as the program does)."""
+        from bgp4mesh import ssh
+
+        spec = self.cfg.host(host)
+        return subprocess.run(ssh.command(spec.ssh, ["sh", "-c", command]), capture_output=True, text=True, timeout=timeout)
+
+    def out(self, host: str, command: str) -> str:
+        proc = self.on(host, command)
+        assert proc.returncode == 0, f"{host}: {command}: {proc.stderr.strip()[-400:]}"
+        return proc.stdout.strip()
+
+    def target(self, member: str, host: str):
+        from bgp4mesh.birdc import Target
+        from bgp4mesh.naming import docker_name
+
+        return Target(docker_name(self.name, member), remote=self.cfg.host(host).ssh)
+
+
+def staging_deployed(name: str) -> Iterator[RemoteDeployment]:
+    """A module fixture's body: the simulation up, stack `name` deployed on it (after
+    destroying what an interrupted run left), destroyed at the end and checked to leave
+    nothing; the simulation taken down again unless it was running before."""
+    from harness import sim, staging
+
+    was_running = sim.info_path().exists()
+    info = sim.up()
+    stack = staging.stack(name, info)
+    stack.destroy()  # whatever an interrupted run left
+    stack.up()
+    try:
+        yield RemoteDeployment(stack, info)
+    finally:
+        try:
+            stack.destroy()
+            left = leftovers(name)
+        finally:
+            if not was_running:
+                sim.down()
+        assert not left, f"pulumi destroy left {left}"

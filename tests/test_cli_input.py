@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bgp4mesh.stack import PROJECT_DIR
+from bgp4mesh.stack import PROJECT_DIR, load_file
 
 DEV_DOC = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
 LAB_DOC = yaml.safe_load((PROJECT_DIR / "Pulumi.lab.yaml").read_text())
@@ -354,6 +354,15 @@ def test_network_names_beyond_netmaker_limits(network, tmp_path):
 def test_network_name_at_the_limit_passes(tmp_path):
     proc = cli("check", "--stack", "t", project=project(tmp_path, variant({"mesh.network": "a" * 24})))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_one_real_upstream_router_may_serve_several_border_routers_but_not_one_twice(tmp_path):
+    """A real ISP's (or an exchange's route server's) address may be the neighbor of each
+    border router; a mock ISP is a container at its address, so it may not."""
+    doc = yaml.safe_load((PROJECT_DIR / "Pulumi.staging-ha.yaml").read_text())
+    assert [u["neighbor"] for u in doc["config"]["bgp4mesh:upstreams"]] == ["192.0.2.9", "192.0.2.9"]
+    load_file("staging-ha")  # valid as it is
+    check(tmp_path, variant({"upstreams[1].router": "border-a"}, doc), "bgp4mesh:upstreams[1].neighbor = 192.0.2.9: already the neighbor of upstreams[0]")
 
 
 @pytest.mark.parametrize(

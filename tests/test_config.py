@@ -43,13 +43,13 @@ SHIPPED = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml")
 
 
 def test_the_shipped_stacks_are_found():
-    assert {"dev", "lab", "prod", "staging"} <= set(SHIPPED)
+    assert {"dev", "lab", "prod", "staging", "staging-ha"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
 def test_shipped_stacks_are_valid(stack):
     cfg = validate(*raw_from_file(stack))
-    assert cfg.asn == (64500 if stack in ("prod", "staging") else 65000)  # prod: a documentation ASN
+    assert cfg.asn == (64500 if stack in ("prod", "staging", "staging-ha") else 65000)  # prod: a documentation ASN
     assert cfg.mesh.range.subnet_of(cfg.prefixes[0])
 
 

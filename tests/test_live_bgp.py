@@ -128,24 +128,34 @@ def _export_count(target: Target, protocol: str) -> int:
 def test_gtsm_session_is_established_and_a_peer_without_it_is_refused(dev_lab):
     """The dev upstream runs GTSM (`ttl security on` on both sides). A mock ISP that stops
     sending TTL 255 (direct eBGP without GTSM sends TTL 1) never gets the session up: the
-    border's kernel drops its packets (IP_MINTTL 255). Restored, it comes back."""
+    border's kernel drops its packets (IP_MINTTL 255). Restored, it comes back.
+
+    The ISP's own view is not asserted: BIRD sets IP_MINTTL on an accepted socket only after
+    accept(), so the ISP's OPEN that arrives with the handshake is read, the border answers
+    with a KEEPALIVE and the ISP may report Established while the border drops everything
+    after (seen here; on a real host the firewall's TTL-255 rule closes that gap too)."""
     assert UPSTREAM.ttl_security
-    eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established", wait=30, what="GTSM session Established")
+    session = bird_protocol(UPSTREAM.name)
+    eventually(lambda: protocols(BORDER)[session].info == "Established", wait=30, what="GTSM session Established")
     text = render_isp(CFG, UPSTREAM)["bird.conf"]
     assert "ttl security on;" in text
     plain = text.replace("  ttl security on;", "  ttl security off;")
     try:
         live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": "/etc/bird/bird.conf", "content": plain}]))
         ISP.birdc("configure")  # a changed session restarts
-        eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info != "Established", wait=30, what="session down without GTSM")
+        eventually(lambda: protocols(BORDER)[session].info != "Established", wait=30, what="session down without GTSM")
         for _ in range(6):  # three hold times (9 s): the border never takes the session up
-            assert protocols(BORDER)[bird_protocol(UPSTREAM.name)].info != "Established"
+            assert protocols(BORDER)[session].info != "Established"
             time.sleep(4.5)
-        # Not asserted: the ISP's own view. One CI run saw the ISP report Established while
-        # the border refused every round; unexplained so far (README, known limits).
     finally:
         load_isp([])
-    eventually(lambda: protocols(BORDER)[bird_protocol(UPSTREAM.name)].info == "Established", wait=60, what="GTSM session back")
+    try:
+        eventually(lambda: protocols(BORDER)[session].info == "Established", wait=60, what="GTSM session back")
+    except AssertionError as exc:
+        both = BORDER.birdc("show", "protocols", "all", session) + ISP.birdc("show", "protocols", "all", bird_protocol("border"))
+        BORDER.birdc("restart", session)  # leave the lab usable for the tiers after this one
+        ISP.birdc("restart", bird_protocol("border"))
+        raise AssertionError(f"{exc}\n{both}") from None
 
 
 def test_receive_and_import_limits_are_in_force(dev_lab):

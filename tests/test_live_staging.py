@@ -15,39 +15,18 @@ import time
 
 import pytest
 
-from bgp4mesh import ssh as product_ssh
-from bgp4mesh.birdc import Target, protocols, routes
+from bgp4mesh.birdc import protocols, routes
 from bgp4mesh.naming import docker_name
 from bgp4mesh.render import bird_protocol
 from bgp4mesh.netmaker_api import NetmakerClient
 from bgp4mesh.stack import load_file
-from harness import sim, staging
+from harness import sim
 from harness.engine import CACHE, EngineError, Stack
-from tests.live import eventually, leftovers
+from tests.live import RemoteDeployment as Deployment, eventually, staging_deployed
 
 STACK = "staging"
 PROBE = "198.51.100.1"  # the ISP's Internet test address
 PUBLIC = {"edge": "203.0.113.10", "control": "203.0.113.20", "node-a": "203.0.113.30", "node-b": "203.0.113.40"}
-
-
-class Deployment:
-    def __init__(self, stack: Stack, info: dict):
-        self.stack, self.info = stack, info
-        self.cfg = load_file(STACK, CACHE / "stacks")  # what the engine ran with (secrets as placeholders)
-        self.outputs = stack.outputs()
-
-    def on(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        """`command` on a simulated host, over SSH with its pinned key (as the program does)."""
-        spec = self.cfg.host(host)
-        return subprocess.run(product_ssh.command(spec.ssh, ["sh", "-c", command]), capture_output=True, text=True, timeout=timeout)
-
-    def out(self, host: str, command: str) -> str:
-        proc = self.on(host, command)
-        assert proc.returncode == 0, f"{host}: {command}: {proc.stderr.strip()[-400:]}"
-        return proc.stdout.strip()
-
-    def target(self, member: str, host: str) -> Target:
-        return Target(docker_name(STACK, member), remote=self.cfg.host(host).ssh)
 
 
 def netmaker(d: Deployment) -> NetmakerClient:
@@ -69,22 +48,7 @@ def verify(wait: float = 60) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def deployed():
-    was_running = sim.info_path().exists()
-    info = sim.up()
-    stack = staging.stack(STACK, info)
-    stack.destroy()  # whatever an interrupted run left
-    stack.up()
-    d = Deployment(stack, info)
-    try:
-        yield d
-    finally:
-        try:
-            stack.destroy()
-            left = leftovers(STACK)
-        finally:
-            if not was_running:
-                sim.down()
-        assert not left, f"pulumi destroy left {left}"
+    yield from staging_deployed(STACK)
 
 
 def test_verify_passes_over_ssh_and_outputs_name_every_address(deployed):

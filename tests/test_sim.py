@@ -118,3 +118,16 @@ def test_report_times_and_memory(simnet, capsys):
         for name, usage in sorted(mem.items()):
             print(f"sim: memory {name.removeprefix(sim.PREFIX)}: {usage}")
     assert TIMES["warm up"] < 30
+
+
+@pytest.mark.parametrize("status,running,label,want", [
+    (None, False, "d", "create"),
+    ("running", True, "d", "reuse"),
+    ("exited", False, "d", "start"),
+    ("running", True, "other", "replace"),
+    ("dead", False, "d", "replace"),  # what a dockerd stopped mid-removal leaves; `start` refuses it
+    ("removing", False, "d", "replace"),
+])
+def test_a_dead_or_half_removed_container_is_replaced_not_started(status, running, label, want):
+    found = None if status is None else {"State": {"Status": status, "Running": running}, "Config": {"Labels": {sim.SPEC_LABEL: label}}}
+    assert sim.container_action(found, "d") == want
