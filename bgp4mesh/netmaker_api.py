@@ -312,47 +312,15 @@ class NetmakerClient:
         deadline = start + self.total_timeout
         tries = 0
         last: str = ""
-        while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                break
-            timeout = httpx.Timeout(
-                min(self.timeout, remaining), connect=min(self.connect_timeout, remaining)
-            )
-            headers = dict(self._auth) if auth else {}
-            retryable = False
+        while (remaining := deadline - self._clock()) > 0:
             tries += 1
-            try:
-                resp = self._http.request(
-                    method, path, json=json, params=params, headers=headers, timeout=timeout
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                last = f"cannot connect to {self.base_url} ({type(exc).__name__}: {exc})"
-                retryable = True
-            except httpx.TimeoutException as exc:
-                last = f"no answer from {self.base_url} within {min(self.timeout, remaining):.1f}s ({type(exc).__name__})"
-                retryable = method in IDEMPOTENT
-            except httpx.TransportError as exc:
-                last = f"connection to {self.base_url} failed ({type(exc).__name__}: {exc})"
-                retryable = method in IDEMPOTENT
-            else:
-                self._note_server_date(resp)
-                if resp.status_code < 400:
-                    return resp
-                err = self._error_for(call, resp)
-                if resp.status_code >= 500 and (
-                    resp.status_code in GATEWAY_STATUSES or method in IDEMPOTENT
-                ):
-                    last = err.message
-                    retryable = True
-                else:
-                    raise err
+            resp, last, retryable = self._attempt(method, path, call, remaining, json=json, params=params, auth=auth)
+            if resp is not None:
+                return resp
             if not retryable:
                 raise Unavailable(call, last + " (not retried: the request may have been applied)")
-            if tries > self.retries:
-                break
             delay = self.backoff * (2 ** (tries - 1))
-            if self._clock() + delay >= deadline:
+            if tries > self.retries or self._clock() + delay >= deadline:
                 break
             self._sleep(delay)
         elapsed = self._clock() - start
@@ -360,6 +328,30 @@ class NetmakerClient:
             call,
             f"{last or 'no attempt possible'}; gave up after {tries} attempt(s) in {elapsed:.1f}s",
         )
+
+    def _attempt(
+        self, method: str, path: str, call: str, remaining: float, *, json: Any, params: Mapping[str, Any] | None, auth: bool
+    ) -> tuple[httpx.Response | None, str, bool]:
+        """One request within `remaining` seconds: (the response, "", False), or (None, why,
+        whether another try is safe). A refusal (4xx, or a 5xx a non-idempotent call may
+        have caused) raises."""
+        timeout = httpx.Timeout(min(self.timeout, remaining), connect=min(self.connect_timeout, remaining))
+        headers = dict(self._auth) if auth else {}
+        try:
+            resp = self._http.request(method, path, json=json, params=params, headers=headers, timeout=timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return None, f"cannot connect to {self.base_url} ({type(exc).__name__}: {exc})", True
+        except httpx.TimeoutException as exc:
+            return None, f"no answer from {self.base_url} within {min(self.timeout, remaining):.1f}s ({type(exc).__name__})", method in IDEMPOTENT
+        except httpx.TransportError as exc:
+            return None, f"connection to {self.base_url} failed ({type(exc).__name__}: {exc})", method in IDEMPOTENT
+        self._note_server_date(resp)
+        if resp.status_code < 400:
+            return resp, "", False
+        err = self._error_for(call, resp)
+        if resp.status_code >= 500 and (resp.status_code in GATEWAY_STATUSES or method in IDEMPOTENT):
+            return None, err.message, True
+        raise err
 
     @staticmethod
     def _error_for(call: str, resp: httpx.Response) -> NetmakerError:

@@ -72,34 +72,53 @@ def mesh_ip(t: Target) -> str:
 
 def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
     checks: list[Check] = []
-    own = [str(p) for p in cfg.prefixes]
-    ibgp = ibgp_addresses(cfg)
     for router in cfg.border_routers:
-        border = target(cfg, stack, router.name, router.host)
-        for up in cfg.upstreams_of(router):
-            checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, bird_protocol(up.name))))
-            if up.bfd is not None:
-                checks.append(Check(f"bfd {router.name} -> {up.name} {up.neighbor} Up", _bfd_up(border, str(up.neighbor))))
-            checks.append(
-                Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, bird_protocol(up.name)))
-            )
-            if up.mock is not None:
-                isp = target(cfg, stack, up.name, router.host)
-                peer = bird_protocol(router.name)
-                path = [cfg.asn] * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
-                shown = " ".join(map(str, path)) + (", 65535:0" if router.maintenance else "")
-                checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, peer)))
-                checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, peer, path, router.maintenance)))
-        for other in (r for r in cfg.border_routers if r.name != router.name and router.name in ibgp and r.name in ibgp):
-            checks.append(Check(f"bgp {router.name} -> {other.name} (iBGP) Established", _established(border, bird_symbol("ibgp", other.name))))
-            if cfg.policy.ibgp_bfd is not None:
-                checks.append(Check(f"bfd {router.name} -> {other.name} {ibgp[other.name]} Up", _bfd_up(border, str(ibgp[other.name]))))
-        checks.append(Check(f"paths {router.name}: {'drained for maintenance' if router.maintenance else 'announces, serves as gateway'}", _router_state(cfg, border, router)))
+        checks += _router_checks(cfg, stack, router)
     checks += rpki_checks(cfg, stack)
     members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
     for name, host in members:
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
     checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(cfg, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
+    checks += _upstream_ping_checks(cfg, stack) + _probe_checks(cfg, stack) + _gateway_checks(cfg, stack)
+    for a in cfg.mesh.nodes:
+        for b in cfg.mesh.nodes:
+            if a.name < b.name:
+                checks.append(Check(f"ping mesh {a.name} -> {b.name}", _ping_to_member(target(cfg, stack, a.name, a.host), target(cfg, stack, b.name, b.host))))
+    return checks
+
+
+def _router_checks(cfg: StackConfig, stack: str, router: BorderRouter) -> list[Check]:
+    """One border router's sessions (eBGP, as its mock ISP sees them too, and iBGP), their
+    BFD, and whether it announces or is drained."""
+    checks: list[Check] = []
+    own = [str(p) for p in cfg.prefixes]
+    ibgp = ibgp_addresses(cfg)
+    border = target(cfg, stack, router.name, router.host)
+    for up in cfg.upstreams_of(router):
+        checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, bird_protocol(up.name))))
+        if up.bfd is not None:
+            checks.append(Check(f"bfd {router.name} -> {up.name} {up.neighbor} Up", _bfd_up(border, str(up.neighbor))))
+        checks.append(
+            Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, bird_protocol(up.name)))
+        )
+        if up.mock is not None:
+            isp = target(cfg, stack, up.name, router.host)
+            peer = bird_protocol(router.name)
+            path = [cfg.asn] * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
+            shown = " ".join(map(str, path)) + (", 65535:0" if router.maintenance else "")
+            checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, peer)))
+            checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, peer, path, router.maintenance)))
+    for other in (r for r in cfg.border_routers if r.name != router.name and router.name in ibgp and r.name in ibgp):
+        checks.append(Check(f"bgp {router.name} -> {other.name} (iBGP) Established", _established(border, bird_symbol("ibgp", other.name))))
+        if cfg.policy.ibgp_bfd is not None:
+            checks.append(Check(f"bfd {router.name} -> {other.name} {ibgp[other.name]} Up", _bfd_up(border, str(ibgp[other.name]))))
+    checks.append(Check(f"paths {router.name}: {'drained for maintenance' if router.maintenance else 'announces, serves as gateway'}", _router_state(cfg, border, router)))
+    return checks
+
+
+def _upstream_ping_checks(cfg: StackConfig, stack: str) -> list[Check]:
+    """Each node to each upstream's Internet address and, from a mock ISP's test address, back."""
+    checks: list[Check] = []
     for up in cfg.upstreams:
         isp = target(cfg, stack, up.name, cfg.router_of(up).host) if up.mock is not None else None
         mock_probe = isp_addresses(up)[0].split("/")[0] if isp is not None and isp_addresses(up) else None
@@ -112,27 +131,37 @@ def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
                 checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, source=mock_probe)))
             if probe:
                 checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
+    return checks
+
+
+def _probe_checks(cfg: StackConfig, stack: str) -> list[Check]:
+    """The lab's Internet host: pings both ways and the AS path it sees to the own prefixes."""
     probe = probe_address(cfg)
-    if probe is not None:
-        probe_t = target(cfg, stack, PROBE_NAME, cfg.netmaker.host)
-        routed = cfg.mesh.internet_gateway or any(ip_address(probe) in r for r in cfg.mesh.egress_ranges if r.version == 4)
-        for node in cfg.mesh.nodes:
-            node_t = target(cfg, stack, node.name, node.host)
-            checks.append(Check(f"ping inbound probe {probe} -> {node.name}", _ping_to_member(probe_t, node_t, source=probe)))
-            if routed:
-                checks.append(Check(f"ping outbound {node.name} -> probe {probe}", _ping(node_t, probe)))
-        checks.append(Check(f"paths probe -> {', '.join(own)}", _probe_path(cfg, probe_t)))
+    if probe is None:
+        return []
+    checks: list[Check] = []
+    probe_t = target(cfg, stack, PROBE_NAME, cfg.netmaker.host)
+    routed = cfg.mesh.internet_gateway or any(ip_address(probe) in r for r in cfg.mesh.egress_ranges if r.version == 4)
+    for node in cfg.mesh.nodes:
+        node_t = target(cfg, stack, node.name, node.host)
+        checks.append(Check(f"ping inbound probe {probe} -> {node.name}", _ping_to_member(probe_t, node_t, source=probe)))
+        if routed:
+            checks.append(Check(f"ping outbound {node.name} -> probe {probe}", _ping(node_t, probe)))
+    checks.append(Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t)))
+    return checks
+
+
+def _gateway_checks(cfg: StackConfig, stack: str) -> list[Check]:
+    """With several egress gateways: each node probes them, and egresses via the first undrained."""
     gateways = [r for r in cfg.border_routers if r.mesh_ip is not None]
-    if len(gateways) > 1 and cfg.mesh.egress_ranges:
-        serving = next((r for r in gateways if not r.maintenance), None)
-        for node in cfg.mesh.nodes:
-            node_t = target(cfg, stack, node.name, node.host)
-            checks.append(Check(f"paths {node.name}: gateways answer its probes unless drained", _gateway_probes(node_t, gateways)))
-            checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(node_t, gateways, serving)))
-    for a in cfg.mesh.nodes:
-        for b in cfg.mesh.nodes:
-            if a.name < b.name:
-                checks.append(Check(f"ping mesh {a.name} -> {b.name}", _ping_to_member(target(cfg, stack, a.name, a.host), target(cfg, stack, b.name, b.host))))
+    if len(gateways) < 2 or not cfg.mesh.egress_ranges:
+        return []
+    checks: list[Check] = []
+    serving = next((r for r in gateways if not r.maintenance), None)
+    for node in cfg.mesh.nodes:
+        node_t = target(cfg, stack, node.name, node.host)
+        checks.append(Check(f"paths {node.name}: gateways answer its probes unless drained", _gateway_probes(node_t, gateways)))
+        checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(node_t, gateways, serving)))
     return checks
 
 

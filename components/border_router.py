@@ -119,20 +119,7 @@ class BorderRouter(pulumi.ComponentResource):
             opts=fixed_name(self),
             **extra,
         )
-        self.member = self.ready = None
-        self.mesh_ip = pulumi.Output.from_input(None)
-        if join is not None:
-            self.member, self.ready = join.member(
-                name, name, args.get("mesh_ip"), container, args["host"], self, args.get("join_after", ())
-            )
-            self.mesh_ip = self.member.address
-            on = "on" if args.get("maintenance") else "off"
-            args["host"].run(
-                f"{name}-maintenance",
-                container.name.apply(lambda c: shlex.join(["docker", "exec", c, "border-health", "maintenance", on])),
-                pulumi.ResourceOptions(parent=self),
-                triggers=[container.id],
-            )
+        self._join_mesh(name, args, container)
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(args["router_id"])
         self.asn = pulumi.Output.from_input(args["asn"])
@@ -147,6 +134,24 @@ class BorderRouter(pulumi.ComponentResource):
                 "upstream_sessions": self.upstream_sessions,
                 "mesh_ip": self.mesh_ip,
             }
+        )
+
+    def _join_mesh(self, name: str, args: BorderRouterArgs, container: docker.Container) -> None:
+        """With `mesh`: the router's member (its mesh address) and its maintenance switch,
+        set in border-health after every (re)creation of the container."""
+        self.member = self.ready = None
+        self.mesh_ip = pulumi.Output.from_input(None)
+        join = args.get("mesh")
+        if join is None:
+            return
+        self.member, self.ready = join.member(name, name, args.get("mesh_ip"), container, args["host"], self, args.get("join_after", ()))
+        self.mesh_ip = self.member.address
+        on = "on" if args.get("maintenance") else "off"
+        args["host"].run(
+            f"{name}-maintenance",
+            container.name.apply(lambda c: shlex.join(["docker", "exec", c, "border-health", "maintenance", on])),
+            pulumi.ResourceOptions(parent=self),
+            triggers=[container.id],
         )
 
     @staticmethod

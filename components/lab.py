@@ -12,7 +12,6 @@ from itertools import islice
 from typing import Any, Optional
 
 import pulumi
-import pulumi_docker as docker
 
 from bgp4mesh.addressing import UnderlayPlan, exchange_plan, ibgp_addresses, link_plans, underlay_plan
 from bgp4mesh.config import PROBE_NAME, RTR_CACHE_NAME, StackConfig
@@ -71,7 +70,20 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
         control.opts(),
     )
     mesh = _mesh(cfg, server, underlay)
-    isps = {
+    isps = _mock_isps(cfg, control, links, exchange, xplan, secret_files)
+    probe = _probe(cfg, exchange, str(xplan.probe), control) if xplan and xplan.probe else None
+    caches = _rtr_caches(cfg, underlay, control)
+    routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
+    ready = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
+    egress = _egress(cfg, server, mesh, ready)
+    internet = _internet_gateway(cfg, server, mesh, ready)
+    _converged(cfg, hosts, nodes, list(egress.values()) + ([internet] if internet else []))
+    return _outputs(cfg, server, routers, nodes, isps, probe, caches, egress, internet)
+
+
+def _mock_isps(cfg: StackConfig, control: HostContext, links: dict, exchange, xplan, secret_files: bool) -> dict[str, MockIsp]:
+    """The lab's mock ISPs, each on its link (and on the exchange when the lab has one)."""
+    return {
         up.name: MockIsp(
             up.name,
             MockIspArgs(
@@ -90,13 +102,10 @@ def build(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> dict[s
         for up in cfg.upstreams
         if up.mock is not None
     }
-    probe = _probe(cfg, exchange, str(xplan.probe), control) if xplan and xplan.probe else None
-    caches = _rtr_caches(cfg, underlay, control)
-    routers, nodes = _members(cfg, hosts, links, plan, mesh, secret_files)
-    ready = [r.ready for r in routers.values()] + [n.ready for n in nodes.values()]
-    egress = _egress(cfg, server, mesh, ready)
-    internet = _internet_gateway(cfg, server, mesh, ready)
-    _converged(cfg, hosts, nodes, list(egress.values()) + ([internet] if internet else []))
+
+
+def _outputs(cfg: StackConfig, server, routers: dict, nodes: dict, isps: dict, probe, caches: dict, egress: dict, internet) -> dict[str, Any]:
+    """The stack outputs: what operators and tests read (node addresses above all)."""
     return {
         "asn": cfg.asn,
         "prefixes": [str(p) for p in cfg.prefixes],
