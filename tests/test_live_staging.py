@@ -185,6 +185,26 @@ def test_certificate_survives_a_replaced_front(deployed):
     assert eventually(serial, 60, what="the new front answers") == before
 
 
+def test_a_border_alone_clears_the_forwarding_a_two_router_deployment_left(deployed):
+    """On a real host the border runs in the host's namespace, so border-health's rules
+    and table 44 (inbound for the mesh sent to the active gateway over iBGP) outlive its
+    container. Seen running staging-ha and then staging on the same hosts: the single
+    border went on sending the mesh's inbound traffic to the gone border-b, and no node
+    could reach the Internet. Here that leftover is planted and the border restarted: it
+    clears it, and the ISP's test address reaches node-a again."""
+    stale = "ip rule add pref 1003 to 44.30.127.0/24 lookup 44 && ip route replace 44.30.127.0/24 via 203.0.113.11 table 44"
+    deployed.out("edge", stale)
+    try:
+        deployed.out("edge", f"docker restart {docker_name(STACK, 'border')}")
+        eventually(lambda: not [r for r in deployed.out("edge", "ip -4 rule show").splitlines() if r.startswith("1003:")], 60, what="the stale rule cleared")
+        assert deployed.out("edge", "ip -4 route show table 44") == ""
+        ping = ["docker", "exec", sim.PREFIX + "isp", "ping", "-c", "1", "-W", "2", "-I", PROBE, deployed.outputs["mesh_nodes"]["node-a"]]
+        eventually(lambda: subprocess.run(ping, capture_output=True).returncode == 0, 90, what="the ISP's test address reaches node-a")
+    finally:
+        deployed.on("edge", "ip rule del pref 1003 2>/dev/null; ip route flush table 44 2>/dev/null")
+    assert verify().returncode == 0
+
+
 def test_edge_host_reboot_brings_everything_back_without_up(deployed):
     sim.restart_host("edge")
     proc = verify(wait=120)
