@@ -14,14 +14,15 @@ import pytest
 
 from bgp4mesh.birdc import Target, bfd_sessions, protocols, routes
 from bgp4mesh.render import bird_protocol, bird_symbol
+from bgp4mesh.stack import load_file
 from harness import sim
 from harness.engine import CACHE
 from tests.live import eventually, staging_deployed
 
 STACK = "staging-ha"
 ISP = Target(sim.PREFIX + "isp")
-ROUTERS = {"border-a": ("edge", sim.EDGE_UPLINK_ADDRESS, "203.0.113.10"), "border-b": ("edge-b", sim.EDGE_B_UPLINK_ADDRESS, "203.0.113.11")}
-"""router -> (host, uplink address, iBGP address), as Pulumi.staging-ha.yaml places them."""
+CFG = load_file(STACK)
+ROUTERS = {r.name: r for r in CFG.border_routers}
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +56,22 @@ def test_ibgp_and_its_bfd_are_up_between_the_routers_on_two_hosts(deployed):
     Established, and the BFD session that watches it is Up. One open side is enough for
     iBGP (the other connects out, and its replies pass as established), so each host's
     BGP port is also tried from the other host: both must accept."""
-    for router, (host, _, _) in ROUTERS.items():
-        (other,) = set(ROUTERS) - {router}
-        assert deployed.on(ROUTERS[other][0], f"nc -z -w 5 {ROUTERS[router][2]} 179").returncode == 0, f"{other}'s host cannot reach {router}'s BGP port"
-        target = deployed.target(router, host)
-        session = bird_symbol("ibgp", other)
-        eventually(lambda: protocols(target)[session].info == "Established", 60, what=f"{router}: iBGP with {other}")
-        eventually(lambda: bfd_sessions(target).get(ROUTERS[other][2]) == "Up", 30, what=f"{router}: BFD with {other}")
-        upstream = bird_protocol("transit-a" if router == "border-a" else "transit-b")
+    for router in ROUTERS.values():
+        (other,) = (r for r in ROUTERS.values() if r is not router)
+        assert deployed.on(other.host, f"nc -z -w 5 {router.ibgp_address} 179").returncode == 0, f"{other.name}'s host cannot reach {router.name}'s BGP port"
+        target = deployed.target(router.name, router.host)
+        session = bird_symbol("ibgp", other.name)
+        eventually(lambda: protocols(target)[session].info == "Established", 60, what=f"{router.name}: iBGP with {other.name}")
+        eventually(lambda: bfd_sessions(target).get(str(other.ibgp_address)) == "Up", 30, what=f"{router.name}: BFD with {other.name}")
+        (upstream,) = (bird_protocol(u.name) for u in CFG.upstreams_of(router))
         eventually(lambda: bfd_sessions(target).get(sim.ISP_IP) == "Up" and protocols(target)[upstream].info == "Established", 30,
-                   what=f"{router}: session and BFD with the ISP")
+                   what=f"{router.name}: session and BFD with the ISP")
 
 
 def test_an_outsider_finds_neither_router_hosts_bgp_port_open(deployed):
     """The iBGP opening is for the other router alone: from another Internet address (the
     scanner's), a full TCP scan of both edge hosts finds SSH and nothing else."""
-    public = [address for _, _, address in ROUTERS.values()]
+    public = [str(r.ibgp_address) for r in ROUTERS.values()]
     assert sim.scan(public) == {address: ["22/tcp"] for address in public}
 
 
