@@ -3,22 +3,22 @@
 import pulumi
 
 from bgp4mesh import ssh
-from bgp4mesh.config import ConfigError
-from bgp4mesh.stack import raw_from_pulumi, validate
+from bgp4mesh.problems import ConfigError
+from bgp4mesh.stack import plan_stack, raw_from_pulumi
 from components import lab
 
 try:
     raw, secret_keys = raw_from_pulumi()
-    config = validate(raw, secret_keys)
+    plan = plan_stack(raw, secret_keys)
 except ConfigError as exc:
     # Nothing is declared: the message names the key and the rule, never a secret.
     raise pulumi.RunError(str(exc)) from None
 
 # Remote hosts answer with their pinned keys, or nothing is declared: a wrong host fails
 # preview and up in seconds, by name, instead of deep inside a provider.
-problems = ssh.preflight(config.hosts)
+problems = ssh.preflight(plan.model.hosts)
 if problems:
     raise pulumi.RunError("cannot reach every host:\n  " + "\n  ".join(problems))
 
-for key, value in lab.build(config, frozenset(secret_keys)).items():
+for key, value in lab.build(plan).items():
     pulumi.export(key, value)

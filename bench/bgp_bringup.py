@@ -1,6 +1,6 @@
 """Lab BGP bring-up: containers running -> session Established -> own prefix in the ISP's table.
 
-Each run deploys the dev stack for real through the live harness, then reads the
+Each run deploys the dev stack with `pulumi up` (harness/engine.py), then reads the
 times BIRD itself recorded on the ISP (protocol state change for Established,
 route install time for 44.30.127.0/24) and compares them with Docker's StartedAt
 of the later of the two containers. Same clock (one kernel). Median of --runs.
@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import live  # noqa: E402
 from bgp4mesh.birdc import Target, protocols  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.render import bird_protocol  # noqa: E402
+from harness.engine import Stack  # noqa: E402
 from tests.live import bird_time  # noqa: E402
 from tests.live import container_started_at as started_at  # noqa: E402
 
@@ -29,8 +29,8 @@ ISP, BORDER = docker_name("dev", "isp"), docker_name("dev", "border")
 PEER = bird_protocol("border")  # the ISP's session to the border router
 
 
-def one_run() -> tuple[float, float]:
-    live.deploy("dev")
+def one_run(stack: Stack) -> tuple[float, float]:
+    stack.up()
     try:
         isp = Target(ISP)
         deadline = time.monotonic() + 60
@@ -46,7 +46,7 @@ def one_run() -> tuple[float, float]:
         since = isp.birdc("show", "protocols", PEER).splitlines()[-1].split()[4]
         return bird_time(since, both) - both, bird_time(found.group(1), both) - both
     finally:
-        live.destroy("dev")
+        stack.destroy()
 
 
 def main() -> None:
@@ -54,9 +54,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     print(__doc__)
+    stack = Stack("dev")
+    stack.destroy()  # whatever an interrupted run left
     est, pfx = [], []
     for i in range(args.runs):
-        e, p = one_run()
+        e, p = one_run(stack)
         est.append(e)
         pfx.append(p)
         print(f"run {i + 1}: Established {e:.2f}s, own prefix at ISP {p:.2f}s after both containers started")

@@ -1,5 +1,5 @@
 """What an outsider reaches on the control host, route by route: a throwaway container at an
-address that is neither an operator's nor a member's (harness/sim.py `outsider_http`: curl,
+address that is neither an operator's nor a member's (harness/sim/outsiders.py `outsider_http`: curl,
 no credential, no trust in the certificate) asks the running stack's TLS front for a
 representative call of every group of Netmaker v1.6.0 routes, and the answers are printed.
 200/400/401 mean the request reached Netmaker (which then judged it); 403 from the front

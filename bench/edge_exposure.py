@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bgp4mesh.birdc import Target  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.verify import mesh_ip  # noqa: E402
-from harness import live, sim  # noqa: E402
+from bgp4mesh.docker_cli import docker  # noqa: E402
+from harness import sim  # noqa: E402
 from tests.test_live_edge import ISP, NODE1, PROBE, SPOOFED, Listeners, inside, scan  # noqa: E402
 
 CLASSES = {"own prefix": "44.30.127.2", "private (10/8)": "10.1.2.3", "private (192.168/16)": "192.168.1.1", "genuine": PROBE}
@@ -33,18 +34,18 @@ assert set(CLASSES.values()) == set(SPOOFED) | {PROBE}
 def arrivals(image: str, target: str, count: int) -> dict[str, int]:
     """Echo requests from each class's source that node1's namespace saw."""
     capture = "bgp4mesh-dev-bench-capture"
-    live.docker("rm", "-f", capture, check=False)
-    live.docker("run", "-d", "--name", capture, "--network", f"container:{NODE1}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-                "--entrypoint", "tcpdump", image, "-i", "any", "-n", "-l", "icmp and icmp[icmptype] = icmp-echo")
+    docker("rm", "-f", capture, check=False)
+    docker("run", "-d", "--name", capture, "--network", f"container:{NODE1}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
+           "--entrypoint", "tcpdump", image, "-i", "any", "-n", "-l", "icmp and icmp[icmptype] = icmp-echo")
     try:
         time.sleep(2)
         script = (f"from scapy.all import IP, ICMP, send\n"
                   f"for s in {list(CLASSES.values())!r}:\n    send(IP(src=s, dst={target!r})/ICMP(id=4243), count={count}, verbose=False)\n")
         inside(ISP, image, "python3", "-c", script)
         time.sleep(3)
-        seen = live.docker("logs", capture)
+        seen = docker("logs", capture)
     finally:
-        live.docker("rm", "-f", capture, check=False)
+        docker("rm", "-f", capture, check=False)
     return {name: sum(1 for line in seen.splitlines() if f"{src} > {target}" in line) for name, src in CLASSES.items()}
 
 

@@ -1,9 +1,6 @@
-"""The dev lab through the real Pulumi engine, beside the old live harness, in one run.
+"""The dev lab through the real Pulumi engine (harness/engine.py), beyond the first
+bring-up (empty -> all checks pass is bench/lab_e2e.py's):
 
-empty -> all checks pass: wall time from starting the deployment on an empty engine (images
-  already built: builds are cache hits) until `verify` passes every check (polled each
-  second). Runs alternate harness (harness/live.py deploy) and engine (`pulumi up` via
-  harness/engine.py); median of --runs each; each run is torn down before the next.
 preview: `pulumi preview` of an up stack that has not changed, with the dev stack's 2 mesh
   nodes and with 20; median of --runs.
 day two (one run each, on the dev stack): policy edit (max_prefixes 10 -> 12: the border
@@ -26,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bgp4mesh.plan import build_plan  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.stack import load_file  # noqa: E402
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks  # noqa: E402
 from bgp4mesh.birdc import Target  # noqa: E402
-from harness import live  # noqa: E402
 from harness.engine import Stack  # noqa: E402
 from tests.test_live_engine import PROBE, client  # noqa: E402
 
@@ -38,7 +35,7 @@ from tests.test_live_engine import PROBE, client  # noqa: E402
 def until_all_pass(stack: Stack, limit: float = 300) -> None:
     cfg = stack.model()
     started = time.monotonic()
-    while run_checks(build_checks(cfg, stack.name), 1, lambda line: None) != 0:
+    while run_checks(build_checks(build_plan(cfg), stack.name), 1, lambda line: None) != 0:
         if time.monotonic() - started > limit:
             raise RuntimeError("checks did not all pass")
 
@@ -47,30 +44,6 @@ def timed(fn) -> float:
     started = time.monotonic()
     fn()
     return time.monotonic() - started
-
-
-def empty_to_pass(runs: int) -> None:
-    engine = Stack("dev")
-    engine.destroy()
-    harness_s, engine_s = [], []
-    for i in range(runs):
-        started = time.monotonic()
-        dep = live.deploy("dev")
-        try:
-            until_all_pass(engine)
-            harness_s.append(time.monotonic() - started)
-        finally:
-            live.destroy("dev", dep.ledger)
-        started = time.monotonic()
-        try:
-            engine.up()
-            until_all_pass(engine)
-            engine_s.append(time.monotonic() - started)
-        finally:
-            engine.destroy()
-        print(f"run {i + 1}: harness {harness_s[-1]:.1f}s, engine {engine_s[-1]:.1f}s", flush=True)
-    print(f"empty -> all checks pass: harness median {statistics.median(harness_s):.1f}s, "
-          f"engine (pulumi up) median {statistics.median(engine_s):.1f}s, {runs} runs each")
 
 
 def preview_times(runs: int) -> None:
@@ -125,7 +98,6 @@ def main() -> None:
     args = parser.parse_args()
     print(__doc__)
     load_file("dev")
-    empty_to_pass(args.runs)
     preview_times(args.runs)
     day_two()
 

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bgp4mesh.plan import build_plan  # noqa: E402
 from bgp4mesh.birdc import Target, protocols, routes  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.render import bird_protocol  # noqa: E402
@@ -77,7 +78,7 @@ def load() -> str:
 def verify(stack: Stack, wait: float = 120) -> None:
     cfg = stack.model()
     lines: list[str] = []
-    if run_checks(build_checks(cfg, STACK), wait, lines.append) != 0:
+    if run_checks(build_checks(build_plan(cfg), STACK), wait, lines.append) != 0:
         raise RuntimeError("verify failed:\n" + "\n".join(line for line in lines if not line.startswith("PASS")))
 
 

@@ -32,10 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bgp4mesh.plan import build_plan  # noqa: E402
 from bgp4mesh.birdc import Target, route_count, routes  # noqa: E402
 from bgp4mesh.config import RTR_CACHE_NAME  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
-from bgp4mesh.render import VRP_PATH, bird_protocol, bird_rpki, render_vrps, roa_table  # noqa: E402
+from bgp4mesh.render import VRP_PATH, render_vrps, roa_table  # noqa: E402
+from bgp4mesh.naming import bird_protocol, bird_rpki
 from bgp4mesh.stack import load_file  # noqa: E402
 from bgp4mesh.verify import build_checks, run_checks  # noqa: E402
 from bgp4mesh.waiting import until  # noqa: E402
@@ -54,7 +56,7 @@ SYNTHETIC_BASE = int(IPv4Address("11.0.0.0"))
 
 def vrps(valid: bool, extra: int = 0) -> str:
     """The lab's VRP file, with PREFIX's ROA naming the ISP's AS when `valid`, and `extra` synthetic ROAs."""
-    doc = json.loads(render_vrps(CFG))
+    doc = json.loads(render_vrps(build_plan(CFG)))
     for roa in doc["roas"]:
         roa["asn"] = UPSTREAM.asn if valid and roa["prefix"] == PREFIX else roa["asn"]
     doc["roas"] += [{"prefix": f"{IPv4Address(SYNTHETIC_BASE + 256 * i)}/24", "maxLength": 24, "asn": 64512 + i % 1000} for i in range(extra)]
@@ -96,7 +98,7 @@ def measure_memory(extra: int) -> dict[str, str]:
         until(lambda: route_count(BORDER, ROAS) >= extra + len(CFG.lab.roas) or None, wait, every=1)
         out[f"lab + {extra} synthetic ROAs"] = memory()
     finally:
-        CACHE.write(VRP_PATH, render_vrps(CFG))
+        CACHE.write(VRP_PATH, render_vrps(build_plan(CFG)))
     until(lambda: route_count(BORDER, ROAS) == len(CFG.lab.roas) or None, wait, every=1)
     BORDER.birdc("disable", RTR)
     try:
@@ -116,7 +118,7 @@ def main() -> None:
     if args.up:
         Stack(STACK).up()
         lines: list[str] = []
-        if run_checks(build_checks(CFG, STACK), 180, lines.append) != 0:
+        if run_checks(build_checks(build_plan(CFG), STACK), 180, lines.append) != 0:
             sys.exit("verify failed:\n" + "\n".join(lines))
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; stayrtr refresh {CFG.lab.roa_refresh} s", flush=True)
     for what, times in measure_revalidation(args.runs).items():

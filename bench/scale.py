@@ -55,8 +55,7 @@ def time_check(n: int, runs: int) -> float:
 
 
 def time_program(n: int, runs: int) -> tuple[float, int]:
-    from harness.live import run_program
-    from tests.program_mocks import RecordingMocks
+    from tests.program_mocks import RecordingMocks, run_program
 
     times, count = [], 0
     for _ in range(runs):

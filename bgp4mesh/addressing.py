@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from .config import ConfigError, Problem, StackConfig
+from .config import StackConfig
+from .problems import ConfigError, Problem
 
 # Fixed underlay slots, counted from the start of the underlay subnet.
 NETMAKER_SLOTS = {"mq": 2, "tls": 4}
@@ -141,7 +142,7 @@ def exchange_plan(cfg: StackConfig) -> ExchangePlan | None:
         return None
     subnet = cfg.lab.exchange
     base = int(subnet.network_address)
-    mocks = [u.name for u in cfg.upstreams if u.mock is not None]
+    mocks = [u.name for u in cfg.upstreams if u.kind == "mock"]
     gateway = IPv4Address(int(subnet.broadcast_address) - 1)
     wanted = len(mocks) + (cfg.lab.probe is not None)
     if base + wanted >= int(gateway):

@@ -9,8 +9,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import ssh
 from .config import Ssh
+from .docker_cli import Engine
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,14 @@ class Target:
     docker_host: Optional[str] = None
     remote: Optional[Ssh] = None
 
+    @property
+    def engine(self) -> Engine:
+        return Engine(self.docker_host, self.remote)
+
     def run(self, *cmd: str, timeout: float = 20, input: Optional[str] = None) -> subprocess.CompletedProcess:
         """`cmd` in the container; `input`, when given, is its standard input."""
-        argv = ["docker", "exec", *(["-i"] if input is not None else []), self.container, *cmd]
-        if self.remote is not None:
-            argv = ssh.command(self.remote, argv)
-        elif self.docker_host and not self.docker_host.startswith("unix://"):
-            argv[1:1] = ["-H", self.docker_host]
-        stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **stdin)
+        interactive = ["-i"] if input is not None else []
+        return self.engine.run("exec", *interactive, self.container, *cmd, input=input, timeout=timeout)
 
     def write(self, path: str, text: str) -> None:
         """Replace the file at `path` in the container at once: a reader (stayrtr polling its

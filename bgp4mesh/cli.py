@@ -1,6 +1,7 @@
 """`python -m bgp4mesh`: check, render and verify a stack without the Pulumi CLI.
 
-check  validate Pulumi.<stack>.yaml and print the plan (exit 0, or 2 if invalid); a WARNING
+check  validate Pulumi.<stack>.yaml and print its plan (a summary; --json: all of it, secrets
+       masked) (exit 0, or 2 if invalid); a WARNING
        on stderr for each image pulled by tag alone (not pinned by digest)
 render write every generated daemon config; DIR/<router>/ is that container's /etc/bird
 verify check a running deployment from the outside (exit 0 when every check passes)
@@ -16,14 +17,21 @@ directories, and never through a symlink.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import stat
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from .config import NAMESPACE, ConfigError, StackConfig
-from .stack import PROJECT_DIR, fill_secrets, key_path, read_stack, secret_env, validate
+from pydantic import BaseModel
+
+from .config import StackConfig
+from .plan import RouterPlan, StackPlan
+from .problems import NAMESPACE, ConfigError
+from .stack import PROJECT_DIR, fill_secrets, key_path, plan_stack, read_stack, secret_env
 
 EXIT_INVALID = 2
 PROJECT_DIR_ENV = "BGP4MESH_PROJECT_DIR"
@@ -44,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"folder holding Pulumi.<stack>.yaml (default: ${PROJECT_DIR_ENV} or the repository)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", parents=[common], help="validate a stack's config and print its plan")
+    p_check = sub.add_parser("check", parents=[common], help="validate a stack's config and print its plan")
+    p_check.add_argument("--json", action="store_true", help="print the whole plan as JSON (secrets masked) instead of a summary")
     p_render = sub.add_parser(
         "render",
         parents=[common],
@@ -58,15 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        cfg = load(args.stack, args.project_dir, need_secrets=args.command == "render")
+        plan = load(args.stack, args.project_dir, need_secrets=args.command == "render")
         if args.command == "check":
-            _render_in_memory(cfg)
-            print(summary(args.stack, cfg))
-            for line in tag_only_warnings(cfg):
+            _render_in_memory(plan)
+            print(json.dumps(plan_data(plan), indent=1) if args.json else summary(args.stack, plan))
+            for line in tag_only_warnings(plan.model):
                 print(line, file=sys.stderr)
             return 0
         if args.command == "render":
-            for path in write_rendered(cfg, _out_dir(args.out)):
+            for path in write_rendered(plan, _out_dir(args.out)):
                 print(path)
             return 0
     except ConfigError as exc:
@@ -77,25 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     from .verify import run_verify
 
-    return run_verify(args.stack, cfg, args.wait)
+    return run_verify(args.stack, plan, args.wait)
 
 
-def load(stack: str, project_dir: Path, need_secrets: bool = False) -> StackConfig:
-    """The validated stack, with `secure:` values taken from the environment where
+def load(stack: str, project_dir: Path, need_secrets: bool = False) -> StackPlan:
+    """The validated stack's plan, with `secure:` values taken from the environment where
     given. `need_secrets`: a missing one is an error naming its variable."""
     source = read_stack(stack, project_dir)
     missing = fill_secrets(source, os.environ)
     if need_secrets and missing:
         lines = [f"{NAMESPACE}:{key_path(p)} = [secret]: encrypted (secure:) for the Pulumi engine; set {secret_env(p)} to render it" for p in missing]
         raise ConfigError("cannot render without the stack's secrets:\n  " + "\n  ".join(lines))
-    return validate(source.raw, source.secret_keys)
+    return plan_stack(source.raw, source.secret_keys)
 
 
-def _render_in_memory(cfg: StackConfig) -> None:
+def _render_in_memory(plan: StackPlan) -> None:
     """`check` fails on anything `render` would."""
     from .render import render_all
 
-    render_all(cfg)
+    render_all(plan)
 
 
 def _quoted(text: str) -> str:
@@ -111,35 +120,59 @@ def tag_only_warnings(cfg: StackConfig) -> list[str]:
     ]
 
 
-def summary(stack: str, cfg: StackConfig) -> str:
-    from .addressing import mesh_plan
-
+def summary(stack: str, plan: StackPlan) -> str:
+    cfg = plan.model
     lines = [
         f"stack {stack}: valid",
-        f"  AS {cfg.asn} announcing {', '.join(str(p) for p in cfg.prefixes)}",
+        f"  AS {cfg.asn} announcing {', '.join(str(p) for p in cfg.prefixes)} (IPv{'/'.join(map(str, plan.families))})",
         f"  policy: bogon filter {'on' if cfg.policy.bogon_filter else 'OFF'}, max /{cfg.policy.max_prefix_length_v4}, "
         f"path <= {cfg.policy.max_as_path_length}, hold {cfg.policy.timers.hold}s",
     ]
-    from .addressing import ibgp_addresses
-
-    ibgp = ibgp_addresses(cfg)
-    for r in cfg.border_routers:
-        drained = ", MAINTENANCE: drained" if r.maintenance else ""
-        lines.append(f"  border router {r.name} (router id {r.router_id}, host {r.host}{drained})")
-        for u in cfg.upstreams_of(r):
-            mock = " [mock ISP]" if u.mock else ""
-            extra = f", local-pref {u.local_pref}" + (f", prepend {u.prepend}" if u.prepend else "")
-            extra += f", BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}" if u.bfd else ""
-            lines.append(
-                f"    session {u.name}: {u.local_address} -> {u.neighbor} AS {u.asn}, "
-                f"max {u.max_prefixes} prefixes ({u.limit_action}){extra}{mock}"
-            )
-        for other in (o for o in cfg.border_routers if o.name != r.name and o.name in ibgp):
-            lines.append(f"    iBGP {other.name}: {ibgp[r.name]} -> {ibgp[other.name]}")
-    lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(['the Internet (*)'] * cfg.mesh.internet_gateway + [str(r) for r in cfg.mesh.egress_ranges]) or 'none'}")
-    for name, ip in mesh_plan(cfg).pinned.items():
-        lines.append(f"    {name}: {ip if ip else 'assigned by Netmaker at join'}")
+    for r in plan.routers:
+        lines += _router_lines(r)
+    egress = ["the Internet (*)"] * cfg.mesh.internet_gateway + [str(x) for v in plan.families for x in plan.egress[v]]
+    lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(egress) or 'none'}")
+    if len(plan.gateways.egress) > 1:
+        lines.append(f"    gateways in order: {', '.join(plan.member_name(a) for a in plan.gateways.egress)}")
+    for m in (x.member for x in (*plan.routers, *plan.nodes)):
+        after = f", joins after {', '.join(m.join_after)}" if m.join_after else ""
+        lines.append(f"    {m.name}: {m.pinned if m.pinned else 'assigned by Netmaker at join'} (host {m.host}{after})")
+    for h in (h for h in plan.hosts if cfg.host(h.name).ssh is not None):
+        opened = ", ".join(sorted({f"{o.proto}/{o.port if isinstance(o.port, int) else ','.join(map(str, o.port))}" for o in h.openings}))
+        lines.append(f"  host {h.name}: {', '.join(h.roles) or 'no role'}; opens ssh{', ' + opened if opened else ''}")
     return "\n".join(lines)
+
+
+def _router_lines(r: RouterPlan) -> list[str]:
+    spec = r.spec
+    drained = ", MAINTENANCE: drained" if spec.maintenance else ""
+    lines = [f"  border router {r.name} (router id {spec.router_id}, host {spec.host}{drained})"]
+    for s in r.sessions:
+        u = s.upstream
+        extra = f", local-pref {u.local_pref}" + (f", prepend {u.prepend}" if u.prepend else "")
+        extra += f", BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}" if u.bfd else ""
+        lines.append(
+            f"    session {u.name} ({s.kind}, BIRD {s.protocol}): {u.local_address} -> {u.neighbor} AS {u.asn}, "
+            f"max {u.max_prefixes} prefixes ({u.limit_action}){extra}"
+        )
+    lines += [f"    iBGP {p.router} ({p.protocol}): -> {p.address}" for p in r.ibgp]
+    return lines
+
+
+def plan_data(value: Any) -> Any:
+    """The plan as JSON data: dataclasses and config sections as objects, addresses as
+    text, secrets masked (pydantic's json mode shows a SecretStr as stars)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: plan_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): plan_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plan_data(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 # ---- writing rendered files --------------------------------------------------------------
@@ -160,7 +193,7 @@ def _out_dir(text: str) -> Path:
     return out
 
 
-def write_rendered(cfg: StackConfig, out: Path) -> list[Path]:
+def write_rendered(plan: StackPlan, out: Path) -> list[Path]:
     """Write every container's files under `out`: directories 0700, files 0600
     (a border's bird.conf may hold a TCP-MD5 password). Below `out` nothing is
     followed: a symlink where a folder goes is refused, one where a file goes is
@@ -168,7 +201,7 @@ def write_rendered(cfg: StackConfig, out: Path) -> list[Path]:
     from .render import render_all
 
     written = []
-    for container, files in render_all(cfg).items():
+    for container, files in render_all(plan).items():
         for rel, content in files.items():
             path = out / container / rel
             for parent in reversed(path.relative_to(out).parents[:-1]):

@@ -21,7 +21,8 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Union
 
 from .bogons import BOGON_PREFIXES_V4
-from .config import BorderRouter, MeshNode, PortRange, StackConfig
+from .config import BorderRouter, MeshNode, StackConfig
+from .scalars import PortRange
 
 MESH_INTERFACE = "netmaker+"
 """netclient's interface (`netmaker`), as iptables matches a name prefix."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .addressing import ibgp_addresses
 from .config import BorderRouter, Host, StackConfig
-from .render import template
+from .jinja import template
 
 SCRIPT_PATH = "/usr/local/sbin/bgp4mesh-host-prep"
 NFT_TABLE = "bgp4mesh"
@@ -59,7 +58,8 @@ class HostPlan:
         return sorted({(r.version, r.pref) for r in self.route_rules})
 
 
-def host_plan(cfg: StackConfig, host: Host) -> HostPlan:
+def host_plan(cfg: StackConfig, host: Host, ibgp: dict) -> HostPlan:
+    """What `host` needs for its roles; `ibgp`: each router's iBGP address (the plan's)."""
     plan = HostPlan(host.name)
     routers = [r for r in cfg.border_routers if r.host == host.name]
     members = routers + [n for n in cfg.mesh.nodes if n.host == host.name]
@@ -73,7 +73,7 @@ def host_plan(cfg: StackConfig, host: Host) -> HostPlan:
         for up in cfg.upstreams_of(router):
             if up.interface is not None:
                 plan.addresses.append((up.interface, f"{up.local_address}/{up.link.prefixlen}"))
-        plan.openings += bgp_openings(cfg, router)
+        plan.openings += bgp_openings(cfg, router, ibgp)
         plan.route_rules += route_rules(cfg, router)
     if cfg.netmaker.host == host.name:
         plan.roles.append("netmaker control plane")
@@ -90,7 +90,7 @@ RULE_PREF = 2000
 """After border-health's rules (1000-1003, table 44: inbound to the active gateway first)."""
 
 
-def bgp_openings(cfg: StackConfig, router: BorderRouter) -> list[Opening]:
+def bgp_openings(cfg: StackConfig, router: BorderRouter, addresses: dict) -> list[Opening]:
     """BGP (and BFD where a session runs it) from each upstream on its interface, with
     TTL 255 under GTSM, and from each other border router (iBGP)."""
     out = []
@@ -99,7 +99,6 @@ def bgp_openings(cfg: StackConfig, router: BorderRouter) -> list[Opening]:
         out.append(Opening("tcp", BGP_PORT, str(up.neighbor), why, up.interface, GTSM_TTL if up.ttl_security else None))
         if up.bfd is not None:
             out.append(Opening("udp", BFD_PORTS, str(up.neighbor), f"BFD from {up.name}", up.interface))
-    addresses = ibgp_addresses(cfg)
     for other in (r for r in cfg.border_routers if r.name != router.name and r.name in addresses):
         out.append(Opening("tcp", BGP_PORT, str(addresses[other.name]), f"iBGP from {other.name}"))
         if cfg.policy.ibgp_bfd is not None:
@@ -135,8 +134,8 @@ def route_rules(cfg: StackConfig, router: BorderRouter) -> list[RouteRule]:
     return out
 
 
-def render_host_prep(cfg: StackConfig, host: Host) -> str:
-    return template("host-prep.sh.j2").render(plan=host_plan(cfg, host), script_path=SCRIPT_PATH, table=NFT_TABLE)
+def render_host_prep(plan: HostPlan) -> str:
+    return template("host-prep.sh.j2").render(plan=plan, script_path=SCRIPT_PATH, table=NFT_TABLE)
 
 
 UNDO = f"""set -eu

@@ -35,7 +35,7 @@ from typing import Literal, Optional
 
 from .addressing import UnderlayPlan
 from .config import Netmaker
-from .render import template
+from .jinja import template
 
 
 API_PORT = 8081

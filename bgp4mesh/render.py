@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Network, IPv6Network
-from pathlib import Path
+
 from typing import Iterable, Sequence, Union
 
-import jinja2
 
-from .addressing import exchange_plan, ibgp_addresses
 from .bogons import BOGON_ASNS, BOGON_PREFIXES_V4, BOGON_PREFIXES_V6
-from .config import PROBE_NAME, BorderRouter, MockIsp, StackConfig, Upstream
+from .config import PROBE_NAME, StackConfig, Upstream
+from .jinja import template
+from .naming import bird_protocol, bird_rpki, bird_symbol, roa_table
+from .plan import IspPlan, RouterPlan, Session, StackPlan
 
 Network = Union[IPv4Network, IPv6Network]
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 BORDER_TEMPLATE = "bird-border.conf.j2"
 ISP_TEMPLATE = "bird-isp.conf.j2"
 MAIN_FILE = "bird.conf"
@@ -53,9 +53,10 @@ _FAMILIES = {
 # ---- public API -------------------------------------------------------------
 
 
-def render_border(cfg: StackConfig, router: BorderRouter) -> dict[str, str]:
+def render_border(plan: StackPlan, router: RouterPlan) -> dict[str, str]:
     """The /etc/bird files of a border router: {relative path: content}, normal and drained."""
-    return {MAIN_FILE: _border_text(cfg, router, drained=False), DRAINED_FILE: _border_text(cfg, router, drained=True)}
+    families = _families(plan.model)
+    return {MAIN_FILE: _border_text(plan, router, families, drained=False), DRAINED_FILE: _border_text(plan, router, families, drained=True)}
 
 
 def _families(cfg: StackConfig) -> list[dict]:
@@ -83,12 +84,16 @@ def _families(cfg: StackConfig) -> list[dict]:
     return families
 
 
-def _upstream_sessions(cfg: StackConfig, router: BorderRouter, families: list[dict], drained: bool) -> list[dict]:
+def _upstream_sessions(plan: StackPlan, router: RouterPlan, families: list[dict], drained: bool) -> list[dict]:
     """The router's eBGP sessions as the template lays them out."""
-    return [
-        {
+    return [_upstream_session(plan, s, families, drained) for s in router.sessions]
+
+
+def _upstream_session(plan: StackPlan, session: Session, families: list[dict], drained: bool) -> dict:
+    u = session.upstream
+    return {
             "name": u.name,
-            "protocol": bird_protocol(u.name),
+            "protocol": session.protocol,
             "asn": u.asn,
             "neighbor": u.neighbor,
             "local_address": u.local_address,
@@ -100,7 +105,7 @@ def _upstream_sessions(cfg: StackConfig, router: BorderRouter, families: list[di
             "password": _password(u),
             "import_filter": {f["tag"]: bird_symbol(f"import_{f['tag']}", u.name) for f in families},
             "local_pref": u.local_pref,
-            "prepends": u.prepend + cfg.policy.drain_prepend * drained,
+            "prepends": u.prepend + plan.model.policy.drain_prepend * drained,
             # the shared own-prefix filter unless this session's announcement is changed
             "export_filter": {
                 f["tag"]: bird_symbol(f"export_{f['tag']}", u.name) if u.prepend or drained else f"export_own_{f['tag']}"
@@ -108,23 +113,16 @@ def _upstream_sessions(cfg: StackConfig, router: BorderRouter, families: list[di
             },
             "bfd": u.bfd,
         }
-        for u in cfg.upstreams_of(router)
-    ]
 
 
-def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
+def _border_text(plan: StackPlan, router: RouterPlan, families: list[dict], drained: bool) -> str:
+    cfg = plan.model
     policy = cfg.policy
-    families = _families(cfg)
     exempt_asns = [(r.first, r.last) for r in policy.bogon_exempt_asns]
-    upstreams = _upstream_sessions(cfg, router, families, drained)
-    addresses = ibgp_addresses(cfg)
-    ibgp = [
-        {"name": r.name, "protocol": bird_symbol("ibgp", r.name), "neighbor": addresses[r.name]}
-        for r in cfg.border_routers
-        if r.name != router.name and r.name in addresses
-    ]
-    return _env().get_template(BORDER_TEMPLATE).render(
-        router=router,
+    upstreams = _upstream_sessions(plan, router, families, drained)
+    ibgp = [{"name": p.router, "protocol": p.protocol, "neighbor": p.address} for p in router.ibgp]
+    return template(BORDER_TEMPLATE).render(
+        router=router.spec,
         asn=cfg.asn,
         policy=policy,
         timers=policy.timers,
@@ -136,9 +134,9 @@ def _border_text(cfg: StackConfig, router: BorderRouter, drained: bool) -> str:
         bfd=any(u["bfd"] for u in upstreams) or bool(ibgp and policy.ibgp_bfd),
         drained=drained,
         rpki=_rpki(cfg),
-        ibgp_limits=dict(zip(("imported", "received"), cfg.ibgp_limits())),
-        bgp_table=cfg.bgp_kernel_table(router),
-        kernels=_kernels(cfg, router, families),
+        ibgp_limits=dict(zip(("imported", "received"), plan.ibgp_limits)),
+        bgp_table=router.kernel_table,
+        kernels=_kernels(cfg, router.kernel_table, families),
     )
 
 
@@ -149,12 +147,11 @@ OWN_UNREACHABLE_METRIC = 4200
 mesh interface's, metric 0), and not border-health's 4242 for the mesh range (HA)."""
 
 
-def _kernels(cfg: StackConfig, router: BorderRouter, families: list[dict]) -> list[dict]:
+def _kernels(cfg: StackConfig, table: int | None, families: list[dict]) -> list[dict]:
     """The kernel protocols: BGP routes to the router's BGP table, the own prefixes as
     `unreachable` to the main table. BIRD syncs one kernel table per BIRD table and one BIRD
     table per kernel table, so where both are the main table (a lab) one protocol carries
     both at one metric; otherwise the own prefixes' copy has a BIRD table of its own."""
-    table = cfg.bgp_kernel_table(router)
     bgp = cfg.policy.export_to_kernel
     out = []
     for f in families:
@@ -189,59 +186,49 @@ VRP_PATH = "/var/lib/stayrtr/vrps.json"
 """Where a lab's RTR cache reads its VRPs (components/rtr_cache.py)."""
 
 
-def render_vrps(cfg: StackConfig) -> str:
+def render_vrps(plan: StackPlan) -> str:
     """The VRP file of a lab's RTR caches (stayrtr reads rpki-client's JSON): `lab.roas`."""
-    roas = [{"prefix": str(r.prefix), "maxLength": r.longest, "asn": r.asn} for r in (cfg.lab.roas if cfg.lab else [])]
+    lab = plan.model.lab
+    roas = [{"prefix": str(r.prefix), "maxLength": r.longest, "asn": r.asn} for r in (lab.roas if lab else [])]
     return json.dumps({"roas": roas}, indent=1) + "\n"
 
 
-def render_isp(cfg: StackConfig, upstream: Upstream) -> dict[str, str]:
-    """The /etc/bird files of the mock ISP standing in for `upstream`.
-
-    Uses `upstream.mock`; an upstream without one renders as a default MockIsp
-    (no test prefixes, a default route)."""
-    mock = upstream.mock or MockIsp()
-    router = cfg.router_of(upstream)
+def render_isp(plan: StackPlan, isp: IspPlan) -> dict[str, str]:
+    """The /etc/bird files of the mock ISP `isp`: its border router, and on a lab exchange
+    the other mock ISPs and the probe."""
+    cfg, session = plan.model, isp.session
+    up, mock = session.upstream, session.upstream.mock
     peers = [
         {
-            "protocol": bird_protocol(router.name),
-            "description": f"border router {router.name} AS{cfg.asn}",
-            "source": upstream.neighbor,
-            "neighbor": upstream.local_address,
+            "protocol": session.peer,
+            "description": f"border router {isp.router} AS{cfg.asn}",
+            "source": up.neighbor,
+            "neighbor": up.local_address,
             "asn": cfg.asn,
-            "password": _password(upstream),
-            "ttl_security": upstream.ttl_security,
-            "bfd": upstream.bfd,
+            "password": _password(up),
+            "ttl_security": up.ttl_security,
+            "bfd": up.bfd,
             "honor_graceful_shutdown": mock.honor_graceful_shutdown,
             "transit": True,
         }
     ]
-    plan = exchange_plan(cfg)
-    if plan is not None and upstream.name in plan.isps:
-        here = plan.isps[upstream.name]
-        peers += [
-            _exchange_peer(u.name, f"mock ISP {u.name}", here, plan.isps[u.name], u.asn, mock.honor_graceful_shutdown, transit=True)
-            for u in cfg.upstreams
-            if u.name in plan.isps and u.name != upstream.name
-        ]
+    here = isp.exchange_address
+    if here is not None:
+        gshut = mock.honor_graceful_shutdown
+        peers += [_exchange_peer(o.name, f"mock ISP {o.name}", here, o.exchange_address, o.session.upstream.asn, gshut, transit=True) for o in plan.isps if o.name != isp.name]
         if plan.probe is not None:
-            peers.append(_exchange_peer(PROBE_NAME, "the lab probe", here, plan.probe, cfg.lab.probe.asn, mock.honor_graceful_shutdown, transit=True))
+            peers.append(_exchange_peer(PROBE_NAME, "the lab probe", here, plan.probe.address, plan.probe.asn, gshut, transit=True))
     announce = [str(p) for p in mock.announce] + ["0.0.0.0/0"] * mock.default_route
-    text = _render_mock(cfg, f"mock ISP {upstream.name}", upstream.asn, upstream.mock_router_id or upstream.neighbor, announce, peers)
-    return {MAIN_FILE: text}
+    return {MAIN_FILE: _render_mock(cfg, f"mock ISP {up.name}", up.asn, isp.router_id, announce, peers)}
 
 
-def render_probe(cfg: StackConfig) -> dict[str, str]:
+def render_probe(plan: StackPlan) -> dict[str, str]:
     """The /etc/bird files of the lab probe: its prefix announced to every mock ISP on the
     exchange, and nothing else (a customer, not transit between them); it takes all their
     routes (its best path shows where the Internet sends traffic for our prefixes)."""
-    probe, plan = cfg.lab.probe, exchange_plan(cfg)
-    peers = [
-        _exchange_peer(u.name, f"mock ISP {u.name}", plan.probe, plan.isps[u.name], u.asn, False)
-        for u in cfg.upstreams
-        if u.name in plan.isps
-    ]
-    return {MAIN_FILE: _render_mock(cfg, "the lab probe", probe.asn, plan.probe, [str(probe.prefix)], peers)}
+    probe = plan.probe
+    peers = [_exchange_peer(i.name, f"mock ISP {i.name}", probe.address, i.exchange_address, i.session.upstream.asn, False) for i in plan.isps]
+    return {MAIN_FILE: _render_mock(plan.model, "the lab probe", probe.asn, probe.address, [str(plan.model.lab.probe.prefix)], peers)}
 
 
 def _exchange_peer(name: str, description: str, source, neighbor, asn: int, honor_gshut: bool, transit: bool = False) -> dict:
@@ -268,7 +255,7 @@ def _render_mock(cfg: StackConfig, what: str, asn: int, router_id, announce: lis
         name, tag, _default = _FAMILIES[version]
         mine = announce if version == 4 else []
         families.append({"name": name, "tag": tag, "announce": mine, "has_default": "0.0.0.0/0" in mine})
-    return _env().get_template(ISP_TEMPLATE).render(
+    return template(ISP_TEMPLATE).render(
         what=what,
         asn=asn,
         router_id=router_id,
@@ -279,52 +266,13 @@ def _render_mock(cfg: StackConfig, what: str, asn: int, router_id, announce: lis
     )
 
 
-def render_all(cfg: StackConfig) -> dict[str, dict[str, str]]:
-    """{container name: files} for every border router, every mocked upstream and the probe."""
-    out = {r.name: render_border(cfg, r) for r in cfg.border_routers}
-    out.update({u.name: render_isp(cfg, u) for u in cfg.upstreams if u.mock is not None})
-    if cfg.lab is not None and cfg.lab.probe is not None:
-        out[PROBE_NAME] = render_probe(cfg)
+def render_all(plan: StackPlan) -> dict[str, dict[str, str]]:
+    """{container name: files} for every border router, every mock ISP and the probe."""
+    out = {r.name: render_border(plan, r) for r in plan.routers}
+    out.update({i.name: render_isp(plan, i) for i in plan.isps})
+    if plan.probe is not None:
+        out[PROBE_NAME] = render_probe(plan)
     return out
-
-
-def probe_address(cfg: StackConfig) -> str | None:
-    """The lab probe's Internet test address (the first of its prefix), if there is one."""
-    probe = cfg.lab.probe if cfg.lab is not None else None
-    return None if probe is None else str(next(iter(probe.prefix.hosts())))
-
-
-def isp_addresses(upstream: Upstream) -> list[str]:
-    """Addresses the mock ISP puts on `lo` so they answer ping: the first host of
-    each announced prefix, as /32."""
-    if upstream.mock is None:
-        return []
-    return [f"{next(iter(p.hosts()))}/{p.max_prefixlen}" for p in upstream.mock.announce]
-
-
-def bird_symbol(kind: str, name: str) -> str:
-    """The BIRD symbol of a user-named object: `<kind>_<name>` with '-' as '_'.
-
-    Names are a-z, 0-9 and '-' (config.Name), so the mapping is one-to-one, and no
-    BIRD keyword starts with one of our kinds (`peer_`, `import_v4_`, `import_v6_`),
-    so no user name can collide with a keyword."""
-    return f"{kind}_{name.replace('-', '_')}"
-
-
-def bird_protocol(name: str) -> str:
-    """The BGP protocol's name in BIRD (and birdc) for an upstream on the border,
-    or for a border router on its mock ISP: `peer_<name>`, e.g. 'isp-a' -> 'peer_isp_a'."""
-    return bird_symbol("peer", name)
-
-
-def roa_table(version: int) -> str:
-    """The border's ROA table of IP version 4 or 6 (what `roa_check` and verify ask)."""
-    return f"roa_v{version}"
-
-
-def bird_rpki(index: int) -> str:
-    """The RPKI protocol's name in BIRD for rpki.caches[index]: `rpki_cache_<index + 1>`."""
-    return bird_symbol("rpki", f"cache-{index + 1}")
 
 
 # ---- set arithmetic (public for tests) --------------------------------------
@@ -392,31 +340,3 @@ def _asn_range(first: int, last: int) -> str:
 def _password(upstream: Upstream) -> str | None:
     """The TCP-MD5 key; the model has checked that BIRD and peers can take it."""
     return None if upstream.password is None else upstream.password.get_secret_value()
-
-
-def _onoff(value: bool) -> str:
-    return "on" if value else "off"
-
-
-_ENV: jinja2.Environment | None = None
-
-
-def _env() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-        env.filters["onoff"] = _onoff
-        _ENV = env
-    return _ENV
-
-
-def template(name: str) -> jinja2.Template:
-    """One of bgp4mesh/templates, from the one environment every daemon config uses."""
-    return _env().get_template(name)

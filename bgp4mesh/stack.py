@@ -25,17 +25,11 @@ from typing import Any, Mapping
 import yaml
 from pydantic import ValidationError
 
-from .config import (
-    BOOL_HINT,
-    NAMESPACE,
-    ConfigError,
-    Problem,
-    StackConfig,
-    format_problems,
-    join_key,
-    key_part,
-    problem,
-)
+from .config import StackConfig
+from .plan import StackPlan, build_plan, lab_addressing
+from .rules import cross_section_problems
+from .problems import NAMESPACE, ConfigError, Problem, format_problems, join_key, key_part, problem
+from .scalars import BOOL_HINT
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "[secret]"
@@ -116,18 +110,36 @@ def raw_from_pulumi() -> tuple[dict[str, Any], set[str]]:
     return raw, secret_keys
 
 
-def validate(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> StackConfig:
-    """The model, or a ConfigError listing every problem found (values of
-    `secret_keys` and of password keys are never shown)."""
+def plan_stack(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> StackPlan:
+    """The deployment plan, or a ConfigError listing every problem found: the sections',
+    else the rules across them together with what planning finds (values of `secret_keys`
+    and of password keys are never shown)."""
     check_shape(raw, "the stack config")
     try:
-        return StackConfig.model_validate(raw)
+        model = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_problems(problems_of(exc), secret_keys)) from None
+    problems = cross_section_problems(model)
+    try:
+        plan = lab_addressing(model) if problems else build_plan(model, frozenset(secret_keys))
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(format_problems(problems, secret_keys))
+    return plan
+
+
+def validate(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> StackConfig:
+    """The model of a stack that passes every check (its plan included)."""
+    return plan_stack(raw, secret_keys).model
 
 
 def load_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
     return validate(*raw_from_file(stack, project_dir))
+
+
+def load_plan(stack: str, project_dir: Path = PROJECT_DIR) -> StackPlan:
+    return plan_stack(*raw_from_file(stack, project_dir))
 
 
 # ---- secrets outside the engine --------------------------------------------------------

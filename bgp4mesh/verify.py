@@ -21,12 +21,13 @@ from typing import Callable
 
 from .birdc import RTR_ANSWERING, Target, bfd_sessions, protocols, roa_state, route_count, routes
 from .config import FAILOVER_PORT, PROBE_NAME, BorderRouter, StackConfig
-from .addressing import ibgp_addresses
+from .plan import RouterPlan, StackPlan
 from .naming import docker_name
 from .netmaker_api import MEMBER_KEY_SECONDS, key_expires_at, key_usable
 from .netmaker_env import API_PORT, SECRETS_FILE
 from .waiting import WaitTimeout, until
-from .render import bird_protocol, bird_rpki, bird_symbol, isp_addresses, probe_address, roa_table
+
+from .naming import bird_rpki, roa_table
 
 GSHUT = (65535, 0)
 BORDER_HEALTH = "/run/bgp4mesh/border-health"
@@ -58,8 +59,8 @@ class Check:
     RuntimeError/OSError from a command) with the reason when it does not."""
 
 
-def target(cfg: StackConfig, stack: str, name: str, host: str = "local") -> Target:
-    spec = cfg.host(host)
+def target(plan: StackPlan, stack: str, name: str, host: str = "local") -> Target:
+    spec = plan.model.host(host)
     return Target(docker_name(stack, name), spec.docker, spec.ssh)
 
 
@@ -70,80 +71,81 @@ def mesh_ip(t: Target) -> str:
     return found.group(1)
 
 
-def build_checks(cfg: StackConfig, stack: str) -> list[Check]:
+def build_checks(plan: StackPlan, stack: str) -> list[Check]:
+    cfg = plan.model
+    members = {m.member.name: target(plan, stack, m.member.name, m.member.host) for m in (*plan.routers, *plan.nodes)}
     checks: list[Check] = []
-    for router in cfg.border_routers:
-        checks += _router_checks(cfg, stack, router)
-    checks += rpki_checks(cfg, stack)
-    members = [(r.name, r.host) for r in cfg.border_routers] + [(n.name, n.host) for n in cfg.mesh.nodes]
-    for name, host in members:
-        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(target(cfg, stack, name, host))))
-    checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(cfg, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
-    checks += _upstream_ping_checks(cfg, stack) + _probe_checks(cfg, stack) + _gateway_checks(cfg, stack)
-    for a in cfg.mesh.nodes:
-        for b in cfg.mesh.nodes:
+    for router in plan.routers:
+        checks += _router_checks(plan, stack, router)
+    checks += rpki_checks(plan, stack)
+    for name, t in members.items():
+        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t)))
+    checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(plan, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
+    checks += _upstream_ping_checks(plan, stack) + _probe_checks(plan, stack) + _gateway_checks(plan, stack)
+    for a in plan.nodes:
+        for b in plan.nodes:
             if a.name < b.name:
-                checks.append(Check(f"ping mesh {a.name} -> {b.name}", _ping_to_member(target(cfg, stack, a.name, a.host), target(cfg, stack, b.name, b.host))))
+                checks.append(Check(f"ping mesh {a.name} -> {b.name}", _ping_to_member(members[a.name], members[b.name])))
     return checks
 
 
-def _router_checks(cfg: StackConfig, stack: str, router: BorderRouter) -> list[Check]:
+def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Check]:
     """One border router's sessions (eBGP, as its mock ISP sees them too, and iBGP), their
     BFD, and whether it announces or is drained."""
+    cfg, spec = plan.model, router.spec
     checks: list[Check] = []
     own = [str(p) for p in cfg.prefixes]
-    ibgp = ibgp_addresses(cfg)
-    border = target(cfg, stack, router.name, router.host)
-    for up in cfg.upstreams_of(router):
-        checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, bird_protocol(up.name))))
+    border = target(plan, stack, router.name, spec.host)
+    for s in router.sessions:
+        up = s.upstream
+        checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, s.protocol)))
         if up.bfd is not None:
             checks.append(Check(f"bfd {router.name} -> {up.name} {up.neighbor} Up", _bfd_up(border, str(up.neighbor))))
-        checks.append(
-            Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, bird_protocol(up.name)))
-        )
-        if up.mock is not None:
-            isp = target(cfg, stack, up.name, router.host)
-            peer = bird_protocol(router.name)
-            path = [cfg.asn] * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
-            shown = " ".join(map(str, path)) + (", 65535:0" if router.maintenance else "")
-            checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, peer)))
-            checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, peer, path, router.maintenance)))
-    for other in (r for r in cfg.border_routers if r.name != router.name and router.name in ibgp and r.name in ibgp):
-        checks.append(Check(f"bgp {router.name} -> {other.name} (iBGP) Established", _established(border, bird_symbol("ibgp", other.name))))
+        checks.append(Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, s.protocol)))
+        if s.kind == "mock":
+            isp = target(plan, stack, up.name, spec.host)
+            shown = " ".join(map(str, s.as_path)) + (", 65535:0" if spec.maintenance else "")
+            checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, s.peer)))
+            checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, s.peer, list(s.as_path), spec.maintenance)))
+    for peer in router.ibgp:
+        checks.append(Check(f"bgp {router.name} -> {peer.router} (iBGP) Established", _established(border, peer.protocol)))
         if cfg.policy.ibgp_bfd is not None:
-            checks.append(Check(f"bfd {router.name} -> {other.name} {ibgp[other.name]} Up", _bfd_up(border, str(ibgp[other.name]))))
-    checks.append(Check(f"paths {router.name}: {'drained for maintenance' if router.maintenance else 'announces, serves as gateway'}", _router_state(cfg, border, router)))
+            checks.append(Check(f"bfd {router.name} -> {peer.router} {peer.address} Up", _bfd_up(border, str(peer.address))))
+    checks.append(Check(f"paths {router.name}: {'drained for maintenance' if spec.maintenance else 'announces, serves as gateway'}", _router_state(plan, border, spec)))
     return checks
 
 
-def _upstream_ping_checks(cfg: StackConfig, stack: str) -> list[Check]:
+def _upstream_ping_checks(plan: StackPlan, stack: str) -> list[Check]:
     """Each node to each upstream's Internet address and, from a mock ISP's test address, back."""
+    isps = {i.name: i for i in plan.isps}
     checks: list[Check] = []
-    for up in cfg.upstreams:
-        isp = target(cfg, stack, up.name, cfg.router_of(up).host) if up.mock is not None else None
-        mock_probe = isp_addresses(up)[0].split("/")[0] if isp is not None and isp_addresses(up) else None
-        probe = str(up.probe) if up.probe is not None else mock_probe
-        for node in cfg.mesh.nodes:
-            node_t = target(cfg, stack, node.name, node.host)
-            if isp is not None and mock_probe:
-                # An Internet host: the ISP's test address, not its link address (which
-                # is no route the mesh knows, as on the real Internet).
-                checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, source=mock_probe)))
-            if probe:
-                checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
+    for router in plan.routers:
+        for s in router.sessions:
+            up = s.upstream
+            isp = target(plan, stack, up.name, router.spec.host) if s.kind == "mock" else None
+            mock_probe = isps[up.name].test_address if isp is not None else None
+            probe = str(up.probe) if up.probe is not None else mock_probe
+            for node in plan.nodes:
+                node_t = target(plan, stack, node.name, node.member.host)
+                if mock_probe:
+                    # An Internet host: the ISP's test address, not its link address (which
+                    # is no route the mesh knows, as on the real Internet).
+                    checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, source=mock_probe)))
+                if probe:
+                    checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
     return checks
 
 
-def _probe_checks(cfg: StackConfig, stack: str) -> list[Check]:
+def _probe_checks(plan: StackPlan, stack: str) -> list[Check]:
     """The lab's Internet host: pings both ways and the AS path it sees to the own prefixes."""
-    probe = probe_address(cfg)
-    if probe is None:
+    if plan.probe is None:
         return []
+    cfg, probe = plan.model, plan.probe.test_address
     checks: list[Check] = []
-    probe_t = target(cfg, stack, PROBE_NAME, cfg.netmaker.host)
-    routed = cfg.mesh.internet_gateway or any(ip_address(probe) in r for r in cfg.mesh.egress_ranges if r.version == 4)
-    for node in cfg.mesh.nodes:
-        node_t = target(cfg, stack, node.name, node.host)
+    probe_t = target(plan, stack, PROBE_NAME, cfg.netmaker.host)
+    routed = plan.gateways.internet is not None or any(ip_address(probe) in r for v in plan.families for r in plan.egress[v])
+    for node in plan.nodes:
+        node_t = target(plan, stack, node.name, node.member.host)
         checks.append(Check(f"ping inbound probe {probe} -> {node.name}", _ping_to_member(probe_t, node_t, source=probe)))
         if routed:
             checks.append(Check(f"ping outbound {node.name} -> probe {probe}", _ping(node_t, probe)))
@@ -151,15 +153,15 @@ def _probe_checks(cfg: StackConfig, stack: str) -> list[Check]:
     return checks
 
 
-def _gateway_checks(cfg: StackConfig, stack: str) -> list[Check]:
+def _gateway_checks(plan: StackPlan, stack: str) -> list[Check]:
     """With several egress gateways: each node probes them, and egresses via the first undrained."""
-    gateways = [r for r in cfg.border_routers if r.mesh_ip is not None]
-    if len(gateways) < 2 or not cfg.mesh.egress_ranges:
+    gateways = [r.spec for r in plan.routers if str(r.member.pinned) in plan.gateways.egress]
+    if len(gateways) < 2 or not any(plan.egress.values()):
         return []
     checks: list[Check] = []
     serving = next((r for r in gateways if not r.maintenance), None)
-    for node in cfg.mesh.nodes:
-        node_t = target(cfg, stack, node.name, node.host)
+    for node in plan.nodes:
+        node_t = target(plan, stack, node.name, node.member.host)
         checks.append(Check(f"paths {node.name}: gateways answer its probes unless drained", _gateway_probes(node_t, gateways)))
         checks.append(Check(f"paths {node.name}: egress via {serving.name if serving else 'no gateway'}", _egress_via(node_t, gateways, serving)))
     return checks
@@ -219,7 +221,7 @@ def fresh_state(t: Target, path: str) -> dict[str, str]:
     return state
 
 
-def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable[[], str]:
+def _router_state(plan: StackPlan, t: Target, router: BorderRouter) -> Callable[[], str]:
     """border-health's view: drained and no gateway exactly when in maintenance; otherwise
     mesh and upstream work, it announces normally and serves as a gateway."""
 
@@ -229,14 +231,10 @@ def _router_state(cfg: StackConfig, t: Target, router: BorderRouter) -> Callable
             "maintenance": "0", "mesh": "1", "upstream": "1", "port": "1", "announce": "normal", "available": "1"}
         wrong = {k: s.get(k) for k, v in want.items() if s.get(k) != v}
         require(not wrong, f"border-health reports {wrong}, expected {want}")
-        active = _gateway_name(cfg, s.get("active", ""))
+        active = plan.member_name(s.get("active", ""))
         return f"announce {s['announce']}, inbound for the mesh {'delivered here' if active in ('', router.name) else 'forwarded to ' + active}"
 
     return run
-
-
-def _gateway_name(cfg: StackConfig, address: str) -> str:
-    return next((r.name for r in cfg.border_routers if str(r.mesh_ip) == address), address)
 
 
 GATEWAY_PROBE = """for a in "$@"; do
@@ -312,15 +310,16 @@ def _nothing_unwanted(cfg: StackConfig, border: Target, protocol: str) -> Callab
     return run
 
 
-def rpki_checks(cfg: StackConfig, stack: str) -> list[Check]:
+def rpki_checks(plan: StackPlan, stack: str) -> list[Check]:
     """Route origin validation on each border router: its caches, and each own prefix's
     ROA state as the router sees it (what every validating network sees)."""
+    cfg = plan.model
     if cfg.rpki is None:
         return []
     own = ", ".join(str(p) for p in cfg.prefixes)
     checks = []
-    for router in cfg.border_routers:
-        border = target(cfg, stack, router.name, router.host)
+    for router in (r.spec for r in plan.routers):
+        border = target(plan, stack, router.name, router.host)
         checks.append(Check(f"rpki {router.name}: RTR caches answer", _rtr_caches(cfg, border)))
         checks.append(Check(f"rpki {router.name}: {own} from AS {cfg.asn} not invalid", _own_roa_states(cfg, border)))
     return checks
@@ -456,5 +455,5 @@ def run_checks(checks: list[Check], wait: float, out: Callable[[str], None] = pr
     return 0 if failed == 0 else 1
 
 
-def run_verify(stack: str, cfg: StackConfig, wait: float) -> int:
-    return run_checks(build_checks(cfg, stack), wait)
+def run_verify(stack: str, plan: StackPlan, wait: float) -> int:
+    return run_checks(build_checks(plan, stack), wait)

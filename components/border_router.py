@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
 from bgp4mesh.config import Failover
-from bgp4mesh.render import bird_protocol
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
-from .mesh_node import MeshJoin, edge_upload, failover_envs
+from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
+from .mesh_node import edge_upload, failover_envs
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -30,7 +31,38 @@ class Session(TypedDict):
     session runs on the host's own interfaces (host networking)."""
 
 
+@dataclass(frozen=True)
+class RouterMesh:
+    """The router's side of the mesh: netclient in the same container joins it, and the
+    router serves as an egress gateway (border-health)."""
+
+    join: MeshAccess
+    """How to join the mesh."""
+    pinned: Optional[str]
+    """Pinned mesh address; None lets Netmaker assign one."""
+    endpoint: Optional[str]
+    """The router's static WireGuard endpoint: its lab underlay address or its host's public address."""
+    join_after: Sequence[pulumi.Resource]
+    """Join only once these completed."""
+    mesh_range: str
+    """The mesh's address range: what border-health forwards to the active gateway."""
+    gateways: list[tuple[str, str]]
+    """Every border router as (mesh address, iBGP address), in the order the nodes prefer
+    them as egress gateways; empty with one router."""
+    protocols: list[str]
+    """The BIRD protocols of the router's eBGP sessions (border-health's upstream check)."""
+    failover: Failover
+    """Probe timing, the same as the nodes' egress failover."""
+    maintenance: bool
+    """Drained for maintenance: applied in place by `border-health maintenance`."""
+    edge_rules: str
+    """The router's edge firewall: anti-spoofing on its uplinks, the forward path into the
+    mesh, its own mesh address (bgp4mesh.edge_rules.render_edge_rules)."""
+
+
 class BorderRouterArgs(TypedDict):
+    stack: str
+    """The stack: Docker names are bgp4mesh-<stack>-<name>, labels bgp4mesh.stack=<stack>."""
     router_id: str
     """BGP router id."""
     asn: int
@@ -43,29 +75,10 @@ class BorderRouterArgs(TypedDict):
     """The files carry a secret (a TCP-MD5 password, or config that came in secret)."""
     image: pulumi.Input[str]
     """The border image (BIRD + netclient)."""
-    mesh: NotRequired[MeshJoin]
-    """Join the mesh too (netclient in the same container), to be its egress gateway."""
-    mesh_ip: NotRequired[Optional[str]]
-    """Pinned mesh address (with `mesh`); None lets Netmaker assign one."""
-    endpoint: NotRequired[Optional[str]]
-    """The router's static WireGuard endpoint (with `mesh`): its lab underlay address or
-    its host's public address."""
     host: "HostContext"
     """The host the container runs on (its engine, and commands run there)."""
-    join_after: NotRequired[Sequence[pulumi.Resource]]
-    """Join the mesh only once these completed (with `mesh`)."""
-    mesh_range: NotRequired[str]
-    """The mesh's address range (with `mesh`): what border-health forwards to the active gateway."""
-    gateways: NotRequired[list[tuple[str, str]]]
-    """Every border router as (mesh address, iBGP address), in the order the nodes prefer
-    them as egress gateways; empty with one router (with `mesh`)."""
-    failover: NotRequired[Failover]
-    """Probe timing, the same as the nodes' egress failover (with `mesh`)."""
-    maintenance: NotRequired[bool]
-    """Drained for maintenance (with `mesh`): applied in place by `border-health maintenance`."""
-    edge_rules: NotRequired[str]
-    """The router's edge firewall: anti-spoofing on its uplinks, the forward path into the
-    mesh, its own mesh address (with `mesh`; bgp4mesh.edge_rules.render_edge_rules)."""
+    mesh: NotRequired[RouterMesh]
+    """Join the mesh too, to be its egress gateway."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -83,7 +96,7 @@ class BorderRouter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BorderRouterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:BorderRouter", name, None, opts)
-        stack = pulumi.get_stack()
+        stack = args["stack"]
         sessions = args["sessions"]
         networks = [
             docker.ContainerNetworksAdvancedArgs(name=s["link_network"], ipv4_address=s["local_address"])
@@ -95,12 +108,12 @@ class BorderRouter(pulumi.ComponentResource):
         # a host's namespace the host keeps its routes (BIRD's come with their own metric).
         envs = ["ROUTES_FROM_BGP_ONLY=1"] if networks else []
         extra: dict = {}
-        join = args.get("mesh")
-        if join is not None:
-            mesh = join.container_args(stack, name, args.get("endpoint"), self)
+        mesh_args = args.get("mesh")
+        if mesh_args is not None:
+            mesh = mesh_args.join.container_args(stack, name, mesh_args.endpoint, self)
             networks += mesh["networks"]
-            files += mesh["uploads"] + edge_upload(args.get("edge_rules"))
-            envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(args)]
+            files += mesh["uploads"] + edge_upload(mesh_args.edge_rules)
+            envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(mesh_args)]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
@@ -141,12 +154,17 @@ class BorderRouter(pulumi.ComponentResource):
         set in border-health after every (re)creation of the container."""
         self.member = self.ready = None
         self.mesh_ip = pulumi.Output.from_input(None)
-        join = args.get("mesh")
-        if join is None:
+        mesh = args.get("mesh")
+        if mesh is None:
             return
-        self.member, self.ready = join.member(name, name, args.get("mesh_ip"), container, args["host"], self, args.get("join_after", ()))
+        self.member = MeshJoin(
+            name,
+            MeshJoinArgs(access=mesh.join, host_name=name, pinned=mesh.pinned, container=container, host=args["host"], join_after=mesh.join_after),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = self.member.ready
         self.mesh_ip = self.member.address
-        on = "on" if args.get("maintenance") else "off"
+        on = "on" if mesh.maintenance else "off"
         args["host"].run(
             f"{name}-maintenance",
             container.name.apply(lambda c: shlex.join(["docker", "exec", c, "border-health", "maintenance", on])),
@@ -155,18 +173,13 @@ class BorderRouter(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _health_envs(args: BorderRouterArgs) -> list[str]:
+    def _health_envs(mesh: RouterMesh) -> list[str]:
         """border-health's settings (images/border/border-health)."""
-        gateways = args.get("gateways") or []
-        envs = [
-            "BORDER_HEALTH=1",
-            f"HEALTH_BGP={' '.join(bird_protocol(s['upstream']) for s in args['sessions'])}",
-            *failover_envs(args.get("failover") or Failover()),
-        ]
-        if len(gateways) > 1:
+        envs = ["BORDER_HEALTH=1", f"HEALTH_BGP={' '.join(mesh.protocols)}", *failover_envs(mesh.failover)]
+        if len(mesh.gateways) > 1:
             envs += [
-                "HEALTH_GATEWAYS=" + " ".join(f"{mesh}={ibgp}" for mesh, ibgp in gateways),
-                f"HEALTH_SELF={args['mesh_ip']}",
-                f"HEALTH_RANGE={args['mesh_range']}",
+                "HEALTH_GATEWAYS=" + " ".join(f"{address}={ibgp}" for address, ibgp in mesh.gateways),
+                f"HEALTH_SELF={mesh.pinned}",
+                f"HEALTH_RANGE={mesh.mesh_range}",
             ]
         return envs

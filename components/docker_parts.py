@@ -57,12 +57,16 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
     return network
 
 
-def context_digest(context: Path) -> str:
-    """sha256 over every file of a build context (paths and contents): the image is
-    rebuilt exactly when the context changes."""
+def context_digest(context: Path, dockerfile: Optional[Path] = None) -> str:
+    """sha256 over every file of a build context (paths, modes, contents) and over a
+    `dockerfile` kept outside it: the image is rebuilt exactly when what the build reads
+    changes (the program's image triggers, the simulation's image labels)."""
+    files = [(str(p.relative_to(context)), p) for p in sorted(context.rglob("*")) if p.is_file()]
+    if dockerfile is not None and not dockerfile.is_relative_to(context):
+        files.append(("<dockerfile>", dockerfile))
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(context)).encode() + b"\0")
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + oct(path.stat().st_mode & 0o777).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

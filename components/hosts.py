@@ -14,8 +14,9 @@ import pulumi_command as command
 import pulumi_docker as docker
 
 from bgp4mesh import ssh
-from bgp4mesh.config import Host, Images, StackConfig
-from bgp4mesh.host_plan import SCRIPT_PATH, UNDO, render_host_prep
+from bgp4mesh.config import Host, Images
+from bgp4mesh.host_plan import SCRIPT_PATH, UNDO, HostPlan, render_host_prep
+from bgp4mesh.plan import StackPlan
 
 from .docker_parts import ImageSet
 
@@ -80,12 +81,12 @@ class HostContext:
             name, create=create, stdin=stdin, delete=delete, triggers=triggers, environment={"DOCKER_HOST": self.endpoint}, opts=opts
         )
 
-    def prepare(self, cfg: StackConfig) -> Optional[pulumi.Resource]:
+    def prepare(self, plan: HostPlan) -> Optional[pulumi.Resource]:
         """A remote host: sysctls, addresses and firewall applied (and kept for boot) before
         any container runs there. A local engine is the lab's: nothing to prepare."""
         if not self.remote:
             return None
-        script = render_host_prep(cfg, self.spec)
+        script = render_host_prep(plan)
         prep = self.run(
             f"{self.name}-host-prep",
             f"umask 022 && cat > {SCRIPT_PATH}.new && chmod 755 {SCRIPT_PATH}.new && mv {SCRIPT_PATH}.new {SCRIPT_PATH} && {SCRIPT_PATH}",
@@ -97,8 +98,9 @@ class HostContext:
         return prep
 
 
-def hosts(cfg: StackConfig) -> dict[str, HostContext]:
-    contexts = {h.name: HostContext(h, cfg.images) for h in cfg.hosts}
+def hosts(plan: StackPlan) -> dict[str, HostContext]:
+    """Every host of the plan, prepared before anything runs there."""
+    contexts = {h.name: HostContext(h, plan.model.images) for h in plan.model.hosts}
     for context in contexts.values():
-        context.prepare(cfg)
+        context.prepare(plan.host(context.name))
     return contexts

@@ -11,6 +11,8 @@ from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, 
 
 
 class MockIspArgs(TypedDict):
+    stack: str
+    """The stack: Docker names are bgp4mesh-<stack>-<name>, labels bgp4mesh.stack=<stack>."""
     asn: int
     """The ISP's AS number."""
     address: str
@@ -44,7 +46,7 @@ class MockIsp(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MockIspArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MockIsp", name, None, opts)
-        stack = pulumi.get_stack()
+        stack = args["stack"]
         networks = [docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"])]
         if "exchange" in args:
             networks.append(docker.ContainerNetworksAdvancedArgs(name=args["exchange"][0], ipv4_address=args["exchange"][1]))

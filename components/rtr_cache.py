@@ -13,6 +13,8 @@ from .docker_parts import docker_name, fixed_name, labels
 
 
 class RtrCacheArgs(TypedDict):
+    stack: str
+    """The stack: Docker names are bgp4mesh-<stack>-<name>, labels bgp4mesh.stack=<stack>."""
     address: str
     """Its address on the lab network, where the border routers' `protocol rpki` dials."""
     port: int
@@ -38,7 +40,7 @@ class RtrCache(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RtrCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:RtrCache", name, None, opts)
-        stack = pulumi.get_stack()
+        stack = args["stack"]
         bind = f"{args['address']}:{args['port']}"
         container = docker.Container(
             f"{name}-stayrtr",

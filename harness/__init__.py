@@ -1,2 +1,3 @@
-"""The live harness: runs the Pulumi program against the real Docker engine without
-the Pulumi CLI (a stand-in for the engine, used by the tests, bench and scripts/lab)."""
+"""What runs the program for tests, benches and operators without being part of it: the
+Pulumi engine driver (engine, labctl: ./scripts/lab), the simulated Internet (sim:
+./scripts/sim) and the staging stack filled in from it (staging)."""

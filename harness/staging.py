@@ -1,4 +1,4 @@
-"""The staging stack on the simulated Internet (harness/sim.py): Pulumi.staging.yaml with
+"""The staging stack on the simulated Internet (harness/sim): Pulumi.staging.yaml with
 the simulation's per-machine values filled in (host keys, the operator's key, the image
 tag, every pulled image pinned by the digest the simulated registry serves, the test CA's
 roots), and the upstream's MD5 password set as a Pulumi secret."""
@@ -37,13 +37,13 @@ def config(info: dict[str, Any], name: str = "staging") -> dict[str, Any]:
 
 
 def _digest(ref: str, info: dict[str, Any]) -> str:
-    """The manifest digest the simulated registry serves for `ref` (sim.publish read it):
+    """The manifest digest the simulated registry serves for `ref` (harness/sim/registry.py read it):
     staging pulls nothing by tag alone, as prod should not."""
     digests = info.get("digests")
     if digests is None:
         raise sim.SimError(f"{sim.info_path()} has no image digests (written by an older harness): run ./scripts/sim up")
     if ref not in digests:
-        raise sim.SimError(f"staging pulls {ref}, which the simulation does not publish (harness/sim.py UPSTREAM, PUBLISHED)")
+        raise sim.SimError(f"staging pulls {ref}, which the simulation does not publish (harness/sim/images.py UPSTREAM, PUBLISHED)")
     return digests[ref]
 
 

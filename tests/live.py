@@ -1,14 +1,14 @@
-"""Live-tier helpers: deploy a stack for real through the harness, retry checks
-like netlab's validate, and prove teardown leaves nothing behind."""
+"""Live-tier helpers: retry checks like netlab's validate, read what a deployment left on
+its engines, prove teardown leaves nothing behind, and deploy staging on the simulation."""
 
 from __future__ import annotations
 
 import subprocess
 from typing import Callable, Iterator, TypeVar
 
+from bgp4mesh.docker_cli import LOCAL, Engine, docker
 from bgp4mesh.verify import RETRIED
 from bgp4mesh.waiting import WaitTimeout, until
-from harness import live
 
 T = TypeVar("T")
 
@@ -24,22 +24,18 @@ def eventually(check: Callable[[], T], wait: float, every: float = 0.5, what: st
 def leftovers(stack: str) -> list[str]:
     """Containers, networks and volumes labelled with `stack` on any of its hosts: this
     machine's engine, and each remote host's over SSH (hosts as the engine last ran it)."""
-    import subprocess
-
-    from bgp4mesh import ssh
     from bgp4mesh.stack import load_file
     from harness.engine import CACHE
 
     label = f"label=bgp4mesh.stack={stack}"
     ran_with = CACHE / "stacks" / f"Pulumi.{stack}.yaml"
     remote = [h for h in load_file(stack, ran_with.parent).hosts if h.ssh] if ran_with.exists() else []
+    engines = {"": LOCAL, **{f"{h.name}: ": Engine(remote=h.ssh) for h in remote}}
     found = []
     for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
-        out = live.docker(*kind, "-q", "--filter", label, check=False)
-        found += [f"{kind[0]} {x}" for x in out.split()]
-        for host in remote:
-            proc = subprocess.run(ssh.command(host.ssh, ["docker", *kind, "-q", "--filter", label]), capture_output=True, text=True, timeout=60)
-            found += [f"{host.name}: {kind[0]} {x}" for x in proc.stdout.split()] + ([f"{host.name}: {proc.stderr.strip()}"] if proc.returncode else [])
+        for where, engine in engines.items():
+            proc = engine.run(*kind, "-q", "--filter", label, timeout=60)
+            found += [f"{where}{kind[0]} {x}" for x in proc.stdout.split()] + ([f"{where}{proc.stderr.strip()}"] if proc.returncode else [])
     return found
 
 
@@ -51,14 +47,14 @@ def server_secrets(stack: str) -> dict[str, str]:
     from bgp4mesh.naming import docker_name
     from bgp4mesh.netmaker_env import SECRETS_FILE
 
-    return json.loads(live.docker("exec", docker_name(stack, "netmaker-server"), "cat", SECRETS_FILE))["server"]
+    return json.loads(docker("exec", docker_name(stack, "netmaker-server"), "cat", SECRETS_FILE))["server"]
 
 
 def container_started_at(name: str) -> float:
     """Container start time as a monotonic-comparable epoch float."""
     from datetime import datetime
 
-    text = live.docker("inspect", "-f", "{{.State.StartedAt}}", name)
+    text = docker("inspect", "-f", "{{.State.StartedAt}}", name)
     return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
 
 

@@ -3,12 +3,76 @@ every resource is recorded with its inputs, nothing is created."""
 
 from __future__ import annotations
 
+import json
+import runpy
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import pulumi
+from pulumi.runtime import rpc
 
-from harness.live import run_program, unwrap
-from bgp4mesh.stack import raw_from_file
+from bgp4mesh.stack import NAMESPACE, PROJECT_DIR, raw_from_file
+
+PROJECT = "bgp4mesh"
+
+
+def unwrap(value: Any) -> Any:
+    """Mock-monitor inputs carry secrets wrapped; assertions want the plain value."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def run_program(
+    stack: str,
+    mocks: pulumi.runtime.Mocks,
+    raw: dict[str, Any],
+    project_dir: Path = PROJECT_DIR,
+    secret_keys: set[str] = frozenset(),
+    observe: Optional[Callable[[pulumi.ResourceTransformationArgs], None]] = None,
+) -> tuple[dict, set]:
+    """Run __main__.py under `mocks` with `raw` as the stack's bgp4mesh:* config (the
+    `secret_keys` among them held as secret, as the engine does for `--secret`); return
+    the stack outputs and which of them are secret. `observe` sees every resource's
+    type, name and options as declared."""
+    from pulumi.runtime.settings import ROOT
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(
+        {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in raw.items()}, [f"{NAMESPACE}:{k}" for k in secret_keys]
+    )
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+
+    def program() -> None:
+        if observe is not None:
+            pulumi.runtime.register_stack_transformation(lambda args: observe(args))
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    return _sync_await(_resolve_outputs())
+
+
+async def _resolve_outputs() -> tuple[dict[str, Any], set[str]]:
+    from pulumi.runtime.settings import get_root_resource
+
+    root = get_root_resource()
+    values, secret = {}, set()
+    for key, value in (getattr(root, "outputs", {}) or {}).items():
+        out = pulumi.Output.from_input(value)
+        values[key] = await out.future()
+        if await out.is_secret():
+            secret.add(key)
+    return values, secret
 
 
 @dataclass

@@ -24,6 +24,7 @@ import pytest
 
 from bgp4mesh import netmaker_env as ne
 from bgp4mesh.config import Netmaker, UpstreamImages
+from bgp4mesh.docker_cli import docker
 from bgp4mesh.stack import load_file, raw_from_file
 from components.netmaker_server import MQ_USERNAME
 from harness import sim
@@ -131,7 +132,7 @@ def _build(flavor: str) -> str:
     with the harness's builder."""
     if flavor == "build":
         ref = "bgp4mesh/mosquitto:test"
-        sim._build(ref, "images/mosquitto", None)
+        sim.build(ref, "images/mosquitto")
         return ref
     return sim.sim_image(LOOKALIKE)
 
@@ -168,7 +169,7 @@ def _wait_listening(address: str, ports: tuple[int, ...], name: str) -> None:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"broker not listening on {port}:\n{sim.docker('logs', name, check=False)}")
+                    raise AssertionError(f"broker not listening on {port}:\n{docker('logs', name, check=False)}")
                 time.sleep(0.2)
 
 
@@ -178,27 +179,27 @@ def broker(request):
     internal network of its own; removed at the end."""
     nm, plan = _netmaker(request.param)
     image, name, password = _build(request.param), f"bgp4mesh-test-broker-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
-    sim.docker("network", "create", "--internal", name)
+    docker("network", "create", "--internal", name)
     try:
         entry = ["--entrypoint", "/bin/sh"] if request.param == "pull" else []
         cmd = ["/mosquitto/config/bgp4mesh-start.sh"] if request.param == "pull" else []
-        sim.docker("create", "--name", name, "--network", name, "-e", f"MQ_USERNAME={MQ_USERNAME}",
+        docker("create", "--name", name, "--network", name, "-e", f"MQ_USERNAME={MQ_USERNAME}",
                    "-e", f"MQ_PASSWORD_FILE={ne.MQ_PASSWORD_FILE}", *entry, image, *cmd)
-        sim.docker("cp", "-", f"{name}:/", input=sim._tar(_files(nm, plan, password)))
-        sim.docker("start", name)
-        address = sim.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+        sim.copy_in(name, _files(nm, plan, password))
+        docker("start", name)
+        address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
         _wait_listening(address, (ne.MQ_SERVER_PORT, ne.MQ_PORT), name)
         yield Broker(name, address, password)
     finally:
-        sim.docker("rm", "-f", "-v", name, check=False)  # -v: the look-alike declares volumes
-        sim.docker("network", "rm", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)  # -v: the look-alike declares volumes
+        docker("network", "rm", name, check=False)
 
 
 # --- the version ------------------------------------------------------------------------------
 
 
 def _version(image: str) -> tuple[int, ...]:
-    out = sim.docker("run", "--rm", "--network", "none", "--entrypoint", "mosquitto", image, "-h", check=False)
+    out = docker("run", "--rm", "--network", "none", "--entrypoint", "mosquitto", image, "-h", check=False)
     found = re.search(r"mosquitto version (\d+)\.(\d+)\.(\d+)", out)
     assert found, f"{image}: no version in `mosquitto -h`: {out[:200]}"
     return tuple(int(n) for n in found.groups())
@@ -222,9 +223,9 @@ def test_lookalike_is_the_version_its_tag_claims_everywhere():
 
 
 def test_password_is_a_root_only_file_not_in_the_environment(broker):
-    assert broker.password not in sim.docker("inspect", broker.name)
-    assert sim.docker("exec", broker.name, "stat", "-c", "%a %U", ne.MQ_PASSWORD_FILE) == "600 root"
-    assert sim.docker("exec", broker.name, "stat", "-c", "%U", "/proc/1") == "mosquitto", "the broker itself cannot read it"
+    assert broker.password not in docker("inspect", broker.name)
+    assert docker("exec", broker.name, "stat", "-c", "%a %U", ne.MQ_PASSWORD_FILE) == "600 root"
+    assert docker("exec", broker.name, "stat", "-c", "%U", "/proc/1") == "mosquitto", "the broker itself cannot read it"
     assert broker.connect(ne.MQ_PORT).connack == 0
     assert broker.connect(ne.MQ_PORT, password="wrong-" + broker.password).connack != 0
 

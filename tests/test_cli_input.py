@@ -703,7 +703,7 @@ def test_raw_from_pulumi_reports_secret_keys(monkeypatch):
 def test_raw_from_pulumi_refuses_a_namespace_typo():
     from pulumi.runtime import config as rc
 
-    from bgp4mesh.config import ConfigError
+    from bgp4mesh.problems import ConfigError
     from bgp4mesh.stack import raw_from_pulumi
 
     rc.set_all_config({"bgp4mesh:asn": "65000", "bgp4mseh:policy": "{}"}, [])

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from bgp4mesh.config import ConfigError
+from bgp4mesh.problems import ConfigError
 from bgp4mesh.stack import PROJECT_DIR, raw_from_file, validate
+from tests import plans
 
 DEV, _ = raw_from_file("dev")
 
@@ -194,21 +195,21 @@ def test_check_cli_exit_codes(tmp_path):
     good = subprocess.run([sys.executable, "-m", "bgp4mesh", "check", "--stack", "dev"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
     assert "AS 65000 announcing 44.30.127.0/24" in good.stdout
-    assert "session isp: 172.30.0.100 -> 172.30.0.1 AS 65001" in good.stdout
+    assert "session isp (mock, BIRD peer_isp): 172.30.0.100 -> 172.30.0.1 AS 65001" in good.stdout
     assert "node1: 44.30.127.10" in good.stdout
     bad = subprocess.run([sys.executable, "-m", "bgp4mesh", "check", "--stack", "nope"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert bad.returncode == 2 and "Pulumi.nope.yaml" in bad.stderr
 
 
 def test_render_cli_writes_what_each_router_container_gets(tmp_path):
-    from bgp4mesh.render import render_border, render_isp
+
     from bgp4mesh.stack import load_file
 
     proc = subprocess.run([sys.executable, "-m", "bgp4mesh", "render", "--stack", "dev", "--out", str(tmp_path)], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     cfg = load_file("dev")
-    assert (tmp_path / "border" / "bird.conf").read_text() == render_border(cfg, cfg.border_routers[0])["bird.conf"]
-    assert (tmp_path / "isp" / "bird.conf").read_text() == render_isp(cfg, cfg.upstreams[0])["bird.conf"]
+    assert (tmp_path / "border" / "bird.conf").read_text() == plans.border(cfg, cfg.border_routers[0])["bird.conf"]
+    assert (tmp_path / "isp" / "bird.conf").read_text() == plans.isp(cfg, cfg.upstreams[0])["bird.conf"]
 
 
 # ---- high availability --------------------------------------------------------------
@@ -422,3 +423,28 @@ def test_edge_fields_are_checked(path, value, message):
         assert "bgp4mesh:policy.ibgp_max_received = 5: below ibgp_max_prefixes 6" in rejected(raw)
         return
     assert message in rejected(with_change(path, value))
+
+
+def test_check_refuses_ipv6_values_the_program_would_drop():
+    """Until IPv6 is deployed (issue 19), a v6 own prefix, mesh range or egress range is
+    refused with its key, not accepted and silently left out."""
+    raw = copy.deepcopy(DEV)
+    raw["prefixes"] = ["44.30.127.0/24", "2a0e:4430::/48"]
+    raw["mesh"] = {**raw["mesh"], "range6": "2a0e:4430::/64", "egress_ranges": [*raw["mesh"]["egress_ranges"], "2001:db8::/32"]}
+    with pytest.raises(ConfigError) as exc:
+        validate(raw)
+    message = str(exc.value)
+    for key in ("bgp4mesh:prefixes[1]", "bgp4mesh:mesh.range6", "bgp4mesh:mesh.egress_ranges[2]"):
+        assert f"{key} = " in message and "IPv6 is not deployed yet" in message.split(key, 1)[1].split("\n")[0], message
+    assert "prefixes[0]" not in message
+
+
+def test_an_upstream_states_its_kind_and_a_real_one_has_no_mock_settings():
+    raw = copy.deepcopy(DEV)
+    assert validate(raw).upstreams[0].kind == "mock"
+    raw["upstreams"][0]["kind"] = "real"
+    with pytest.raises(ConfigError, match=r"upstreams\[0\]\.mock.*only an upstream of kind mock"):
+        validate(raw)
+    del raw["upstreams"][0]["mock"]
+    raw["upstreams"][0]["kind"] = "mock"
+    assert validate(raw).upstreams[0].mock is not None, "a mock without settings gets the defaults"

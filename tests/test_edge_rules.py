@@ -14,8 +14,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from bgp4mesh.config import PortRange, StackConfig
+from bgp4mesh.config import StackConfig
+from bgp4mesh.scalars import PortRange
 from bgp4mesh.edge_rules import edge_plan, render_edge_rules, uplink_token
+from bgp4mesh.rules import cross_section_problems
 from bgp4mesh.stack import problems_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +35,13 @@ def config(name: str = "dev", **node1) -> StackConfig:
 
 
 def problems(raw: dict) -> list[tuple[str, str]]:
-    with pytest.raises(ValidationError) as exc:
-        StackConfig.model_validate(raw)
-    return [(p.key, p.rule) for p in problems_of(exc.value)]
+    try:
+        model = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        return [(p.key, p.rule) for p in problems_of(exc)]
+    found = cross_section_problems(model)
+    assert found, "the config was accepted"
+    return [(p.key, p.rule) for p in found]
 
 
 # ---- the model -----------------------------------------------------------------------

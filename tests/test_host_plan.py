@@ -7,35 +7,36 @@ import subprocess
 
 import pytest
 
-from bgp4mesh.host_plan import UNDO, Opening, host_plan, render_host_prep, route_rules
+from bgp4mesh.host_plan import UNDO, Opening, route_rules
 from bgp4mesh.stack import raw_from_file, validate
+from tests import plans
 
 STAGING = validate(*raw_from_file("staging"))
 
 
 def test_each_host_opens_only_what_its_roles_need():
-    plans = {h.name: host_plan(STAGING, h) for h in STAGING.hosts}
+    by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
     wireguard = Opening("udp", 51821, why="WireGuard")
-    assert plans["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink")]
-    assert plans["control"].openings == [Opening("tcp", 80, why="TLS front"), Opening("tcp", 443, why="TLS front")]
-    assert plans["node-a"].openings == plans["node-b"].openings == [wireguard]
+    assert by_host["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink")]
+    assert by_host["control"].openings == [Opening("tcp", 80, why="TLS front"), Opening("tcp", 443, why="TLS front")]
+    assert by_host["node-a"].openings == by_host["node-b"].openings == [wireguard]
 
 
 def test_forwarding_only_on_the_router_host_and_the_uplink_address_there():
-    plans = {h.name: host_plan(STAGING, h) for h in STAGING.hosts}
-    assert plans["edge"].sysctls["net.ipv4.ip_forward"] == "1"
-    assert plans["edge"].addresses == [("uplink", "192.0.2.10/29")]
-    assert "net.ipv4.ip_forward" not in plans["node-a"].sysctls
-    assert plans["node-a"].sysctls == {"net.ipv4.conf.all.src_valid_mark": "1"}
-    assert plans["control"].sysctls == {} and plans["control"].addresses == []
+    by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
+    assert by_host["edge"].sysctls["net.ipv4.ip_forward"] == "1"
+    assert by_host["edge"].addresses == [("uplink", "192.0.2.10/29")]
+    assert "net.ipv4.ip_forward" not in by_host["node-a"].sysctls
+    assert by_host["node-a"].sysctls == {"net.ipv4.conf.all.src_valid_mark": "1"}
+    assert by_host["control"].sysctls == {} and by_host["control"].addresses == []
 
 
 def test_the_script_parses_and_drops_by_default():
     for host in STAGING.hosts:
-        script = render_host_prep(STAGING, host)
+        script = plans.host_prep(STAGING, host)
         subprocess.run(["sh", "-n"], input=script, text=True, check=True)
         assert "policy drop;" in script and "ct state established,related accept" in script
-    edge = render_host_prep(STAGING, STAGING.host("edge"))
+    edge = plans.host_prep(STAGING, STAGING.host("edge"))
     assert 'iifname "$iface_0" ip saddr 192.0.2.9 tcp dport 179 accept comment "BGP from transit"' in edge
     assert "ip addr replace 192.0.2.10/29 dev uplink" in edge
     assert "tcp dport 443" not in edge
@@ -63,14 +64,14 @@ def _two_routers(raw):
 
 def test_gtsm_bfd_and_ibgp_openings_check_interface_source_and_ttl():
     cfg = _with(_two_routers)
-    plan = host_plan(cfg, cfg.host("edge"))
+    plan = plans.host(cfg, cfg.host("edge"))
     assert plan.openings[1:] == [
         Opening("tcp", 179, "192.0.2.9", "BGP from transit (GTSM)", "uplink", 255),
         Opening("udp", (3784, 3785, 4784), "192.0.2.9", "BFD from transit", "uplink"),
         Opening("tcp", 179, "203.0.113.11", "iBGP from border2"),
         Opening("udp", (3784, 3785, 4784), "203.0.113.11", "BFD from border2"),
     ]
-    script = render_host_prep(cfg, cfg.host("edge"))
+    script = plans.host_prep(cfg, cfg.host("edge"))
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
     assert 'iifname "$iface_0" ip saddr 192.0.2.9 tcp dport 179 ip ttl 255 accept comment "BGP from transit (GTSM)"' in script
     assert 'iifname "$iface_0" ip saddr 192.0.2.9 udp dport { 3784, 3785, 4784 } accept comment "BFD from transit"' in script
@@ -79,20 +80,20 @@ def test_gtsm_bfd_and_ibgp_openings_check_interface_source_and_ttl():
 
 
 def test_only_router_hosts_get_policy_routing_after_the_ha_rules():
-    plans = {h.name: host_plan(STAGING, h) for h in STAGING.hosts}
-    assert [r.pref for r in plans["edge"].route_rules] == [2000, 2001, 2002, 2003]  # border-health: 1000-1003
-    assert all(not plans[h].route_rules for h in ("control", "node-a", "node-b"))
-    edge = render_host_prep(STAGING, STAGING.host("edge"))
+    by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
+    assert [r.pref for r in by_host["edge"].route_rules] == [2000, 2001, 2002, 2003]  # border-health: 1000-1003
+    assert all(not by_host[h].route_rules for h in ("control", "node-a", "node-b"))
+    edge = plans.host_prep(STAGING, STAGING.host("edge"))
     assert "ip -4 rule add pref 2000 not iif lo lookup main suppress_prefixlength 0" in edge
     assert "ip -4 rule add pref 2001 not iif lo lookup 179" in edge
     assert "ip -4 rule add pref 2003 from 44.30.127.0/24 lookup 179" in edge
-    assert "ip rule" not in render_host_prep(STAGING, STAGING.host("node-a"))
+    assert "ip rule" not in plans.host_prep(STAGING, STAGING.host("node-a"))
 
 
 def test_the_firewall_loads_first_and_docker_needs_it():
     """Fails closed: the unit runs before the network (network-pre), and Docker's drop-in
     Requires it, so no container starts when the firewall did not load."""
-    script = render_host_prep(STAGING, STAGING.host("edge"))
+    script = plans.host_prep(STAGING, STAGING.host("edge"))
     assert script.index("nft -f -") < script.index("# ---- kernel settings") < script.index("# ---- addresses")
     unit = script[script.index("<<'UNIT'") : script.index("\nUNIT\n") + 1]
     for line in ("DefaultDependencies=no", "Before=network-pre.target shutdown.target", "Wants=network-pre.target",
@@ -130,7 +131,7 @@ def test_policy_routing_keeps_management_and_refuses_own_space_without_the_mesh(
         pytest.skip("needs `unshare -rn` and tun devices (user namespaces)")
     rules = "\n".join(f"ip -{r.version} rule add pref {r.pref} {r.selector} lookup {r.table}" + (" suppress_prefixlength 0" if r.main_specific else "")
                       for r in route_rules(STAGING, STAGING.border_routers[0]))
-    script = render_host_prep(STAGING, STAGING.host("edge"))
+    script = plans.host_prep(STAGING, STAGING.host("edge"))
     assert all(line in script for line in rules.splitlines())
     probes = {
         "host to operator": "ip route get 203.0.113.5",

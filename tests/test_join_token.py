@@ -23,7 +23,6 @@ images/netclient/bin/netclient built by scripts/build-binaries (with the patch).
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -35,7 +34,6 @@ import pytest
 
 from harness import sim
 
-CONTEXT = "images/netclient"
 SAMPLE_EVERY = 0.02
 JOIN_BOUND = 90.0  # netclient gives up after 4 attempts, 5+10+20 s apart (retryablehttp): ~35 s
 CONTROL_BOUND = 15.0
@@ -46,17 +44,6 @@ def docker(*args: str, check: bool = True, input: bytes | None = None, timeout: 
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args[:3])}: {proc.stderr.decode(errors='replace').strip()}")
     return proc
-
-
-def netclient_image() -> str:
-    """The netclient release image, rebuilt only when its build context changed: the same
-    label and builder as harness.sim.ensure_images (netclient has no base image)."""
-    ref = sim.own_ref("netclient")
-    want = hashlib.sha256(sim._context_hash(sim.ROOT / CONTEXT, sim.ROOT / CONTEXT / "Dockerfile").encode()).hexdigest()[:16]
-    have = docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{sim.CONTEXT_LABEL}"}}}}', ref, check=False).stdout.decode().strip()
-    if have != want:
-        sim._build(ref, CONTEXT, None, None, want)
-    return ref
 
 
 class Sampler(threading.Thread):
@@ -104,7 +91,7 @@ class Sampler(threading.Thread):
 @pytest.fixture()
 def member():
     """A fresh netclient container on an --internal network; both removed, also on failure."""
-    image = netclient_image()
+    image = sim.own_image("netclient")  # rebuilt only when its build context changed
     name = f"bgp4mesh-jointoken-{secrets.token_hex(4)}"
     docker("network", "create", "--internal", name)
     try:

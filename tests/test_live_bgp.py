@@ -11,16 +11,18 @@ import pytest
 
 from bgp4mesh.birdc import Target, import_limit, protocols, routes
 from bgp4mesh.naming import docker_name
-from bgp4mesh.render import bird_protocol, render_isp
+
+from bgp4mesh.naming import bird_protocol
 from bgp4mesh.stack import load_file
-from harness import live
 from tests.hostile_routes import MockRoute, with_routes
 from tests.live import bird_time, container_started_at, eventually
+from tests import plans
 
 CFG = load_file("dev")
 UPSTREAM = CFG.upstreams[0]
 ISP = Target(docker_name("dev", "isp"))
 BORDER = Target(docker_name("dev", "border"))
+ISP_CONF = "/etc/bird/bird.conf"
 
 HOSTILE = [
     MockRoute(ip_network("44.30.127.0/24")),  # our own block, announced back to us
@@ -35,8 +37,8 @@ HOSTILE = [
 
 def load_isp(extra: list[MockRoute]) -> None:
     """Give the ISP a config with extra announcements and reload it in place."""
-    text = with_routes(render_isp(CFG, UPSTREAM)["bird.conf"], extra)
-    live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": "/etc/bird/bird.conf", "content": text}]))
+    text = with_routes(plans.isp(CFG, UPSTREAM)["bird.conf"], extra)
+    ISP.write(ISP_CONF, text)
     reply = ISP.birdc("configure")
     assert "Reconfigured" in reply or "Reconfiguration in progress" in reply, reply
 
@@ -137,11 +139,11 @@ def test_gtsm_session_is_established_and_a_peer_without_it_is_refused(dev_lab):
     assert UPSTREAM.ttl_security
     session = bird_protocol(UPSTREAM.name)
     eventually(lambda: protocols(BORDER)[session].info == "Established", wait=30, what="GTSM session Established")
-    text = render_isp(CFG, UPSTREAM)["bird.conf"]
+    text = plans.isp(CFG, UPSTREAM)["bird.conf"]
     assert "ttl security on;" in text
     plain = text.replace("  ttl security on;", "  ttl security off;")
     try:
-        live.docker("cp", "-", f"{ISP.container}:/", input=live._upload_tar([{"file": "/etc/bird/bird.conf", "content": plain}]))
+        ISP.write(ISP_CONF, plain)
         ISP.birdc("configure")  # a changed session restarts
         eventually(lambda: protocols(BORDER)[session].info != "Established", wait=30, what="session down without GTSM")
         for _ in range(6):  # three hold times (9 s): the border never takes the session up

@@ -22,12 +22,13 @@ from typing import Iterator
 
 import pytest
 
-from bgp4mesh.host_plan import NFT_TABLE, SCRIPT_PATH, render_host_prep
+from bgp4mesh.host_plan import NFT_TABLE, SCRIPT_PATH
 from bgp4mesh.stack import load_file
+from bgp4mesh.docker_cli import docker
 from harness import sim
 from tests.live import eventually
+from tests import plans
 
-docker = sim.docker
 LABEL = "bgp4mesh.test=boot"
 HOST = "bgp4mesh-test-boot"
 WAN, UPLINK = HOST + "-wan", HOST + "-uplink"
@@ -98,7 +99,7 @@ def prepare_as_pulumi_up_does() -> None:
     and run over the same command `pulumi up` uses; it enables the unit and the drop-in."""
     run("sh", "-c", f"echo 'Port {SSH_PORT}' > /etc/ssh/sshd_config.d/port.conf && systemctl restart ssh")
     cfg = load_file("staging")
-    assert "ready" in run("sh", "-c", INSTALL, input=render_host_prep(cfg, cfg.host("edge")).encode())
+    assert "ready" in run("sh", "-c", INSTALL, input=plans.host_prep(cfg, cfg.host("edge")).encode())
     assert run("systemctl", "is-enabled", PREP) == "enabled"
     assert f"Requires={PREP}" in run("cat", DROPIN)
     run("sh", "-c", LISTENER)

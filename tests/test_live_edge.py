@@ -18,7 +18,8 @@ import pytest
 
 from bgp4mesh.naming import docker_name
 from bgp4mesh.stack import load_file
-from harness import live, sim
+from bgp4mesh.docker_cli import docker
+from harness import sim
 
 CFG = load_file("dev")
 PROBE = "198.51.100.1"  # the mock ISP's Internet test address (exempt from the lab's bogons)
@@ -29,7 +30,6 @@ SPOOFED = {"44.30.127.2": "own source in", "10.1.2.3": "bogon source in", "192.1
 PORTS = "1-1024,5201,8000-8100,51821"
 
 
-docker = live.docker
 
 
 @pytest.fixture(scope="module")

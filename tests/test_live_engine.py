@@ -16,12 +16,13 @@ import pytest
 from bgp4mesh.birdc import Target, import_limit, protocols
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import NetmakerClient
-from bgp4mesh.render import bird_protocol
+from bgp4mesh.naming import bird_protocol
 from bgp4mesh.stack import raw_from_file
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks
-from harness import live
+from bgp4mesh.docker_cli import docker
 from harness.engine import Stack
 from tests.live import eventually, leftovers, server_secrets
+from tests import plans
 
 STACK = "daytwo"
 PROBE = "198.51.100.1"  # the mock ISP's Internet test address
@@ -43,7 +44,7 @@ def name(member: str) -> str:
 def verify(stack: Stack, wait: float = 60) -> list[str]:
     cfg = stack.model()
     lines: list[str] = []
-    assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines)
+    assert run_checks(build_checks(plans.of(cfg), STACK), wait, lines.append) == 0, "\n".join(lines)
     return lines
 
 
@@ -58,7 +59,7 @@ def planned(stack: Stack) -> dict[str, set[str]]:
 
 
 def container_ids(*members: str) -> dict[str, str]:
-    return {m: live.docker("inspect", "-f", "{{.Id}}", name(m)) for m in members}
+    return {m: docker("inspect", "-f", "{{.Id}}", name(m)) for m in members}
 
 
 def client(stack: Stack) -> NetmakerClient:
@@ -146,8 +147,8 @@ def test_removing_a_node_removes_it_everywhere(day2):
     ops = planned(day2)
     assert ops and all(o == {"delete"} for o in ops.values()), ops
     day2.up()
-    assert live.docker("ps", "-aq", "--filter", f"name=^{name('node3')}$") == ""
-    assert live.docker("volume", "ls", "-q", "--filter", f"name=^{name('node3-netclient')}$") == ""
+    assert docker("ps", "-aq", "--filter", f"name=^{name('node3')}$") == ""
+    assert docker("volume", "ls", "-q", "--filter", f"name=^{name('node3-netclient')}$") == ""
     with client(day2) as api:
         assert not api.find_hosts_by_name("node3")
         assert len(api.list_nodes("bgp4mesh")) == 3

@@ -19,11 +19,12 @@ from bgp4mesh.birdc import Target, bfd_sessions, import_limit, protocols, routes
 from bgp4mesh.config import FAILOVER_PORT
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
-from bgp4mesh.render import bird_protocol, bird_symbol
+from bgp4mesh.naming import bird_protocol, bird_symbol
 from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, STATE_WITH_AGE, STALE_SECONDS, CheckFailed, build_checks, run_checks, state_file
-from harness import live
+from bgp4mesh.docker_cli import docker
 from harness.engine import Stack
 from tests.live import PingTrain, eventually, leftovers, server_secrets
+from tests import plans
 
 STACK = "lab"
 PROBE = "192.0.2.1"  # the probe's Internet test address (lab.probe.prefix)
@@ -39,7 +40,7 @@ def t(member: str) -> Target:
 def verify(stack: Stack, wait: float = 90) -> list[str]:
     cfg = stack.model()
     lines: list[str] = []
-    assert run_checks(build_checks(cfg, STACK), wait, lines.append) == 0, "\n".join(lines + diagnosis())
+    assert run_checks(build_checks(plans.of(cfg), STACK), wait, lines.append) == 0, "\n".join(lines + diagnosis())
     return lines
 
 
@@ -186,7 +187,7 @@ def test_inbound_through_the_standby_router(ha):
 def test_killed_router_traffic_recovers_and_returns(ha):
     inbound, outbound = trains()
     time.sleep(3)
-    live.docker("kill", docker_name(STACK, "border-a"))
+    docker("kill", docker_name(STACK, "border-a"))
     recovered(inbound, "border-a killed, probe -> node")
     recovered(outbound, "border-a killed, node -> probe")
     assert egress_via() == "44.30.127.2"
@@ -194,7 +195,7 @@ def test_killed_router_traffic_recovers_and_returns(ha):
     # back without `pulumi up`: sessions, mesh, egress and the preferred path
     inbound, outbound = trains()
     time.sleep(3)
-    live.docker("start", docker_name(STACK, "border-a"))
+    docker("start", docker_name(STACK, "border-a"))
     recovered(inbound, "border-a back, probe -> node")
     recovered(outbound, "border-a back, node -> probe")
     verify(ha)
@@ -330,12 +331,12 @@ def test_drained_router_stops_without_losing_a_packet(ha):
     assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
     inbound, outbound = trains()
     time.sleep(3)
-    live.docker("stop", docker_name(STACK, "border-a"))
+    docker("stop", docker_name(STACK, "border-a"))
     for train, what in ((inbound, "probe -> node"), (outbound, "node -> probe")):
         result = train.result()
         print(f"drained border-a stopped, {what}: {result}")
         assert result.lost == 0, f"{what}: {result}"
-    live.docker("start", docker_name(STACK, "border-a"))
+    docker("start", docker_name(STACK, "border-a"))
     eventually(lambda: state_file(t("border-a"), BORDER_HEALTH)["mesh"] == "1", wait=60, what="border-a back on the mesh")
     assert state_file(t("border-a"), BORDER_HEALTH)["announce"] == "drained"  # still in maintenance
     verify(ha)  # with the switch on: drained, and egress via border-b

@@ -6,16 +6,18 @@ each other, and the lab survives restarts of its parts."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from ipaddress import ip_address
 
-from harness import live
 from bgp4mesh.birdc import Target, protocols
 from bgp4mesh.naming import docker_name
-from bgp4mesh.render import bird_protocol
+from bgp4mesh.naming import bird_protocol
 from bgp4mesh.stack import load_file
 from bgp4mesh.verify import build_checks, mesh_ip, run_checks
+from bgp4mesh.docker_cli import docker
 from tests.live import eventually, server_secrets
+from tests import plans
 
 CFG = load_file("dev")
 NODES = [n.name for n in CFG.mesh.nodes]
@@ -27,7 +29,7 @@ def container(name: str) -> Target:
 
 def verify_all(wait: float = 60) -> list[str]:
     lines: list[str] = []
-    code = run_checks(build_checks(CFG, "dev"), wait, lines.append)
+    code = run_checks(build_checks(plans.of(CFG), "dev"), wait, lines.append)
     assert code == 0, "\n".join(lines)
     return lines
 
@@ -57,7 +59,7 @@ def test_no_member_container_shows_the_enrollment_token(dev_lab):
     config or any file left in the container, and the key it belongs to expires."""
     members = ["border", *NODES]
     for name in members:
-        info = live.docker("inspect", docker_name("dev", name))
+        info = docker("inspect", docker_name("dev", name))
         assert "TOKEN" not in info.upper(), name
         left = container(name).run("sh", "-c", "grep -rl 'eyJzZXJ2ZXIi' /etc /run 2>/dev/null || true").stdout
         assert left.strip() == "", f"{name} keeps a token in {left}"
@@ -86,15 +88,16 @@ def test_internet_and_mesh_traffic_end_to_end(dev_lab):
 
 
 def test_no_lab_packet_can_leave_the_machine(dev_lab):
-    nets = live.docker("network", "ls", "-q", "--filter", "label=bgp4mesh.stack=dev").split()
+    nets = docker("network", "ls", "-q", "--filter", "label=bgp4mesh.stack=dev").split()
     assert len(nets) == 3  # the ISP link, the underlay and the control plane's own network
     bridges = set()
     for net in nets:
-        info = json.loads(live.docker("network", "inspect", net))[0]
+        info = json.loads(docker("network", "inspect", net))[0]
         assert info["Internal"] is True, info["Name"]
         bridges.add(f"br-{info['Id'][:12]}")
     # Our only forwarding exception accepts what enters and leaves the same lab bridge.
-    rules = [r for r in live.run_command("iptables -S DOCKER-USER", {}, "iptables").splitlines() if any(b in r for b in bridges)]
+    listed = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True, check=True).stdout
+    rules = [r for r in listed.splitlines() if any(b in r for b in bridges)]
     assert len(rules) == len(bridges)
     for rule in rules:
         parts = rule.split()
@@ -104,7 +107,7 @@ def test_no_lab_packet_can_leave_the_machine(dev_lab):
 def test_border_restart_keeps_session_mesh_and_addresses(dev_lab):
     before = {n: mesh_ip(container(n)) for n in ["border", *NODES]}
     started = time.monotonic()
-    live.docker("restart", docker_name("dev", "border"))
+    docker("restart", docker_name("dev", "border"))
     eventually(lambda: protocols(container("isp"))[bird_protocol("border")].info == "Established", wait=30, what="session back")
     verify_all(wait=90)
     print(f"border restart: all checks pass again after {time.monotonic() - started:.1f}s")
@@ -115,7 +118,7 @@ def test_mesh_node_restart_keeps_identity_and_address(dev_lab):
     name = NODES[-1]
     ident, ip = node_identity(name), mesh_ip(container(name))
     started = time.monotonic()
-    live.docker("restart", docker_name("dev", name))
+    docker("restart", docker_name("dev", name))
     eventually(lambda: mesh_ip(container(name)) == ip, wait=60, what=f"{name} back on {ip}")
     verify_all(wait=90)
     print(f"{name} restart: all checks pass again after {time.monotonic() - started:.1f}s")
@@ -124,13 +127,13 @@ def test_mesh_node_restart_keeps_identity_and_address(dev_lab):
 
 def test_tunnels_keep_passing_traffic_while_netmaker_is_down(dev_lab):
     server = "bgp4mesh-dev-netmaker-server"
-    live.docker("stop", server)
+    docker("stop", server)
     try:
-        assert live.docker("inspect", "-f", "{{.State.Running}}", server) == "false"
+        assert docker("inspect", "-f", "{{.State.Running}}", server) == "false"
         lines: list[str] = []
-        run_checks([c for c in build_checks(CFG, "dev") if not c.name.startswith("mesh bgp4mesh: no reusable")], 30, lines.append)
+        run_checks([c for c in build_checks(plans.of(CFG), "dev") if not c.name.startswith("mesh bgp4mesh: no reusable")], 30, lines.append)
         failed = [line for line in lines if line.startswith("FAIL")]
         assert not failed, "\n".join(lines)  # every check but the one that asks Netmaker for its keys
         assert sum(line.startswith("PASS ping") for line in lines) == 2 * len(NODES) + len(NODES) * (len(NODES) - 1) // 2
     finally:
-        live.docker("start", server)
+        docker("start", server)

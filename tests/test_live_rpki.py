@@ -17,11 +17,13 @@ import time
 from bgp4mesh.birdc import Target, protocols, roa_state, route_count, routes
 from bgp4mesh.config import RTR_CACHE_NAME
 from bgp4mesh.naming import docker_name
-from bgp4mesh.render import VRP_PATH, bird_protocol, bird_rpki, render_vrps, roa_table
+from bgp4mesh.render import VRP_PATH
+from bgp4mesh.naming import bird_protocol, bird_rpki, roa_table
 from bgp4mesh.stack import load_file
 from bgp4mesh.verify import CheckFailed, rpki_checks, run_checks
-from harness import live
+from bgp4mesh.docker_cli import docker
 from tests.live import eventually
+from tests import plans
 
 CFG = load_file("dev")
 UPSTREAM = CFG.upstreams[0]
@@ -65,7 +67,7 @@ def unchanged(before: tuple[float, ...], after: tuple[float, ...]) -> bool:
 
 def vrps_with(prefix: str, asn: int) -> str:
     """The lab's VRP file with the ROA of `prefix` now for `asn`."""
-    doc = json.loads(render_vrps(CFG))
+    doc = json.loads(plans.vrps(CFG))
     for roa in doc["roas"]:
         roa["asn"] = asn if roa["prefix"] == prefix else roa["asn"]
     return json.dumps(doc)
@@ -91,7 +93,7 @@ def test_invalid_is_filtered_not_found_accepted_own_valid(dev_lab):
     assert routes(BORDER, INVALID) == []  # kept only as filtered: not in the table, not in the kernel
     assert INVALID.split("/")[0] not in BORDER.run("ip", "route", "show", "proto", "bird").stdout
     lines: list[str] = []
-    assert run_checks(rpki_checks(CFG, "dev"), 30, lines.append) == 0, "\n".join(lines)
+    assert run_checks(rpki_checks(plans.of(CFG), "dev"), 30, lines.append) == 0, "\n".join(lines)
     assert any(f"{OWN} valid" in x for x in lines), lines
 
 
@@ -108,7 +110,7 @@ def test_a_vrp_change_revalidates_without_a_session_reset(dev_lab):
         assert protocols(BORDER)[PEER].info == "Established"
         print(f"\nVRP change -> {INVALID} accepted in {took:.1f} s (refresh {CFG.lab.roa_refresh} s)")
     finally:
-        CACHE.write(VRP_PATH, render_vrps(CFG))
+        CACHE.write(VRP_PATH, plans.vrps(CFG))
     eventually(lambda: INVALID in filtered() and INVALID not in accepted(), wait=DEADLINE, every=0.2, what=f"{INVALID} filtered again")
     assert unchanged(before, (since(BORDER, PEER), since(ISP, bird_protocol(CFG.border_routers[0].name)))), "a BGP session was reset"
 
@@ -119,7 +121,7 @@ def test_without_a_cache_validation_fails_open_and_verify_says_so(dev_lab):
     what BIRD does at expiry) every route is not found and the invalid one is accepted."""
     baseline()
     before = since(BORDER, PEER)
-    live.docker("stop", CACHE.container)
+    docker("stop", CACHE.container)
     try:
         eventually(lambda: protocols(BORDER)[RTR].info not in ("Established", "Sync-Start", "Sync-Running"), wait=30, what=f"{RTR} down")
         said = _cache_check()
@@ -130,13 +132,13 @@ def test_without_a_cache_validation_fails_open_and_verify_says_so(dev_lab):
         assert _cache_check().endswith("no ROAs: every route is not found")
         assert unchanged((before,), (since(BORDER, PEER),)), "the BGP session was reset"
     finally:
-        live.docker("start", CACHE.container)
+        docker("start", CACHE.container)
     baseline()  # back within the router's retry (rpki.retry) without any command
 
 
 def _cache_check() -> str:
     """verify's RPKI cache check on the border, run once: its failure text."""
-    check = rpki_checks(CFG, "dev")[0]
+    check = rpki_checks(plans.of(CFG), "dev")[0]
     try:
         return f"passed: {check.run()}"
     except CheckFailed as exc:

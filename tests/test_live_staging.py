@@ -1,5 +1,5 @@
 """Live tier, the prod code path on simulated remote hosts (`staging`, issue 9): the real
-Pulumi engine deploys over SSH to hosts with their own Docker engines (harness/sim.py),
+Pulumi engine deploys over SSH to hosts with their own Docker engines (harness/sim),
 images come through the registry mirror, the TLS front gets its certificate from Pebble,
 one node sits behind NAT, the upstream ISP (not ours: started by the fixture) peers with
 TCP-MD5. Every check goes over SSH or through the simulated Internet, as an operator's would."""
@@ -17,7 +17,7 @@ import pytest
 
 from bgp4mesh.birdc import protocols, routes
 from bgp4mesh.naming import docker_name
-from bgp4mesh.render import bird_protocol
+from bgp4mesh.naming import bird_protocol
 from bgp4mesh.netmaker_api import NetmakerClient
 from bgp4mesh.stack import load_file
 from harness import sim
@@ -293,8 +293,7 @@ def _isp_announces_also(route: str | None, password: str) -> None:
     if route is not None:
         text = text.replace("  route 0.0.0.0/0 blackhole;\n", f"  route 0.0.0.0/0 blackhole;\n  route {route} blackhole;\n", 1)
         assert route in text
-    sim.docker("cp", "-", sim.PREFIX + "isp:/etc/bird/", input=sim._tar({"bird.conf": (text.encode(), 0o600)}))
-    sim.docker("exec", sim.PREFIX + "isp", "birdc", "configure")
+    sim.set_isp_conf(text)
 
 
 def test_a_more_specific_from_the_isp_does_not_take_the_hosts_own_traffic(deployed):

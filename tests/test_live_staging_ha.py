@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from bgp4mesh.birdc import Target, bfd_sessions, protocols, routes
-from bgp4mesh.render import bird_protocol, bird_symbol
+from bgp4mesh.naming import bird_protocol, bird_symbol
 from bgp4mesh.stack import load_file
 from harness import sim
 from harness.engine import CACHE

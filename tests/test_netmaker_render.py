@@ -373,18 +373,17 @@ def test_ready_script_reports_an_unreachable_server():
 
 PROGRAM = """
 import pulumi
-from bgp4mesh.stack import raw_from_pulumi, validate
-from bgp4mesh.addressing import underlay_plan
+from bgp4mesh.stack import plan_stack, raw_from_pulumi
 from components.netmaker_server import NetmakerServer
 from components.hosts import HostContext
 from components.lab import _server_images
 
-cfg = validate(raw_from_pulumi()[0])
-plan = underlay_plan(cfg) if cfg.lab else None
+stack_plan = plan_stack(raw_from_pulumi()[0])
+cfg, plan = stack_plan.model, stack_plan.underlay
 host = HostContext(cfg.host(cfg.netmaker.host), cfg.images)
 nm = NetmakerServer("netmaker", {"netmaker": cfg.netmaker, "stack": pulumi.get_stack(),
                                   "network": "bgp4mesh-dev-underlay" if plan else "host", "underlay": plan,
-                                  "images": _server_images(cfg, host)})
+                                  "images": _server_images(stack_plan, host)})
 for key in ("api_url", "client_endpoint", "broker_endpoint", "ca_certificate", "master_key",
             "server_name", "connection", "containers"):
     pulumi.export(key, getattr(nm, key))
@@ -392,9 +391,8 @@ for key in ("api_url", "client_endpoint", "broker_endpoint", "ca_certificate", "
 
 
 def _declare(stack: str, project: Path):
-    from harness.live import run_program
     from bgp4mesh.stack import raw_from_file
-    from tests.program_mocks import RecordingMocks
+    from tests.program_mocks import RecordingMocks, run_program
 
     (project / "__main__.py").write_text(PROGRAM)
     if str(ROOT) not in sys.path:

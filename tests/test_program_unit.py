@@ -9,9 +9,9 @@ import pytest
 
 from bgp4mesh.stack import raw_from_file
 from components.docker_parts import IMAGES_DIR, context_digest
-from harness.live import run_program, unwrap
 from pulumi.runtime.rpc import is_rpc_secret as rpc_secret
-from tests.program_mocks import RecordingMocks, run_stack, with_operator_key
+from tests.program_mocks import RecordingMocks, run_program, run_stack, unwrap, with_operator_key
+from tests import plans
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -217,7 +217,7 @@ def test_enrollment_token_only_on_the_join_commands_stdin(dev):
 def test_every_member_joins_with_a_one_use_key_of_its_own(dev):
     """No shared, unlimited or long-lived key: one key per member (border routers and
     nodes), for that member's host, used once, tagged for it alone."""
-    from components.mesh_node import member_key_tag
+    from components.mesh_join import member_key_tag
 
     mocks, _, _ = dev
     keys = {r.name: r.inputs for r in mocks.of_type("dynamic/bgp4mesh:EnrollmentKey")}
@@ -231,7 +231,7 @@ def test_every_member_joins_with_a_one_use_key_of_its_own(dev):
 
 
 def test_member_key_tags_are_unique_and_fit_netmaker():
-    from components.mesh_node import member_key_tag
+    from components.mesh_join import member_key_tag
 
     assert member_key_tag("bgp4mesh", "node1") == "node1@bgp4mesh"
     long = [member_key_tag("n" * 32, f"member-{i}-{'x' * 20}") for i in range(50)]
@@ -311,23 +311,25 @@ def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address(
     run_stack("dev", raw, observe=observe)
     pinned_gates = {"border-address-applied", "node1-address-applied", "node3-address-applied"}
     assert deps["node2-join"] == pinned_gates  # node2 has no pinned address
-    assert deps["border-join"] == deps["node1-join"] == set()
+    assert deps["border-join"] == set()
     # .1 and .3 are among the addresses handed out at join: had border been handed .3 and
     # node3 .1, each would wait for the other's address forever
     assert deps["node3-join"] == {"border-address-applied"}
+    # node1's .10 is not: it joins once the low pins are held, so it is never handed one
+    assert deps["node1-join"] == {"node3-address-applied"}
 
 
 def _signature(run, stack: str) -> dict:
     """What the stack declares per role: each component instance (its whole subtree) by its
     type, each host's own resources (provider, preparation, images) by the host's roles,
     and the rest as the stack's. Per role, the set of distinct type counts its instances have."""
-    from bgp4mesh.host_plan import host_plan
+
     from bgp4mesh.stack import validate
 
     seen: dict[int, tuple] = {}
     run(stack, observe=lambda a: seen.__setitem__(id(a.resource), (a.type_, a.name, a.opts.parent)))
     cfg = validate(raw_from_file(stack)[0])
-    host_roles = {h.name: tuple(sorted(r.split(" ")[0] for r in host_plan(cfg, h).roles)) for h in cfg.hosts}
+    host_roles = {h.name: tuple(sorted(r.split(" ")[0] for r in plans.host(cfg, h).roles)) for h in cfg.hosts}
 
     def role(entry) -> tuple[str, str]:
         typ, name, parent = entry
@@ -386,7 +388,7 @@ def test_a_pinned_image_is_pulled_by_its_digest(remote):
 
 
 def _sim_info(digests: dict) -> dict:
-    """What harness/sim.py writes to staging.json, as far as the staging config reads it."""
+    """What harness/sim writes to staging.json, as far as the staging config reads it."""
     from harness import sim
 
     return {"hosts": {h: {"host_key": "ssh-ed25519 " + "A" * 68} for h in sim.HOSTS}, "operator_key": "/unused", "image_tag": "0123abcd",

@@ -9,10 +9,12 @@ test_netmaker_live.py repeats the CRUD round trips against the real server.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import time
 import uuid
+from typing import NamedTuple
 
 import dill
 import httpx
@@ -24,13 +26,23 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from bgp4mesh.netmaker_api import BadRequest, Unauthorized
 from bgp4mesh.providers import (
+    EgressGateway,
+    EgressGatewayArgs,
     EgressGatewayProvider,
+    EnrollmentKey,
+    EnrollmentKeyArgs,
     EnrollmentKeyProvider,
     GatewayNotFound,
+    InternetGateway,
+    InternetGatewayArgs,
     InternetGatewayProvider,
+    NetmakerNetwork,
+    NetmakerNetworkArgs,
     NetmakerNetworkProvider,
 )
 from bgp4mesh.providers.base import UNKNOWN_SENTINEL, differs, is_unknown
+from bgp4mesh.providers.fields import INPUT, OUTPUT, Field
+from bgp4mesh.providers.member import MeshMember, MeshMemberArgs, MeshMemberProvider
 from tests.netmaker_fake import FakeNetmaker
 
 KEY = "unit-MASTER-key-never-print"
@@ -691,3 +703,108 @@ def test_internet_gateway_check_failures(igp):
     failed = igp.check({}, igw_inputs(client_host_names=["border"], network="Bad Net")).failures
     assert {f.property for f in failed} == {"network", "client_host_names"}
     assert igp.diff("x", checked(igp, igw_inputs()), checked(igp, igw_inputs(gateway_host_name="b2"))).replaces == ["gateway_host_name"]
+
+
+# -- field declarations -----------------------------------------------------------------------------
+# Each provider declares its fields once (``FIELDS``); this is the contract those declarations
+# must keep, spelled out by hand so that a dropped field or a wrong flag fails here.
+class Contract(NamedTuple):
+    resource: type
+    args: type
+    replaces: set  # inputs whose change replaces the object
+    updates: set  # inputs whose change is an update in place
+    drifts: set  # outputs whose live value, unlike the state's, means an update
+    outputs: set  # the other outputs
+    secrets: list  # secret outputs besides connection
+    defaults: dict  # what the Args and check fill in
+
+
+CONTRACTS = {
+    NetmakerNetworkProvider: Contract(
+        NetmakerNetwork, NetmakerNetworkArgs, {"netid", "address_range", "address_range6"}, set(),
+        {"network_id", "default_key_removed"}, {"default_keepalive", "default_mtu"}, [], {},
+    ),
+    EnrollmentKeyProvider: Contract(
+        EnrollmentKey, EnrollmentKeyArgs, {"networks", "tags", "uses", "expires_at", "valid_for_seconds", "unlimited", "for_host"}, set(),
+        {"token"}, {"value", "key_type", "uses_remaining", "expiration"}, ["token", "value"], {"unlimited": False},
+    ),
+    EgressGatewayProvider: Contract(
+        EgressGateway, EgressGatewayArgs, {"network"}, {"gateway_host_name", "ranges", "nat", "metric", "egress_name", "host_wait_seconds"},
+        {"enabled"}, {"egresses", "gateway_node_id"}, [], {"nat": False, "metric": 256, "host_wait_seconds": 0},
+    ),
+    InternetGatewayProvider: Contract(
+        InternetGateway, InternetGatewayArgs, {"network", "gateway_host_name"}, {"client_host_names", "host_wait_seconds"},
+        set(), {"gateway_node_id", "client_node_ids"}, [], {"host_wait_seconds": 0},
+    ),
+    MeshMemberProvider: Contract(
+        MeshMember, MeshMemberArgs, {"network", "host_name"}, {"pinned_address", "join_wait_seconds"},
+        {"node_id"}, {"host_id", "address"}, [], {"join_wait_seconds": 120},
+    ),
+}
+PROVIDERS = list(CONTRACTS)
+
+
+def _stored(cls) -> dict:
+    """A resource's state: every field set, as after a create."""
+    c = CONTRACTS[cls]
+    names = c.replaces | c.updates | c.drifts | c.outputs
+    return {"connection": dict(CONN), "provider_version": "1", "kind": cls.KIND, **{f: f"old-{f}" for f in names}}
+
+
+@pytest.mark.parametrize("cls", PROVIDERS, ids=lambda c: c.__name__)
+def test_each_input_change_replaces_or_updates_as_declared(cls):
+    olds, c = _stored(cls), CONTRACTS[cls]
+    for f in sorted(c.replaces | c.updates):
+        diff = cls().diff("", olds, {**olds, f: f"new-{f}"})  # no id: no drift check
+        assert diff.changes is True, f"{cls.__name__}: a change of {f} goes unnoticed"
+        assert diff.replaces == ([f] if f in c.replaces else []), f"{cls.__name__}.{f}: wrong replace flag"
+
+
+@pytest.mark.parametrize("cls", PROVIDERS, ids=lambda c: c.__name__)
+def test_each_output_drifts_as_declared(cls, fake):
+    olds, c = _stored(cls), CONTRACTS[cls]
+    for f in sorted(c.drifts | c.outputs):
+
+        class OneOutputChanged(cls):
+            def read_object(self, client, id_, props):
+                return {**olds, f: f"live-{f}"}
+
+        diff = _wire(OneOutputChanged(), fake).diff("some-id", olds, dict(olds))
+        assert (diff.changes, diff.replaces) == (f in c.drifts, []), f"{cls.__name__}.{f}: wrong drift flag"
+
+
+@pytest.mark.parametrize("cls", PROVIDERS, ids=lambda c: c.__name__)
+def test_check_fills_in_the_declared_defaults(cls):
+    inputs = cls().check({}, {"connection": dict(CONN)}).inputs
+    assert {f: inputs.get(f) for f in CONTRACTS[cls].defaults} == CONTRACTS[cls].defaults
+
+
+@pytest.mark.parametrize("cls", PROVIDERS, ids=lambda c: c.__name__)
+def test_resource_registers_every_declared_field_and_its_secrets(cls, monkeypatch):
+    c, registered = CONTRACTS[cls], {}
+
+    def register(resource, provider, name, props, opts=None):
+        registered.update(provider=provider, props=props, secrets=opts.additional_secret_outputs)
+
+    monkeypatch.setattr(pulumi.dynamic.Resource, "__init__", register)
+    required = [f.name for f in dataclasses.fields(c.args) if f.default is dataclasses.MISSING]
+    args = c.args(**{f: f"given-{f}" for f in required})
+    c.resource("res", args)
+    inputs = c.replaces | c.updates
+    assert [f.name for f in dataclasses.fields(c.args)] == ["connection", *cls.FIELDS.inputs, "provider_version"]
+    assert {f: getattr(args, f) for f in c.defaults} == c.defaults
+    assert isinstance(registered["provider"], cls)
+    props = registered["props"]
+    assert set(props) == {"kind", "connection", "provider_version", *inputs, *c.drifts, *c.outputs}
+    assert all(props[f] is None for f in c.drifts | c.outputs), "outputs are registered unset"
+    assert props["kind"] == cls.KIND and props["provider_version"] == args.provider_version
+    assert registered["secrets"] == [*c.secrets, "connection"]
+
+
+def test_a_field_flag_that_cannot_apply_is_refused():
+    with pytest.raises(ValueError, match="only an input replaces"):
+        Field("x", OUTPUT, replaces=True)
+    with pytest.raises(ValueError, match="only an output drifts"):
+        Field("x", INPUT, drift=True)
+    with pytest.raises(ValueError, match="kind must be"):
+        Field("x", "computed")

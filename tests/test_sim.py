@@ -1,4 +1,4 @@
-"""Live tier, the simulated Internet (harness/sim.py, ./scripts/sim): hosts reached only
+"""Live tier, the simulated Internet (harness/sim, ./scripts/sim): hosts reached only
 over SSH with pinned host keys, the registry as a Docker Hub mirror, pebble by name,
 a home host behind NAT, the ISP's BGP port. Prints how long `up` took (first and warm)
 and each host's memory at rest."""
@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from bgp4mesh.docker_cli import LOCAL
 from harness import sim
 from tests.live import eventually
 
@@ -63,8 +64,8 @@ def test_docker_hub_names_come_from_the_mirror(simnet):
     since = str(int(time.time()) - 1)
     pulled = out(simnet, "control", "docker rmi -f caddy:2.8.4 >/dev/null 2>&1; docker pull -q caddy:2.8.4 >/dev/null && docker image inspect -f '{{.Id}}' caddy:2.8.4")
     assert pulled == sim.image_id(sim.UPSTREAM["caddy:2.8.4"])
-    served = sim.docker("logs", "--since", since, sim.PREFIX + "registry", check=False) + subprocess.run(
-        ["docker", "logs", "--since", since, sim.PREFIX + "registry"], capture_output=True, text=True).stderr
+    logs = LOCAL.run("logs", "--since", since, sim.PREFIX + "registry")
+    served = logs.stdout + logs.stderr
     assert "/v2/library/caddy/manifests/2.8.4" in served, "the registry did not serve the pull"
     assert sim.dns_query("registry-1.docker.io")[0] == 3, "Docker Hub must not resolve in the sim (NXDOMAIN)"
 
@@ -131,3 +132,36 @@ def test_report_times_and_memory(simnet, capsys):
 def test_a_dead_or_half_removed_container_is_replaced_not_started(status, running, label, want):
     found = None if status is None else {"State": {"Status": status, "Running": running}, "Config": {"Labels": {sim.SPEC_LABEL: label}}}
     assert sim.container_action(found, "d") == want
+
+
+def test_an_image_is_rebuilt_when_what_its_build_reads_changes(tmp_path):
+    """The one build-context digest (the program's image triggers, the simulation's labels):
+    a file's content or mode inside the context, and a Dockerfile kept outside it, count."""
+    from components.docker_parts import context_digest
+
+    context, dockerfile = tmp_path / "bin", tmp_path / "Dockerfile"
+    context.mkdir()
+    (context / "tool").write_bytes(b"v1")
+    dockerfile.write_text("FROM scratch\n")
+    seen = {context_digest(context, dockerfile)}
+    (context / "tool").chmod(0o755)
+    seen.add(context_digest(context, dockerfile))
+    dockerfile.write_text("FROM scratch\nCOPY tool /\n")
+    seen.add(context_digest(context, dockerfile))
+    assert len(seen) == 3
+    assert context_digest(context) == context_digest(context, context / "Dockerfile"), "a Dockerfile inside is part of the context"
+
+
+def test_a_changed_base_image_rebuilds_the_images_built_from_it(tmp_path, monkeypatch):
+    from harness.sim import images
+
+    for kind in images.OWN_IMAGES:
+        (tmp_path / "images" / kind).mkdir(parents=True)
+        (tmp_path / "images" / kind / "Dockerfile").write_text(f"FROM scratch # {kind}\n")
+    monkeypatch.setattr(images, "ROOT", tmp_path)
+    before = images.own_image_labels()
+    (tmp_path / "images" / "bird" / "Dockerfile").write_text("FROM scratch # bird 2\n")
+    after = images.own_image_labels()
+    assert {kind for kind in before if before[kind] != after[kind]} == {"bird", "border"}
+    assert images._with_bases("border") == ["netclient", "bird", "border"]
+    assert images._with_bases("netclient") == ["netclient"]

@@ -120,5 +120,6 @@ def test_reusable_keys_fail_by_tag_and_spent_or_dead_ones_pass():
 def test_the_key_check_is_part_of_verify():
     from bgp4mesh.stack import load_file
     from bgp4mesh.verify import build_checks
+    from tests import plans
 
-    assert any(c.name == "mesh bgp4mesh: no reusable enrollment key" for c in build_checks(load_file("dev"), "dev"))
+    assert any(c.name == "mesh bgp4mesh: no reusable enrollment key" for c in build_checks(plans.of(load_file("dev")), "dev"))

@@ -51,6 +51,7 @@ from pulumi.dynamic import (
 )
 
 from bgp4mesh.netmaker_api import NetmakerClient, NotFound, Unavailable
+from bgp4mesh.providers.fields import Fields
 
 UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
@@ -155,7 +156,8 @@ def connection_input(connection: Any) -> Any:
 class NetmakerProvider(ResourceProvider):
     """Base class: shared check/diff/create/read/update/delete over four hooks.
 
-    Subclasses set the class variables and implement:
+    Subclasses set ``KIND`` and ``FIELDS`` (and, where the default does not fit, the other
+    class variables) and implement:
 
     * ``validate(news) -> list[CheckFailure]`` (may normalise ``news`` in place; must skip
       unknown values),
@@ -168,12 +170,9 @@ class NetmakerProvider(ResourceProvider):
     serialize_as_secret_always = False  # the provider captures no secret
 
     KIND: ClassVar[str] = ""
-    FIELDS: ClassVar[tuple[str, ...]] = ()  # the resource's own inputs, besides connection
-    REPLACE_ON: ClassVar[tuple[str, ...]] = ()  # inputs Netmaker cannot change in place
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ()  # computed outs: live != state -> update
+    FIELDS: ClassVar[Fields] = Fields()  # the resource's own inputs and outputs
     GONE_FIELD: ClassVar[str] = ""  # reported in `replaces` when the object vanished
     GONE_MEANS_REPLACE: ClassVar[bool] = True
-    DEFAULTS: ClassVar[dict[str, Any]] = {}
     CLIENT_OPTIONS: ClassVar[dict[str, Any]] = {}
     # the drift check in diff is best-effort: give up sooner on a dead server (a preview
     # against an offline lab should not spend the full retry budget on every resource)
@@ -254,14 +253,14 @@ class NetmakerProvider(ResourceProvider):
         self, client: NetmakerClient, id_: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> dict[str, Any]:
         live = self.read_object(client, id_, {**olds, **news})
-        return {k: v for k, v in (live or {}).items() if k not in self.FIELDS}
+        return {k: v for k, v in (live or {}).items() if k not in self.FIELDS.inputs}
 
     def delete_object(self, client: NetmakerClient, id_: str, props: dict[str, Any]) -> None:
         raise NotImplementedError
 
     # -- helpers --------------------------------------------------------------------------------
     def _inputs(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        out = {f: props.get(f) for f in self.FIELDS}
+        out = {f: props.get(f) for f in self.FIELDS.inputs}
         out["connection"] = props.get("connection")
         out["provider_version"] = props.get("provider_version")
         out["kind"] = self.KIND
@@ -276,7 +275,7 @@ class NetmakerProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = dict(news)
         failures: list[CheckFailure] = []
-        for k, v in self.DEFAULTS.items():
+        for k, v in self.FIELDS.defaults.items():
             if news.get(k) is None:
                 news[k] = v
         kind = news.get("kind")
@@ -309,9 +308,9 @@ class NetmakerProvider(ResourceProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces: set[str] = set()
         changed = False
-        for f in self.FIELDS:
+        for f in self.FIELDS.inputs:
             if differs(olds.get(f), news.get(f)):
-                if f in self.REPLACE_ON:
+                if f in self.FIELDS.replace_on:
                     replaces.add(f)
                 else:
                     changed = True
@@ -334,15 +333,15 @@ class NetmakerProvider(ResourceProvider):
                     else:
                         changed = True
                 else:
-                    for f in self.FIELDS:
+                    for f in self.FIELDS.inputs:
                         if f not in live or not known(news.get(f)):
                             continue
                         if _norm(live[f]) != _norm(news.get(f)):
-                            if f in self.REPLACE_ON:
+                            if f in self.FIELDS.replace_on:
                                 replaces.add(f)
                             else:
                                 changed = True
-                    for f in self.COMPUTED_DRIFT:
+                    for f in self.FIELDS.drift:
                         if f in live and _norm(live[f]) != _norm(olds.get(f)):
                             changed = True
         if replaces:
@@ -381,3 +380,23 @@ def merge_opts(
     opts: pulumi.ResourceOptions | None, secret_outputs: list[str]
 ) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs))
+
+
+class NetmakerResource(pulumi.dynamic.Resource):
+    """A resource that registers what its provider's ``FIELDS`` declare: ``kind``, the
+    connection, the inputs from ``args``, ``provider_version`` and every output (unset),
+    with the secret outputs encrypted in the state."""
+
+    PROVIDER: ClassVar[type[NetmakerProvider]]
+
+    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions | None = None) -> None:
+        provider = self.PROVIDER()
+        fields = provider.FIELDS
+        props = {
+            "kind": provider.KIND,
+            "connection": connection_input(args.connection),
+            **{f: getattr(args, f) for f in fields.inputs},
+            "provider_version": args.provider_version,
+            **dict.fromkeys(fields.outputs),
+        }
+        super().__init__(provider, name, props, merge_opts(opts, fields.secret_outputs))

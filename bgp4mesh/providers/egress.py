@@ -22,23 +22,15 @@ internet gateway is :class:`bgp4mesh.providers.internet_gateway.InternetGateway`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure
 
 from bgp4mesh.netmaker_api import NetmakerClient, NetmakerError, NotFound
-from bgp4mesh.providers.base import (
-    NetmakerConnection,
-    NetmakerProvider,
-    as_int,
-    connection_input,
-    is_unknown,
-    known,
-    merge_opts,
-    normalize_cidr,
-)
+from bgp4mesh.providers.base import NetmakerProvider, NetmakerResource, as_int, is_unknown, known, normalize_cidr
+from bgp4mesh.providers.fields import INPUT, OUTPUT, Field, Fields
 from bgp4mesh.providers.network import NETID_RE
 from bgp4mesh.waiting import WaitTimeout, until
 
@@ -88,16 +80,25 @@ def _host_node(client: NetmakerClient, network: str, host_name: str, what: str) 
     raise _NotYet(f"host '{host_name}' ({host.get('id')}) has no node in network '{network}'")
 
 
+FIELDS = Fields(
+    Field("network", INPUT, replaces=True),
+    Field("gateway_host_name", INPUT, doc="the mesh host the ranges are routed through"),
+    Field("ranges", INPUT, doc="CIDRs, one egress object each"),
+    Field("nat", INPUT, default=False),
+    Field("metric", INPUT, default=256),
+    Field("egress_name", INPUT, default=None, doc="default: the Pulumi resource name"),
+    Field("host_wait_seconds", INPUT, default=0),
+    Field("egresses", OUTPUT, doc="[{id, range}]"),
+    Field("gateway_node_id", OUTPUT),
+    Field("enabled", OUTPUT, drift=True),
+)
+
+
 class EgressGatewayProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "network", "gateway_host_name", "ranges", "nat", "metric", "egress_name", "host_wait_seconds",
-    )
-    REPLACE_ON: ClassVar[tuple[str, ...]] = ("network",)
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("enabled",)
+    FIELDS: ClassVar[Fields] = FIELDS
     GONE_FIELD: ClassVar[str] = "network"
     GONE_MEANS_REPLACE: ClassVar[bool] = False  # update re-creates the objects in place
-    DEFAULTS: ClassVar[dict[str, Any]] = {"nat": False, "metric": 256, "host_wait_seconds": 0}
 
     # -- check --------------------------------------------------------------------------------
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
@@ -272,47 +273,16 @@ class EgressGatewayProvider(NetmakerProvider):
                 pass  # already gone (also when its network was deleted)
 
 
-@dataclass
-class EgressGatewayArgs:
-    connection: NetmakerConnection | dict[str, Any] | pulumi.Input[dict[str, Any]]
-    network: pulumi.Input[str]
-    gateway_host_name: pulumi.Input[str]
-    ranges: pulumi.Input[list[pulumi.Input[str]]]
-    nat: pulumi.Input[bool] = False
-    metric: pulumi.Input[int] = 256
-    provider_version: str = PROVIDER_VERSION
-    egress_name: pulumi.Input[str] | None = None  # default: the Pulumi resource name
-    host_wait_seconds: pulumi.Input[float] = 0
+EgressGatewayArgs = FIELDS.args_class("EgressGatewayArgs", PROVIDER_VERSION, __name__)
 
 
-class EgressGateway(pulumi.dynamic.Resource, module="bgp4mesh", name="EgressGateway"):
-    """Egress ranges routed through one mesh host. Outputs: ``egresses`` ([{id, range}]),
-    ``gateway_node_id``, ``enabled``, ``kind`` and the inputs."""
+class EgressGateway(NetmakerResource, module="bgp4mesh", name="EgressGateway"):
+    """Egress ranges routed through one mesh host; its inputs and outputs are ``FIELDS``
+    above, with ``kind``."""
 
-    kind: pulumi.Output[str]
-    network: pulumi.Output[str]
-    gateway_host_name: pulumi.Output[str]
-    ranges: pulumi.Output[list[str]]
-    nat: pulumi.Output[bool]
-    metric: pulumi.Output[int]
-    egresses: pulumi.Output[list[dict[str, str]]]
-    gateway_node_id: pulumi.Output[str]
-    enabled: pulumi.Output[bool]
+    PROVIDER = EgressGatewayProvider
 
-    def __init__(self, name: str, args: EgressGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "kind": KIND,
-            "connection": connection_input(args.connection),
-            "network": args.network,
-            "gateway_host_name": args.gateway_host_name,
-            "ranges": args.ranges,
-            "nat": args.nat,
-            "metric": args.metric,
-            "egress_name": args.egress_name if args.egress_name is not None else name,
-            "host_wait_seconds": args.host_wait_seconds,
-            "provider_version": args.provider_version,
-            "egresses": None,
-            "gateway_node_id": None,
-            "enabled": None,
-        }
-        super().__init__(EgressGatewayProvider(), name, props, merge_opts(opts, ["connection"]))
+    def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions | None = None) -> None:
+        if args.egress_name is None:
+            args = dataclasses.replace(args, egress_name=name)
+        super().__init__(name, args, opts)

@@ -35,10 +35,8 @@ only network it was), the next diff sees it gone and replaces it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import pulumi
 from pulumi.dynamic import CheckFailure
 
 from bgp4mesh.netmaker_api import (
@@ -50,32 +48,38 @@ from bgp4mesh.netmaker_api import (
     key_usable,
     parse_time,
 )
-from bgp4mesh.providers.base import (
-    NetmakerConnection,
-    NetmakerProvider,
-    as_int,
-    connection_input,
-    is_unknown,
-    known,
-    merge_opts,
-)
+from bgp4mesh.providers.base import NetmakerProvider, NetmakerResource, as_int, is_unknown, known
+from bgp4mesh.providers.fields import INPUT, OUTPUT, SECRET, Field, Fields
 
 PROVIDER_VERSION = "3"
 KIND = "netmaker-enrollment-key"
 LIFETIMES = ("uses", "expires_at", "valid_for_seconds", "unlimited")
 MEMBER_LIFETIME = ["uses", "valid_for_seconds"]
 """The one pair of lifetimes allowed together: a member's key, used once or expired."""
-COMPUTED = ("token", "value", "key_type", "uses_remaining", "expiration")
-"""Outputs the server gives a key (secret: token, value)."""
+FIELDS = Fields(  # Netmaker cannot change a key: every input replaces it
+    Field("networks", INPUT, replaces=True),
+    Field("tags", INPUT, replaces=True, doc="the first names the key"),
+    Field("uses", INPUT, replaces=True, default=None),
+    Field("expires_at", INPUT, replaces=True, default=None, doc="unix seconds or ISO-8601"),
+    Field("valid_for_seconds", INPUT, replaces=True, default=None, doc=(
+        "expire this long after creation; renewed by the first diff past half of it (a member's key, "
+        "with uses and for_host: replaced when unused past it)")),
+    Field("unlimited", INPUT, replaces=True, default=False),
+    Field("for_host", INPUT, replaces=True, default=None, doc=(
+        "the Netmaker host (netclient name) this key is for: once it has joined, the key is consumed "
+        "and never replaced (see the module docstring); needs uses=1")),
+    Field("token", SECRET, drift=True, doc="what `netclient join -t` takes"),
+    Field("value", SECRET, doc="the key id, also a credential"),
+    Field("key_type", OUTPUT),
+    Field("uses_remaining", OUTPUT),
+    Field("expiration", OUTPUT),
+)
 
 
 class EnrollmentKeyProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = ("networks", "tags", *LIFETIMES, "for_host")
-    REPLACE_ON: ClassVar[tuple[str, ...]] = FIELDS
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("token",)
+    FIELDS: ClassVar[Fields] = FIELDS
     GONE_FIELD: ClassVar[str] = "tags"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"unlimited": False}
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
         return self._check_tags(news) + self._check_networks(news) + self._check_lifetime(news)
@@ -200,7 +204,7 @@ class EnrollmentKeyProvider(NetmakerProvider):
             unlimited=bool(props.get("unlimited")),
         )
         live = self._live(key)
-        return tags[0], {k: v for k, v in live.items() if k not in self.FIELDS}
+        return tags[0], {k: v for k, v in live.items() if k not in self.FIELDS.inputs}
 
     @staticmethod
     def _joined(client: NetmakerClient, props: dict[str, Any]) -> bool:
@@ -234,7 +238,7 @@ class EnrollmentKeyProvider(NetmakerProvider):
         usable = key is not None and key_usable(key, now)
         if self._joined(client, props):
             # consumed: the state as it is; a usable key is a credential no one needs
-            return None if usable else {f: props.get(f) for f in (*self.FIELDS, *COMPUTED)}
+            return None if usable else {f: props.get(f) for f in (*self.FIELDS.inputs, *self.FIELDS.outputs)}
         if not usable or now >= (key_expires_at(key) or now + 1):
             return None  # gone, spent (not by its host) or unused past its expiry
         return {**self._live(key), "expires_at": props.get("expires_at"), "valid_for_seconds": props.get("valid_for_seconds")}
@@ -249,42 +253,11 @@ class EnrollmentKeyProvider(NetmakerProvider):
         client.delete_enrollment_key(value)  # NotFound ("no enrollmentkey found") = done
 
 
-@dataclass
-class EnrollmentKeyArgs:
-    connection: NetmakerConnection | dict[str, Any] | pulumi.Input[dict[str, Any]]
-    networks: pulumi.Input[list[pulumi.Input[str]]]
-    tags: pulumi.Input[list[pulumi.Input[str]]]
-    uses: pulumi.Input[int] | None = None
-    expires_at: pulumi.Input[int] | pulumi.Input[str] | None = None
-    valid_for_seconds: pulumi.Input[int] | None = None
-    """Expire this long after creation; renewed by the first diff past half of it (a
-    member's key, with ``uses`` and ``for_host``: replaced when unused past it)."""
-    unlimited: pulumi.Input[bool] = False
-    for_host: pulumi.Input[str] | None = None
-    """The Netmaker host (netclient name) this key is for: once it has joined, the key is
-    consumed and never replaced (see the module docstring). Needs ``uses=1``."""
-    provider_version: str = field(default=PROVIDER_VERSION)
+EnrollmentKeyArgs = FIELDS.args_class("EnrollmentKeyArgs", PROVIDER_VERSION, __name__)
 
 
-class EnrollmentKey(pulumi.dynamic.Resource, module="bgp4mesh", name="EnrollmentKey"):
-    """A Netmaker enrollment key. Secret outputs: ``token`` (what ``netclient join -t``
-    takes), ``value`` (the key id, also a credential) and ``connection``."""
+class EnrollmentKey(NetmakerResource, module="bgp4mesh", name="EnrollmentKey"):
+    """A Netmaker enrollment key; its inputs and outputs are ``FIELDS`` above, with ``kind``
+    (the SECRET ones and ``connection`` are kept encrypted in the state)."""
 
-    kind: pulumi.Output[str]
-    networks: pulumi.Output[list[str]]
-    tags: pulumi.Output[list[str]]
-    token: pulumi.Output[str]
-    value: pulumi.Output[str]
-    key_type: pulumi.Output[int]
-    uses_remaining: pulumi.Output[int]
-    expiration: pulumi.Output[str]
-
-    def __init__(self, name: str, args: EnrollmentKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "kind": KIND,
-            "connection": connection_input(args.connection),
-            **{f: getattr(args, f) for f in EnrollmentKeyProvider.FIELDS},
-            "provider_version": args.provider_version,
-            **dict.fromkeys(COMPUTED),
-        }
-        super().__init__(EnrollmentKeyProvider(), name, props, merge_opts(opts, ["token", "value", "connection"]))
+    PROVIDER = EnrollmentKeyProvider

@@ -17,14 +17,13 @@ removed on the server is made again by the next ``pulumi up``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import pulumi
 from pulumi.dynamic import CheckFailure
 
 from bgp4mesh.netmaker_api import NetmakerClient, NotFound
-from bgp4mesh.providers.base import NetmakerConnection, NetmakerProvider, connection_input, known, merge_opts
+from bgp4mesh.providers.base import NetmakerProvider, NetmakerResource, known
+from bgp4mesh.providers.fields import INPUT, OUTPUT, Field, Fields
 from bgp4mesh.providers.egress import resolve_gateway
 from bgp4mesh.providers.network import NETID_RE
 
@@ -32,14 +31,21 @@ PROVIDER_VERSION = "1"
 KIND = "netmaker-internet-gateway"
 
 
+FIELDS = Fields(
+    Field("network", INPUT, replaces=True),
+    Field("gateway_host_name", INPUT, replaces=True),
+    Field("client_host_names", INPUT, doc="a changed list re-creates the gateway in place"),
+    Field("host_wait_seconds", INPUT, default=0),
+    Field("gateway_node_id", OUTPUT),
+    Field("client_node_ids", OUTPUT),
+)
+
+
 class InternetGatewayProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = ("network", "gateway_host_name", "client_host_names", "host_wait_seconds")
-    REPLACE_ON: ClassVar[tuple[str, ...]] = ("network", "gateway_host_name")
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ()
+    FIELDS: ClassVar[Fields] = FIELDS
     GONE_FIELD: ClassVar[str] = "network"
     GONE_MEANS_REPLACE: ClassVar[bool] = False  # update sets it again in place
-    DEFAULTS: ClassVar[dict[str, Any]] = {"host_wait_seconds": 0}
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
         failures: list[CheckFailure] = []
@@ -104,36 +110,11 @@ class InternetGatewayProvider(NetmakerProvider):
             pass  # the node (or its network) is gone, and the gateway with it
 
 
-@dataclass
-class InternetGatewayArgs:
-    connection: NetmakerConnection | dict[str, Any] | pulumi.Input[dict[str, Any]]
-    network: pulumi.Input[str]
-    gateway_host_name: pulumi.Input[str]
-    client_host_names: pulumi.Input[list[pulumi.Input[str]]]
-    host_wait_seconds: pulumi.Input[float] = 0
-    provider_version: str = PROVIDER_VERSION
+InternetGatewayArgs = FIELDS.args_class("InternetGatewayArgs", PROVIDER_VERSION, __name__)
 
 
-class InternetGateway(pulumi.dynamic.Resource, module="bgp4mesh", name="InternetGateway"):
-    """The mesh host every client reaches the Internet through. Outputs: ``gateway_node_id``,
-    ``client_node_ids`` and the inputs."""
+class InternetGateway(NetmakerResource, module="bgp4mesh", name="InternetGateway"):
+    """The mesh host every client reaches the Internet through; its inputs and outputs are
+    ``FIELDS`` above, with ``kind``."""
 
-    network: pulumi.Output[str]
-    gateway_host_name: pulumi.Output[str]
-    client_host_names: pulumi.Output[list[str]]
-    gateway_node_id: pulumi.Output[str]
-    client_node_ids: pulumi.Output[list[str]]
-
-    def __init__(self, name: str, args: InternetGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "kind": KIND,
-            "connection": connection_input(args.connection),
-            "network": args.network,
-            "gateway_host_name": args.gateway_host_name,
-            "client_host_names": args.client_host_names,
-            "host_wait_seconds": args.host_wait_seconds,
-            "provider_version": args.provider_version,
-            "gateway_node_id": None,
-            "client_node_ids": None,
-        }
-        super().__init__(InternetGatewayProvider(), name, props, merge_opts(opts, ["connection"]))
+    PROVIDER = InternetGatewayProvider

@@ -12,15 +12,14 @@ removed node does not linger as an offline peer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import ip_address, ip_interface
 from typing import Any, ClassVar
 
-import pulumi
 from pulumi.dynamic import CheckFailure
 
 from bgp4mesh.netmaker_api import AddressInUse, NetmakerClient, NotFound
-from bgp4mesh.providers.base import NetmakerConnection, NetmakerProvider, connection_input, known, merge_opts
+from bgp4mesh.providers.base import NetmakerProvider, NetmakerResource, known
+from bgp4mesh.providers.fields import INPUT, OUTPUT, Field, Fields
 from bgp4mesh.providers.egress import GatewayNotFound, resolve_gateway
 from bgp4mesh.waiting import WaitTimeout, until
 
@@ -29,13 +28,21 @@ PIN_WAIT_SECONDS = 60
 KIND = "netmaker-mesh-member"
 
 
+FIELDS = Fields(
+    Field("network", INPUT, replaces=True),
+    Field("host_name", INPUT, replaces=True, doc="the name the netclient joined with (`netclient join -o NAME`)"),
+    Field("pinned_address", INPUT, default=None, doc="pin this mesh address; None keeps the one Netmaker assigned"),
+    Field("join_wait_seconds", INPUT, default=120),
+    Field("node_id", OUTPUT, drift=True),
+    Field("host_id", OUTPUT),
+    Field("address", OUTPUT, doc="the node's mesh address"),
+)
+
+
 class MeshMemberProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = ("network", "host_name", "pinned_address", "join_wait_seconds")
-    REPLACE_ON: ClassVar[tuple[str, ...]] = ("network", "host_name")
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("node_id",)
+    FIELDS: ClassVar[Fields] = FIELDS
     GONE_FIELD: ClassVar[str] = "host_name"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"join_wait_seconds": 120, "pinned_address": None}
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
         pinned = news.get("pinned_address")
@@ -97,40 +104,11 @@ class MeshMemberProvider(NetmakerProvider):
                 pass
 
 
-@dataclass
-class MeshMemberArgs:
-    connection: NetmakerConnection | dict[str, Any] | pulumi.Input[dict[str, Any]]
-    network: pulumi.Input[str]
-    host_name: pulumi.Input[str]
-    """The name the netclient joined with (`netclient join -o NAME`)."""
-    pinned_address: pulumi.Input[str] | None = None
-    """Pin this mesh address; None keeps the one Netmaker assigned."""
-    join_wait_seconds: pulumi.Input[int] = 120
-    provider_version: str = PROVIDER_VERSION
+MeshMemberArgs = FIELDS.args_class("MeshMemberArgs", PROVIDER_VERSION, __name__)
 
 
-class MeshMember(pulumi.dynamic.Resource, module="bgp4mesh", name="MeshMember"):
-    """A joined host's node in a network, with its (optionally pinned) mesh address."""
+class MeshMember(NetmakerResource, module="bgp4mesh", name="MeshMember"):
+    """A joined host's node in a network, with its (optionally pinned) mesh address; its
+    inputs and outputs are ``FIELDS`` above, with ``kind``."""
 
-    kind: pulumi.Output[str]
-    network: pulumi.Output[str]
-    host_name: pulumi.Output[str]
-    node_id: pulumi.Output[str]
-    host_id: pulumi.Output[str]
-    address: pulumi.Output[str]
-
-    def __init__(self, name: str, args: MeshMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "kind": KIND,
-            "connection": connection_input(args.connection),
-            "network": args.network,
-            "host_name": args.host_name,
-            "pinned_address": args.pinned_address,
-            "join_wait_seconds": args.join_wait_seconds,
-            "provider_version": args.provider_version,
-            "node_id": None,
-            "host_id": None,
-            "address": None,
-        }
-        super().__init__(MeshMemberProvider(), name, props, merge_opts(opts, ["connection"]))
-
+    PROVIDER = MeshMemberProvider

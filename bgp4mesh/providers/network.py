@@ -21,21 +21,13 @@ objects (EnrollmentKey and EgressGateway resources notice that in their own diff
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import pulumi
 from pulumi.dynamic import CheckFailure
 
 from bgp4mesh.netmaker_api import NetmakerClient, key_usable
-from bgp4mesh.providers.base import (
-    NetmakerConnection,
-    NetmakerProvider,
-    connection_input,
-    known,
-    merge_opts,
-    normalize_cidr,
-)
+from bgp4mesh.providers.base import NetmakerProvider, NetmakerResource, known, normalize_cidr
+from bgp4mesh.providers.fields import INPUT, OUTPUT, Field, Fields
 
 PROVIDER_VERSION = "2"
 KIND = "netmaker-network"
@@ -76,11 +68,20 @@ def _check_range(value: Any, version: int, field: str) -> tuple[str | None, list
     return norm, []
 
 
+FIELDS = Fields(
+    Field("netid", INPUT, replaces=True, doc="the network's name"),
+    Field("address_range", INPUT, replaces=True, doc="IPv4 CIDR (or None with address_range6)"),
+    Field("address_range6", INPUT, replaces=True, default=None),
+    Field("network_id", OUTPUT, drift=True, doc="the server's uuid"),
+    Field("default_keepalive", OUTPUT),
+    Field("default_mtu", OUTPUT),
+    Field("default_key_removed", OUTPUT, drift=True, doc="no usable key carries the network's name, a tombstone does"),
+)
+
+
 class NetmakerNetworkProvider(NetmakerProvider):
     KIND: ClassVar[str] = KIND
-    FIELDS: ClassVar[tuple[str, ...]] = ("netid", "address_range", "address_range6")
-    REPLACE_ON: ClassVar[tuple[str, ...]] = ("netid", "address_range", "address_range6")
-    COMPUTED_DRIFT: ClassVar[tuple[str, ...]] = ("network_id", "default_key_removed")
+    FIELDS: ClassVar[Fields] = FIELDS
     GONE_FIELD: ClassVar[str] = "netid"
 
     def validate(self, news: dict[str, Any]) -> list[CheckFailure]:
@@ -140,41 +141,10 @@ class NetmakerNetworkProvider(NetmakerProvider):
         client.delete_network(id_, force=True)  # 200 also when it no longer exists
 
 
-@dataclass
-class NetmakerNetworkArgs:
-    connection: NetmakerConnection | dict[str, Any] | pulumi.Input[dict[str, Any]]
-    netid: pulumi.Input[str]
-    address_range: pulumi.Input[str] | None
-    address_range6: pulumi.Input[str] | None = None
-    provider_version: str = PROVIDER_VERSION
+NetmakerNetworkArgs = FIELDS.args_class("NetmakerNetworkArgs", PROVIDER_VERSION, __name__)
 
 
-class NetmakerNetwork(pulumi.dynamic.Resource, module="bgp4mesh", name="NetmakerNetwork"):
-    """A Netmaker network. Outputs: ``netid``, ``address_range``, ``address_range6``,
-    ``network_id`` (server uuid), ``default_keepalive``, ``default_mtu``, ``kind``, and
-    ``default_key_removed`` (no usable key carries the network's name, a tombstone does)."""
+class NetmakerNetwork(NetmakerResource, module="bgp4mesh", name="NetmakerNetwork"):
+    """A Netmaker network; its inputs and outputs are ``FIELDS`` above, with ``kind``."""
 
-    kind: pulumi.Output[str]
-    netid: pulumi.Output[str]
-    address_range: pulumi.Output[str | None]
-    address_range6: pulumi.Output[str | None]
-    network_id: pulumi.Output[str]
-    default_keepalive: pulumi.Output[int]
-    default_mtu: pulumi.Output[int]
-    default_key_removed: pulumi.Output[bool]
-    provider_version: pulumi.Output[str]
-
-    def __init__(self, name: str, args: NetmakerNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {
-            "kind": KIND,
-            "connection": connection_input(args.connection),
-            "netid": args.netid,
-            "address_range": args.address_range,
-            "address_range6": args.address_range6,
-            "provider_version": args.provider_version,
-            "network_id": None,
-            "default_keepalive": None,
-            "default_mtu": None,
-            "default_key_removed": None,
-        }
-        super().__init__(NetmakerNetworkProvider(), name, props, merge_opts(opts, ["connection"]))
+    PROVIDER = NetmakerNetworkProvider

@@ -1,0 +1,335 @@
+"""The deployment plan: everything a stack deploys, decided once from the validated model.
+
+Config -> model (config.py, rules.py) -> plan (here) -> components, renders, host
+preparation, `verify` and `check`, which only read it. Every derived fact lives in one
+field: a router's sessions with their BIRD names and links, its iBGP peers, the gateway
+order, the agents' settings, the members' endpoints and join order, the egress ranges per
+address family, the hosts' firewall openings. A problem only planning can find (a lab
+network too small, an address clash) is a ConfigError with its key path, like the model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from itertools import islice
+from typing import Optional, Union
+
+from .addressing import ExchangePlan, LinkPlan, UnderlayPlan, exchange_plan, link_plans, underlay_plan
+from .config import FAMILIES, LAB_RTR_SLOT, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
+from .edge_rules import EdgePlan, edge_plan
+from .host_plan import HostPlan, host_plan
+from .naming import bird_protocol, bird_symbol
+from .problems import ConfigError, Problem
+
+Network = Union[IPv4Network, IPv6Network]
+
+RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_routers", "rpki"})
+"""Top-level config keys the BIRD configs are rendered from: if any came in secret, the
+rendered files are secret too."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One eBGP session of a border router."""
+
+    upstream: Upstream
+    protocol: str
+    """Its BIRD protocol on the router (and the router's on the mock ISP is `peer`)."""
+    peer: str
+    """The router's BIRD protocol on the mock ISP (kind mock)."""
+    link: Optional[LinkPlan]
+    """The lab network it runs on (kind mock)."""
+    as_path: tuple[int, ...]
+    """The AS path the upstream must see for the own prefixes (prepends, drain)."""
+
+    @property
+    def kind(self) -> str:
+        return self.upstream.kind
+
+
+@dataclass(frozen=True)
+class IbgpPeer:
+    router: str
+    protocol: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class Member:
+    """What every mesh member (border router or node) shares: where it runs and joins."""
+
+    name: str
+    host: str
+    pinned: Optional[IPv4Address]
+    """Its mesh address when the config pins it (else Netmaker assigns one at join)."""
+    endpoint: Optional[str]
+    """Its static WireGuard endpoint: the lab underlay address, else the host's public
+    address; None behind NAT (STUN finds it)."""
+    join_after: tuple[str, ...]
+    """Members whose join must complete before this one joins (see `_join_order`)."""
+    edge: EdgePlan
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    spec: BorderRouter
+    member: Member
+    sessions: tuple[Session, ...]
+    ibgp: tuple[IbgpPeer, ...]
+    kernel_table: Optional[int]
+    """Where BIRD installs BGP routes: None is the main table (a lab)."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    spec: MeshNode
+    member: Member
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class IspPlan:
+    """A lab's mock ISP standing in for one upstream."""
+
+    session: Session
+    router: str
+    """The border router it peers with."""
+    router_id: IPv4Address
+    loopbacks: tuple[str, ...]
+    """Its Internet test addresses (/32 on lo, the first of each announced prefix)."""
+    exchange_address: Optional[IPv4Address]
+
+    @property
+    def name(self) -> str:
+        return self.session.upstream.name
+
+    @property
+    def test_address(self) -> Optional[str]:
+        return self.loopbacks[0].split("/")[0] if self.loopbacks else None
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """A lab's Internet host on the exchange."""
+
+    asn: int
+    address: IPv4Address
+    test_address: str
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """The border routers as the mesh's gateways, in priority order."""
+
+    egress: tuple[str, ...]
+    """Routers with a pinned mesh address: the nodes' egress-failover order."""
+    health: tuple[tuple[str, str], ...]
+    """(mesh address, iBGP address) of each router border-health forwards to (several routers)."""
+    internet: Optional[str]
+    """The router every node uses as its internet gateway (mesh.internet_gateway)."""
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    model: StackConfig
+    families: tuple[int, ...]
+    routers: tuple[RouterPlan, ...]
+    nodes: tuple[NodePlan, ...]
+    isps: tuple[IspPlan, ...]
+    probe: Optional[ProbePlan]
+    gateways: Gateways
+    egress: dict[int, tuple[Network, ...]]
+    """The egress ranges per address family."""
+    node_routes: tuple[str, ...]
+    """What a node must hold once the gateways are declared (netclient-converge's wants)."""
+    rtr_caches: tuple[tuple[str, RtrCache], ...]
+    hosts: tuple[HostPlan, ...]
+    secret_files: bool
+    """The rendered daemon configs hold secrets (a password, or a secret config key)."""
+    underlay: Optional[UnderlayPlan] = None
+    links: tuple[LinkPlan, ...] = ()
+    exchange: Optional[ExchangePlan] = None
+    ibgp_limits: tuple[int, int] = (0, 0)
+    join_order: tuple[str, ...] = field(default=())
+    """Every member, each after the members it joins after (Member.join_after)."""
+
+    def router(self, name: str) -> RouterPlan:
+        return next(r for r in self.routers if r.name == name)
+
+    def host(self, name: str) -> HostPlan:
+        return next(h for h in self.hosts if h.name == name)
+
+    def member_name(self, address: str) -> str:
+        """The router or node pinned to `address`, else the address itself."""
+        found = (m.member.name for m in (*self.routers, *self.nodes) if str(m.member.pinned) == address)
+        return next(found, address)
+
+
+def lab_addressing(cfg: StackConfig) -> tuple[Optional[UnderlayPlan], tuple[LinkPlan, ...], Optional[ExchangePlan]]:
+    """A lab's Docker networks and who sits where on them; every capacity problem at once."""
+    if cfg.lab is None:
+        return None, (), None
+    found, problems = [], []
+    for plan in (underlay_plan, link_plans, exchange_plan):
+        try:
+            found.append(plan(cfg))
+        except ConfigError as exc:
+            problems += exc.problems
+    if not problems:
+        problems += _cache_clashes(cfg, found[0])
+    if problems:
+        raise ConfigError(problems=problems)
+    return found[0], tuple(found[1]), found[2]
+
+
+def _cache_clashes(cfg: StackConfig, underlay: UnderlayPlan) -> list[Problem]:
+    """A lab runs a cache at each rpki.caches address: on the underlay, where every border
+    router reaches it, at an address nothing else there holds."""
+    if cfg.rpki is None:
+        return []
+    taken = {a: f"{k} (Netmaker)" for k, a in underlay.netmaker.items()} | {underlay.gateway: "the Docker bridge gateway"}
+    taken |= {a: f"border router {n}" for n, a in underlay.routers.items()} | {a: f"mesh node {n}" for n, a in underlay.nodes.items()}
+    subnet, problems = underlay.subnet, []
+    for i, cache in enumerate(cfg.rtr_caches):
+        key, hint = (f"rpki.caches[{i}].address", "") if cfg.rpki.caches else ("rpki", f" (the lab's default cache, lab.underlay + {LAB_RTR_SLOT}: list rpki.caches)")
+        if cache.address not in subnet or cache.address in (subnet.network_address, subnet.broadcast_address):
+            problems.append(Problem(key, cache.address, f"a lab runs this cache on the underlay: a host address of lab.underlay {subnet}"))
+        elif cache.address in taken:
+            problems.append(Problem(key, cache.address, f"already the underlay address of {taken[cache.address]}{hint}"))
+    return problems
+
+
+def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> StackPlan:
+    """The plan of a model that passed validation and the cross-section rules."""
+    underlay, links, exchange = lab_addressing(cfg)
+    ibgp = _ibgp_addresses(cfg, underlay)
+    joins = _join_order(cfg)
+    by_link = {p.upstream: p for p in links}
+    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link) for r in cfg.border_routers)
+    nodes = tuple(_node(cfg, n, underlay, joins) for n in cfg.mesh.nodes)
+    sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
+    egress = {v: tuple(x for x in cfg.mesh.egress_ranges if x.version == v) for v in FAMILIES}
+    return StackPlan(
+        model=cfg,
+        families=FAMILIES,
+        routers=routers,
+        nodes=nodes,
+        isps=tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock"),
+        probe=_probe(cfg, exchange),
+        gateways=Gateways(
+            egress=tuple(str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None),
+            health=tuple((str(r.mesh_ip), str(ibgp[r.name])) for r in cfg.border_routers if r.name in ibgp),
+            internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
+        ),
+        egress=egress,
+        node_routes=tuple(f"route:{r}" for v in FAMILIES for r in egress[v]) + ("internet",) * cfg.mesh.internet_gateway,
+        rtr_caches=tuple((RTR_CACHE_NAME.format(n=i + 1), c) for i, c in enumerate(cfg.rtr_caches)),
+        hosts=tuple(host_plan(cfg, h, ibgp) for h in cfg.hosts),
+        secret_files=bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams),
+        underlay=underlay,
+        links=links,
+        exchange=exchange,
+        ibgp_limits=cfg.ibgp_limits(),
+        join_order=_in_join_order(joins),
+    )
+
+
+def _ibgp_addresses(cfg: StackConfig, underlay: Optional[UnderlayPlan]) -> dict[str, IPv4Address]:
+    """Where each border router takes iBGP sessions: its lab underlay address, else its
+    `ibgp_address`. Empty with one router (no iBGP)."""
+    if len(cfg.border_routers) < 2:
+        return {}
+    if underlay is not None:
+        return dict(underlay.routers)
+    return {r.name: r.ibgp_address for r in cfg.border_routers if r.ibgp_address is not None}
+
+
+def _session(cfg: StackConfig, router: BorderRouter, up: Upstream, link: Optional[LinkPlan]) -> Session:
+    path = (cfg.asn,) * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
+    return Session(up, bird_protocol(up.name), bird_protocol(router.name), link, path)
+
+
+def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict) -> RouterPlan:
+    peers = tuple(
+        IbgpPeer(r.name, bird_symbol("ibgp", r.name), ibgp[r.name])
+        for r in cfg.border_routers
+        if r.name != router.name and r.name in ibgp and router.name in ibgp
+    )
+    lab_address = underlay.routers[router.name] if underlay else None
+    return RouterPlan(
+        spec=router,
+        member=_member(cfg, router.name, router.host, router.mesh_ip, lab_address, joins, edge_plan(cfg, router)),
+        sessions=tuple(_session(cfg, router, u, links.get(u.name)) for u in cfg.upstreams_of(router)),
+        ibgp=peers,
+        kernel_table=cfg.bgp_kernel_table(router),
+    )
+
+
+def _node(cfg: StackConfig, node: MeshNode, underlay, joins: dict) -> NodePlan:
+    lab_address = underlay.nodes[node.name] if underlay else None
+    return NodePlan(node, _member(cfg, node.name, node.host, node.ip, lab_address, joins, edge_plan(cfg, node)))
+
+
+def _member(cfg: StackConfig, name: str, host: str, pinned, lab_address, joins: dict, edge: EdgePlan) -> Member:
+    address = lab_address if lab_address is not None else cfg.host(host).endpoint
+    return Member(name, host, pinned, str(address) if address is not None else None, joins[name], edge)
+
+
+def _join_order(cfg: StackConfig) -> dict[str, tuple[str, ...]]:
+    """Member -> the members it joins after. Netmaker gives a joining node the lowest free
+    address before it can be pinned. Members pinned among the lowest addresses (the ones
+    handed out at join) join one after another, each then handed its own pin: two at once
+    could each be handed the other's and wait for it forever, and a member handed another's
+    pin for a moment has been seen to go back to it later (netclient re-applying a stale
+    address). The other pinned members join once those hold theirs, so they are only ever
+    handed addresses nobody pins; members without a pin join last."""
+    members = [(r.name, r.mesh_ip) for r in cfg.border_routers] + [(n.name, n.ip) for n in cfg.mesh.nodes]
+    pinned = [name for name, ip in members if ip is not None]
+    handed_out = set(islice(cfg.mesh.range.hosts(), len(pinned)))
+    low = [name for name, ip in members if ip in handed_out]
+    order: dict[str, tuple[str, ...]] = {}
+    for name, ip in members:
+        if ip is None:
+            order[name] = tuple(pinned)
+        elif ip in handed_out:
+            order[name] = tuple(low[low.index(name) - 1:low.index(name)])
+        else:
+            order[name] = tuple(low[-1:])
+    return order
+
+
+def _in_join_order(joins: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The members ordered so each comes after those it joins after (config order otherwise)."""
+    done: dict[str, None] = {}
+    while len(done) < len(joins):  # one pass per step of the chain of low pins, plus two
+        for member, after in joins.items():
+            if member not in done and all(a in done for a in after):
+                done[member] = None
+    return tuple(done)
+
+
+def _isp(found: tuple[str, Session], exchange: Optional[ExchangePlan]) -> IspPlan:
+    router, session = found
+    up = session.upstream
+    return IspPlan(
+        session=session,
+        router=router,
+        router_id=up.mock_router_id or up.neighbor,
+        loopbacks=tuple(f"{next(iter(p.hosts()))}/{p.max_prefixlen}" for p in up.mock.announce),
+        exchange_address=exchange.isps[up.name] if exchange is not None else None,
+    )
+
+
+def _probe(cfg: StackConfig, exchange: Optional[ExchangePlan]) -> Optional[ProbePlan]:
+    if exchange is None or exchange.probe is None:
+        return None
+    probe = cfg.lab.probe
+    return ProbePlan(probe.asn, exchange.probe, str(next(iter(probe.prefix.hosts()))))

@@ -1,0 +1,98 @@
+"""The simulation's networks: internal bridges (nothing leaves this machine) that may not
+cover an address this machine needs, with routing allowed inside each bridge."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from bgp4mesh.docker_cli import docker
+
+from .base import LABEL, SimError, inspect, wait
+from .topology import NETS
+
+
+def _intra_bridge_rule(network_id: str) -> list[str]:
+    """Docker isolates an internal network with FORWARD rules that, with br_netfilter on,
+    also drop packets routed between containers of the same bridge when an address is
+    outside the subnet (node-b -> router -> the Internet, edge -> ISP for the mesh). This
+    DOCKER-USER rule accepts only what enters and leaves that same bridge, so nothing
+    can leave the machine (as components/docker_parts.lab_network does for labs)."""
+    br = f"br-{network_id[:12]}"
+    return ["DOCKER-USER", "-i", br, "-o", br, "-j", "ACCEPT"]
+
+
+def _iptables(*args: str, check: bool = True) -> bool:
+    proc = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SimError(f"iptables {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.returncode == 0
+
+
+def _run(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def _needed_addresses() -> list[tuple[str, str]]:
+    """(address, what it is) of every address this machine needs to reach: its own, its
+    gateway, its DNS servers, the package registries."""
+    needed: list[tuple[str, str]] = []
+    for line in _run(["ip", "-4", "-o", "addr", "show"]).splitlines():
+        f = line.split()
+        addr = f[3].split("/")[0]
+        if addr not in {n.gateway for n in NETS.values()}:
+            needed.append((addr, f"this machine's address on {f[1]}"))
+    for line in _run(["ip", "-4", "route", "show", "default"]).splitlines():
+        needed.append((line.split()[2], "this machine's default gateway"))
+    resolv = Path("/etc/resolv.conf").read_text() if Path("/etc/resolv.conf").exists() else ""
+    needed += [(line.split()[1], "a DNS server in /etc/resolv.conf") for line in resolv.splitlines() if line.startswith("nameserver ")]
+    for name in ("deb.debian.org", "pypi.org", "proxy.golang.org"):
+        try:
+            needed += [(ai[4][0], name) for ai in socket.getaddrinfo(name, 443, socket.AF_INET)]
+        except OSError:
+            pass
+    return needed
+
+
+def check_no_clash() -> None:
+    """Refuse to put a sim network over an address this machine needs (a connected route
+    to a sim bridge would capture its traffic)."""
+    for addr, what in _needed_addresses():
+        for net in NETS.values():
+            if ipaddress.ip_address(addr) in ipaddress.ip_network(net.subnet):
+                raise SimError(f"{addr} ({what}) is inside the sim's {net.key} network {net.subnet}; "
+                               "bringing it up would cut this machine off from it")
+
+
+def ensure_networks() -> None:
+    check_no_clash()
+    for net in NETS.values():
+        found = inspect("network", net.name)
+        if found:
+            cfg = (found.get("IPAM", {}).get("Config") or [{}])[0]
+            if not (found.get("Internal") and cfg.get("Subnet") == net.subnet):
+                raise SimError(f"network {net.name} exists with another shape ({cfg}); run `scripts/sim down` first")
+        else:
+            docker("network", "create", "--internal", "--driver", "bridge", "--label", LABEL,
+                   "--subnet", net.subnet, "--gateway", net.gateway, "--ip-range", net.ip_range, net.name)
+            found = inspect("network", net.name)
+        rule = _intra_bridge_rule(found["Id"])
+        if not _iptables("-C", *rule, check=False):
+            _iptables("-I", *rule)
+
+
+def remove_network(name: str) -> Optional[str]:
+    """Remove network `name` and its bridge rule; what went wrong, if anything."""
+    found = inspect("network", name)
+    if found:
+        while _iptables("-D", *_intra_bridge_rule(found["Id"]), check=False):
+            pass
+    try:  # endpoints of just-removed containers are released asynchronously
+        wait(f"removal of network {name}", lambda: docker("network", "rm", name) or True, 10)
+    except SimError as exc:
+        return (f"{exc} (with no container attached this is moby/moby#43286: a leaked endpoint count "
+                "that only a dockerd restart clears; `up` reuses the network meanwhile)")
+    return None

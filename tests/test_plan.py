@@ -1,0 +1,67 @@
+"""The deployment plan: what it decides once for every consumer (join order, sessions,
+gateways, hosts), and that planning problems come with the model's, all at once."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bgp4mesh.plan import build_plan
+from bgp4mesh.problems import ConfigError
+from bgp4mesh.stack import load_plan, plan_stack, raw_from_file, validate
+
+LAB, _ = raw_from_file("lab")
+
+
+def test_members_pinned_low_join_one_after_another_then_the_other_pins_then_the_rest():
+    raw = copy.deepcopy(LAB)
+    # node1 pinned high and listed before node3, pinned among the low (handed-out) addresses
+    raw["mesh"]["nodes"] = [{"name": "node1", "ip": "44.30.127.10"}, {"name": "node2"}, {"name": "node3", "ip": "44.30.127.3"}]
+    raw["lab"] = {**raw["lab"], "underlay": "172.31.16.0/24"}
+    plan = build_plan(validate(raw))
+    after = {m.member.name: m.member.join_after for m in (*plan.routers, *plan.nodes)}
+    assert after == {
+        "border-a": (),
+        "border-b": ("border-a",),
+        "node3": ("border-b",),
+        "node1": ("node3",),
+        "node2": ("border-a", "border-b", "node1", "node3"),
+    }
+    order = plan.join_order
+    assert all(order.index(a) < order.index(m) for m, deps in after.items() for a in deps), order
+    assert set(order) == set(after)
+
+
+def test_sessions_carry_their_bird_names_links_and_the_path_an_upstream_must_see():
+    raw = copy.deepcopy(LAB)
+    raw["border_routers"][1]["maintenance"] = True
+    plan = build_plan(validate(raw))
+    a, b = plan.routers
+    assert [(s.protocol, s.peer, s.kind, s.link.upstream) for s in a.sessions] == [("peer_isp_a", "peer_border_a", "mock", "isp-a")]
+    assert a.sessions[0].as_path == (65000,)
+    drain = validate(raw).policy.drain_prepend
+    assert b.sessions[0].as_path == (65000,) * (1 + 2 + drain), "prepend 2 towards isp-b, and drained"
+    assert [(p.router, p.protocol, str(p.address)) for p in a.ibgp] == [("border-b", "ibgp_border_b", "172.31.16.11")]
+    assert plan.gateways.egress == ("44.30.127.1", "44.30.127.2")
+    assert plan.gateways.health == (("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11"))
+
+
+def test_real_upstreams_have_no_mock_isp_and_hosts_get_their_openings():
+    plan = load_plan("staging-ha")
+    assert plan.isps == () and plan.probe is None and plan.underlay is None
+    assert {s.kind for r in plan.routers for s in r.sessions} == {"real"}
+    edge = plan.host("edge")
+    assert ("tcp", 179, "203.0.113.11") in {(o.proto, o.port, o.source) for o in edge.openings}, "iBGP from border-b's host"
+    assert plan.gateways.internet == "border-a"
+
+
+def test_planning_problems_come_with_the_rules_problems_all_at_once():
+    raw = copy.deepcopy(LAB)
+    raw["lab"] = {**raw["lab"], "underlay": "172.31.16.0/30"}  # too small: planning finds it
+    raw["upstreams"][1]["router"] = "nowhere"  # a rule across sections finds it
+    with pytest.raises(ConfigError) as exc:
+        plan_stack(raw)
+    message = str(exc.value)
+    assert "bgp4mesh:lab.underlay" in message and "too small" in message, message
+    assert "bgp4mesh:upstreams[1].router" in message, message
