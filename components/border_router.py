@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 import pulumi
 import pulumi_docker as docker
 
+from bgp4mesh.agent_config import AGENT_DIR, agent_files, router_config
 from bgp4mesh.config import Failover
 from bgp4mesh.render import bird_protocol
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
-from .mesh_node import MeshJoin, edge_upload, failover_envs
+from .mesh_node import MeshJoin, edge_upload
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -99,8 +100,8 @@ class BorderRouter(pulumi.ComponentResource):
         if join is not None:
             mesh = join.container_args(stack, name, args.get("endpoint"), self)
             networks += mesh["networks"]
-            files += mesh["uploads"] + edge_upload(args.get("edge_rules"))
-            envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(args)]
+            files += mesh["uploads"] + edge_upload(args.get("edge_rules")) + uploads(self._agent_files(args), AGENT_DIR)
+            envs += ["NETCLIENT=1", *mesh["envs"]]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
@@ -155,18 +156,8 @@ class BorderRouter(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _health_envs(args: BorderRouterArgs) -> list[str]:
-        """border-health's settings (images/border/border-health)."""
-        gateways = args.get("gateways") or []
-        envs = [
-            "BORDER_HEALTH=1",
-            f"HEALTH_BGP={' '.join(bird_protocol(s['upstream']) for s in args['sessions'])}",
-            *failover_envs(args.get("failover") or Failover()),
-        ]
-        if len(gateways) > 1:
-            envs += [
-                "HEALTH_GATEWAYS=" + " ".join(f"{mesh}={ibgp}" for mesh, ibgp in gateways),
-                f"HEALTH_SELF={args['mesh_ip']}",
-                f"HEALTH_RANGE={args['mesh_range']}",
-            ]
-        return envs
+    def _agent_files(args: BorderRouterArgs) -> dict[str, str]:
+        """The HA agent's config (bgp4mesh/agent_config.py, images/netclient/agent)."""
+        protocols = [bird_protocol(s["upstream"]) for s in args["sessions"]]
+        failover = args.get("failover") or Failover()
+        return agent_files(router_config(protocols, args.get("gateways") or [], args.get("mesh_ip"), args.get("mesh_range"), failover))

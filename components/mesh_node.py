@@ -22,28 +22,18 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import FAILOVER_PORT, Failover
+from bgp4mesh.agent_config import AGENT_DIR, agent_files, node_config
+from bgp4mesh.config import Failover
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.edge_rules import RULES_PATH
 from bgp4mesh.netmaker_api import MEMBER_KEY_SECONDS
 from bgp4mesh.providers import EnrollmentKey, EnrollmentKeyArgs
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
-from .docker_parts import docker_name, fixed_name, labels
+from .docker_parts import docker_name, fixed_name, labels, uploads
 
 if TYPE_CHECKING:
     from .hosts import HostContext
-
-
-def failover_envs(failover: Failover) -> list[str]:
-    """Probe settings shared by a node's egress-failover and a router's border-health."""
-    return [
-        f"FAILOVER_PORT={FAILOVER_PORT}",
-        f"FAILOVER_INTERVAL_MS={failover.interval_ms}",
-        f"FAILOVER_TIMEOUT_MS={failover.timeout_ms}",
-        f"FAILOVER_DOWN_AFTER={failover.down_after}",
-        f"FAILOVER_UP_AFTER={failover.up_after}",
-    ]
 
 
 def edge_upload(rules: Optional[str]) -> list[docker.ContainerUploadArgs]:
@@ -211,8 +201,8 @@ class MeshNode(pulumi.ComponentResource):
             sysctls={"net.ipv4.conf.all.src_valid_mark": "1"} if mesh["networks"] else None,
             devices=mesh["devices"],
             volumes=mesh["volumes"],
-            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")),
-            envs=mesh["envs"] + self._failover_envs(args),
+            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")) + uploads(self._agent_files(args), AGENT_DIR),
+            envs=mesh["envs"],
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
@@ -227,12 +217,7 @@ class MeshNode(pulumi.ComponentResource):
         self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "node_id": self.node_id})
 
     @staticmethod
-    def _failover_envs(args: MeshNodeArgs) -> list[str]:
-        gateways = args.get("egress_gateways") or []
-        if len(gateways) < 2 or not args.get("egress_ranges"):
-            return []
-        return [
-            f"EGRESS_GATEWAYS={' '.join(gateways)}",
-            f"EGRESS_RANGES={' '.join(args['egress_ranges'])}",
-            *failover_envs(args.get("failover") or Failover()),
-        ]
+    def _agent_files(args: MeshNodeArgs) -> dict[str, str]:
+        """The HA agent's config: egress failover with several gateways (bgp4mesh/agent_config.py)."""
+        config = node_config(args.get("egress_gateways") or [], args.get("egress_ranges") or [], args.get("failover") or Failover())
+        return agent_files(config)
