@@ -11,13 +11,13 @@
 # container, and Docker's restart policy brings it back.
 set -euo pipefail
 
-CONF=/etc/bird/bird.conf
-SOCKET=/run/bird/bird.ctl   # Debian's default, so plain `birdc` works
-
 if [ "${NETCLIENT:-0}" = "1" ]; then
   # shellcheck source=../netclient/lib.sh
   source /usr/local/lib/bgp4mesh/netclient.sh   # supervise, AGENT_CONFIG (the border image has netclient's)
 fi
+CONF=/etc/bird/bird.conf   # after lib.sh, which has a CONF of its own
+SOCKET=/run/bird/bird.ctl   # Debian's default, so plain `birdc` works
+
 log() { echo "entrypoint: $*" >&2; }
 
 # netclient runs beside BIRD under the image's supervisor (lib.sh): if it exits (e.g. the
