@@ -210,8 +210,26 @@ def test_failed_forwarding_is_tried_again():
     state, _ = core.start_router(ROUTER_A, 0.0)
     state, actions = core.decide_router(ROUTER_A, PROBE, state, seen(0.2, peers=(PEER,), answers=(A,)))
     assert ForwardTo(B_IBGP, B) in actions
+    state = core.confirm(state, ForwardTo(B_IBGP, B), False)
     state, actions = core.decide_router(ROUTER_A, PROBE, state, seen(0.4, answers=(A,)))
     assert ForwardTo(B_IBGP, B) in actions
+    state = core.confirm(state, ForwardTo(B_IBGP, B), True)
+    state, actions = core.decide_router(ROUTER_A, PROBE, state, seen(0.6, answers=(A,)))
+    assert not of(ForwardTo, actions)
+
+
+def test_unsettled_router_with_mesh_forwards_to_a_gateway_answering_now():
+    """Its mesh works but it cannot serve yet (no upstream): border-b, answering now but not
+    yet up again in this router's count, takes inbound rather than nobody."""
+    state = replace(serving(), gateways={B: Flip(False)})
+    state, actions = rounds(state, 1, answers=(PEER, A, B), upstream=False)
+    assert state.report["mesh"] and state.report["active"] == B and ForwardTo(B_IBGP, B) in actions
+
+
+def test_mesh_counts_through_the_other_gateway_alone():
+    state, _ = core.start_router(ROUTER_A, 0.0)
+    state, actions = rounds(state, 3, peers=(), answers=(A, B))
+    assert state.report["mesh"] and Log("mesh up") in actions
 
 
 def test_peers_are_looked_up_every_slow_rounds_and_while_none():
