@@ -21,6 +21,12 @@ normally again (the mesh is back), against the container's start.
 
 It waits until no bgp4mesh-sim-* container runs (another session's simulation) and prints the
 machine's load. Medians over --runs.
+
+With --tree LABEL=DIR given twice or more (checkouts of this project, e.g. before and after a
+change to the agents), it compares them in one run, with BFD: each round brings the stack up
+from each tree in turn (`pulumi up` from that directory: its images and program replace the
+containers; the order flips every round, so drift over the run does not favour one), then
+measures each failure once and the restart; medians per tree over --runs rounds.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import argparse
 import copy
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,10 +45,10 @@ sys.path.insert(0, str(ROOT))
 from bgp4mesh.plan import build_plan  # noqa: E402
 from bgp4mesh.birdc import Target, protocols, routes  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
-from bgp4mesh.render import bird_protocol  # noqa: E402
+from bgp4mesh.naming import bird_protocol  # noqa: E402
 from bgp4mesh.verify import EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file  # noqa: E402
 from bgp4mesh.waiting import until  # noqa: E402
-from harness import live  # noqa: E402
+from bgp4mesh.docker_cli import docker  # noqa: E402
 from harness.engine import Stack  # noqa: E402
 from tests.live import PingTrain, bird_time, container_started_at  # noqa: E402
 
@@ -63,7 +68,7 @@ def t(member: str) -> Target:
 
 def wait_for_quiet_machine() -> None:
     while True:
-        sims = [n for n in live.docker("ps", "--format", "{{.Names}}").split() if n.startswith("bgp4mesh-sim-")]
+        sims = [n for n in docker("ps", "--format", "{{.Names}}").split() if n.startswith("bgp4mesh-sim-")]
         if not sims:
             return
         print(f"waiting: {len(sims)} bgp4mesh-sim-* container(s) running", flush=True)
@@ -71,7 +76,7 @@ def wait_for_quiet_machine() -> None:
 
 
 def load() -> str:
-    running = len(live.docker("ps", "-q").split())
+    running = len(docker("ps", "-q").split())
     return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, {running} containers running"
 
 
@@ -116,10 +121,10 @@ def failures():
     """(name, break, repair) of each failure."""
 
     def break_kill():
-        live.docker("kill", name("border-a"))
+        docker("kill", name("border-a"))
 
     def repair_kill():
-        live.docker("start", name("border-a"))
+        docker("start", name("border-a"))
 
     def break_link():
         link(False)
@@ -145,9 +150,9 @@ def drain(stack: Stack) -> int:
     until(lambda: state_file(t(NODE), EGRESS_FAILOVER).get("active") == "44.30.127.2", 30, every=0.1, retry_on=(Exception,))
     inbound, outbound = trains()
     time.sleep(LEAD)
-    live.docker("stop", name("border-a"))
+    docker("stop", name("border-a"))
     lost = inbound.result().lost + outbound.result().lost
-    live.docker("start", name("border-a"))
+    docker("start", name("border-a"))
     stack.config["bgp4mesh:border_routers"][0]["maintenance"] = False
     stack.up()
     verify(stack)
@@ -157,7 +162,7 @@ def drain(stack: Stack) -> int:
 def restart_convergence(stack: Stack) -> tuple[float, float]:
     """(session Established at isp-a, our prefix announced normally at isp-a), seconds after
     border-a's container started, by BIRD's clock on isp-a."""
-    live.docker("restart", name("border-a"))
+    docker("restart", name("border-a"))
     started = container_started_at(name("border-a"))
     peer = bird_protocol("border-a")
 
@@ -233,16 +238,55 @@ def run_configuration(label: str, config: dict, runs: int, only: str | None) -> 
     print(f"bring-up, median of {runs}: {median(bringup)}")
 
 
+def measure_once(stack: Stack) -> dict[str, float]:
+    """One sample of each failure (loss and failback windows, the preferred paths back) and
+    of the restart, on the stack as it runs."""
+    sample: dict[str, float] = {}
+    for what, breaks, repair in failures():
+        check_configuration(True)
+        sample[f"{what}: loss from the probe"], sample[f"{what}: loss from the node"], _ = during(breaks)
+        sample[f"{what}: failback from the probe"], sample[f"{what}: failback from the node"], sample[f"{what}: preferred paths back"] = during(repair)
+        verify(stack)
+    sample["restart: Established"], sample["restart: announced normally"] = restart_convergence(stack)
+    return sample
+
+
+def compare_trees(trees: dict[str, Path], runs: int) -> None:
+    """Each round: every tree brought up in turn (order flipped each round) and measured once."""
+    base = Stack(STACK).config
+    samples: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+    Stack(STACK, base).destroy()
+    for i in range(runs):
+        for label in (list(trees) if i % 2 == 0 else list(reversed(trees))):
+            stack = Stack(STACK, copy.deepcopy(base), project_dir=trees[label])
+            started = time.monotonic()
+            stack.up()
+            verify(stack)
+            print(f"round {i + 1}, {label} ({trees[label]}): up and verified in {time.monotonic() - started:.0f}s ({load()})", flush=True)
+            for key, value in measure_once(stack).items():
+                samples[label].setdefault(key, []).append(value)
+                print(f"  {key}: {value:.2f}s", flush=True)
+    print(f"\n== medians of {runs} rounds per tree, with BFD (each value: a train's longest gap, or seconds until the state held)")
+    labels = list(trees)
+    print(f"{'':48}" + "".join(f"{label:>12}" for label in labels))
+    for key in samples[labels[0]]:
+        print(f"{key:48}" + "".join(f"{median(samples[label][key]):>12}" for label in labels))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=[what for what, _, _ in failures()], help="one failure alone (after one bring-up), e.g. to re-measure it after a change")
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR", help="compare checkouts (twice or more), alternating")
     args = parser.parse_args()
     print(__doc__)
     wait_for_quiet_machine()
     print(f"measured under: {load()}; trains {COUNT} x {INTERVAL * 1000:.0f} ms, failure {LEAD:.0f}s in")
     base = Stack(STACK).config
     try:
+        if args.tree:
+            compare_trees({label: Path(d).resolve() for label, d in (t.split("=", 1) for t in args.tree)}, args.runs)
+            return
         run_configuration("with BFD (100 ms x 3 on every session)", base, args.runs, args.only)
         run_configuration("without BFD (hold time 9 s)", without_bfd(base), args.runs, args.only)
     finally:

@@ -209,7 +209,7 @@ class Bfd(Strict):
 
 
 RESERVED_TABLES = {
-    44: "the HA routers' table for inbound forwarded to the active gateway (images/border/border-health)",
+    44: "the HA routers' table for inbound forwarded to the active gateway (images/netclient/agent, its border-health part)",
     253: "the kernel's default table", 254: "the kernel's main table, the host's own", 255: "the kernel's local table",
 }
 """Kernel tables policy.kernel_table must not take."""

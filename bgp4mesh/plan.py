@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from itertools import islice
 from typing import Optional, Union
 
+from .agent_config import AgentConfig, node_config, router_config
 from .addressing import ExchangePlan, LinkPlan, UnderlayPlan, exchange_plan, link_plans, underlay_plan
 from .config import FAMILIES, LAB_RTR_SLOT, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
 from .edge_rules import EdgePlan, edge_plan
@@ -79,6 +80,8 @@ class RouterPlan:
     ibgp: tuple[IbgpPeer, ...]
     kernel_table: Optional[int]
     """Where BIRD installs BGP routes: None is the main table (a lab)."""
+    agent: AgentConfig
+    """Its HA agent's settings (border-health's part: sessions, gateways, probe timing)."""
 
     @property
     def name(self) -> str:
@@ -89,6 +92,8 @@ class RouterPlan:
 class NodePlan:
     spec: MeshNode
     member: Member
+    agent: Optional[AgentConfig]
+    """Its HA agent's settings (egress failover), with several gateways and egress ranges."""
 
     @property
     def name(self) -> str:
@@ -212,11 +217,17 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
     underlay, links, exchange = lab_addressing(cfg)
     ibgp = _ibgp_addresses(cfg, underlay)
     joins = _join_order(cfg)
-    by_link = {p.upstream: p for p in links}
-    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link) for r in cfg.border_routers)
-    nodes = tuple(_node(cfg, n, underlay, joins) for n in cfg.mesh.nodes)
-    sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
     egress = {v: tuple(x for x in cfg.mesh.egress_ranges if x.version == v) for v in FAMILIES}
+    gateways = Gateways(
+        egress=tuple(str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None),
+        health=tuple((str(r.mesh_ip), str(ibgp[r.name])) for r in cfg.border_routers if r.name in ibgp),
+        internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
+    )
+    by_link = {p.upstream: p for p in links}
+    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link, gateways) for r in cfg.border_routers)
+    ranges = [str(x) for v in FAMILIES for x in egress[v]]
+    nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover)) for n in cfg.mesh.nodes)
+    sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
     return StackPlan(
         model=cfg,
         families=FAMILIES,
@@ -224,11 +235,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         nodes=nodes,
         isps=tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock"),
         probe=_probe(cfg, exchange),
-        gateways=Gateways(
-            egress=tuple(str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None),
-            health=tuple((str(r.mesh_ip), str(ibgp[r.name])) for r in cfg.border_routers if r.name in ibgp),
-            internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
-        ),
+        gateways=gateways,
         egress=egress,
         node_routes=tuple(f"route:{r}" for v in FAMILIES for r in egress[v]) + ("internet",) * cfg.mesh.internet_gateway,
         rtr_caches=tuple((RTR_CACHE_NAME.format(n=i + 1), c) for i, c in enumerate(cfg.rtr_caches)),
@@ -257,25 +264,28 @@ def _session(cfg: StackConfig, router: BorderRouter, up: Upstream, link: Optiona
     return Session(up, bird_protocol(up.name), bird_protocol(router.name), link, path)
 
 
-def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict) -> RouterPlan:
+def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict, gateways: Gateways) -> RouterPlan:
     peers = tuple(
         IbgpPeer(r.name, bird_symbol("ibgp", r.name), ibgp[r.name])
         for r in cfg.border_routers
         if r.name != router.name and r.name in ibgp and router.name in ibgp
     )
     lab_address = underlay.routers[router.name] if underlay else None
+    sessions = tuple(_session(cfg, router, u, links.get(u.name)) for u in cfg.upstreams_of(router))
+    pinned = str(router.mesh_ip) if router.mesh_ip else None
     return RouterPlan(
         spec=router,
         member=_member(cfg, router.name, router.host, router.mesh_ip, lab_address, joins, edge_plan(cfg, router)),
-        sessions=tuple(_session(cfg, router, u, links.get(u.name)) for u in cfg.upstreams_of(router)),
+        sessions=sessions,
         ibgp=peers,
         kernel_table=cfg.bgp_kernel_table(router),
+        agent=router_config([s.protocol for s in sessions], gateways.health, pinned, str(cfg.mesh.range), cfg.mesh.failover),
     )
 
 
-def _node(cfg: StackConfig, node: MeshNode, underlay, joins: dict) -> NodePlan:
+def _node(cfg: StackConfig, node: MeshNode, underlay, joins: dict, agent: Optional[AgentConfig]) -> NodePlan:
     lab_address = underlay.nodes[node.name] if underlay else None
-    return NodePlan(node, _member(cfg, node.name, node.host, node.ip, lab_address, joins, edge_plan(cfg, node)))
+    return NodePlan(node, _member(cfg, node.name, node.host, node.ip, lab_address, joins, edge_plan(cfg, node)), agent)
 
 
 def _member(cfg: StackConfig, name: str, host: str, pinned, lab_address, joins: dict, edge: EdgePlan) -> Member:

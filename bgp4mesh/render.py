@@ -39,7 +39,7 @@ ISP_TEMPLATE = "bird-isp.conf.j2"
 MAIN_FILE = "bird.conf"
 DRAINED_FILE = "bird-drained.conf"
 """The border router drained: every announcement with the graceful-shutdown community and
-`policy.drain_prepend` more prepends. The router's health agent (images/border/border-health)
+`policy.drain_prepend` more prepends. The router's health agent (images/netclient/agent, its border-health part)
 switches BIRD between the two files in place (`birdc configure`), so draining restarts no
 session: it starts drained and announces normally once its mesh works and no maintenance
 is set."""

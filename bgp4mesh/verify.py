@@ -21,6 +21,7 @@ from typing import Callable
 
 from .birdc import RTR_ANSWERING, Target, bfd_sessions, protocols, roa_state, route_count, routes
 from .config import FAILOVER_PORT, PROBE_NAME, BorderRouter, StackConfig
+from .agent_config import NODE_STATE, ROUTER_STATE, decode_state
 from .plan import RouterPlan, StackPlan
 from .naming import docker_name
 from .netmaker_api import MEMBER_KEY_SECONDS, key_expires_at, key_usable
@@ -30,8 +31,7 @@ from .waiting import WaitTimeout, until
 from .naming import bird_rpki, roa_table
 
 GSHUT = (65535, 0)
-BORDER_HEALTH = "/run/bgp4mesh/border-health"
-EGRESS_FAILOVER = "/run/bgp4mesh/egress-failover"
+BORDER_HEALTH, EGRESS_FAILOVER = ROUTER_STATE, NODE_STATE
 
 MESH_INTERFACE = "netmaker"
 HANDSHAKE_FRESH_SECONDS = 180
@@ -210,7 +210,10 @@ def state_file(t: Target, path: str) -> dict[str, str]:
     with `age`: seconds since the agent last reported (its state means nothing once stale)."""
     proc = t.run("sh", "-c", STATE_WITH_AGE, "state", path)
     require(proc.returncode == 0, f"no {path} in {t.container} ({(proc.stderr or proc.stdout).strip()})")
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    try:
+        return decode_state(path, proc.stdout)
+    except ValueError as e:
+        raise CheckFailed(f"{e} in {t.container}") from None
 
 
 def fresh_state(t: Target, path: str) -> dict[str, str]:

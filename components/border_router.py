@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import Failover
+from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
 
 from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
-from .mesh_node import edge_upload, failover_envs
+from .mesh_node import edge_upload
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -34,7 +34,7 @@ class Session(TypedDict):
 @dataclass(frozen=True)
 class RouterMesh:
     """The router's side of the mesh: netclient in the same container joins it, and the
-    router serves as an egress gateway (border-health)."""
+    router serves as an egress gateway (its HA agent, images/netclient/agent)."""
 
     join: MeshAccess
     """How to join the mesh."""
@@ -44,15 +44,8 @@ class RouterMesh:
     """The router's static WireGuard endpoint: its lab underlay address or its host's public address."""
     join_after: Sequence[pulumi.Resource]
     """Join only once these completed."""
-    mesh_range: str
-    """The mesh's address range: what border-health forwards to the active gateway."""
-    gateways: list[tuple[str, str]]
-    """Every border router as (mesh address, iBGP address), in the order the nodes prefer
-    them as egress gateways; empty with one router."""
-    protocols: list[str]
-    """The BIRD protocols of the router's eBGP sessions (border-health's upstream check)."""
-    failover: Failover
-    """Probe timing, the same as the nodes' egress failover."""
+    agent: AgentConfig
+    """Its HA agent's settings (bgp4mesh.agent_config): sessions, gateways, probe timing."""
     maintenance: bool
     """Drained for maintenance: applied in place by `border-health maintenance`."""
     edge_rules: str
@@ -112,8 +105,8 @@ class BorderRouter(pulumi.ComponentResource):
         if mesh_args is not None:
             mesh = mesh_args.join.container_args(stack, name, mesh_args.endpoint, self)
             networks += mesh["networks"]
-            files += mesh["uploads"] + edge_upload(mesh_args.edge_rules)
-            envs += ["NETCLIENT=1", *mesh["envs"], *self._health_envs(mesh_args)]
+            files += mesh["uploads"] + edge_upload(mesh_args.edge_rules) + uploads(agent_files(mesh_args.agent), AGENT_DIR)
+            envs += ["NETCLIENT=1", *mesh["envs"]]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",
@@ -172,14 +165,3 @@ class BorderRouter(pulumi.ComponentResource):
             triggers=[container.id],
         )
 
-    @staticmethod
-    def _health_envs(mesh: RouterMesh) -> list[str]:
-        """border-health's settings (images/border/border-health)."""
-        envs = ["BORDER_HEALTH=1", f"HEALTH_BGP={' '.join(mesh.protocols)}", *failover_envs(mesh.failover)]
-        if len(mesh.gateways) > 1:
-            envs += [
-                "HEALTH_GATEWAYS=" + " ".join(f"{address}={ibgp}" for address, ibgp in mesh.gateways),
-                f"HEALTH_SELF={mesh.pinned}",
-                f"HEALTH_RANGE={mesh.mesh_range}",
-            ]
-        return envs

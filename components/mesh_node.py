@@ -8,26 +8,15 @@ from typing import TYPE_CHECKING, NotRequired, Optional, Sequence, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.config import FAILOVER_PORT, Failover
+from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.edge_rules import RULES_PATH
 
-from .docker_parts import docker_name, fixed_name, labels
+from .docker_parts import docker_name, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
 
 if TYPE_CHECKING:
     from .hosts import HostContext
-
-
-def failover_envs(failover: Failover) -> list[str]:
-    """Probe settings shared by a node's egress-failover and a router's border-health."""
-    return [
-        f"FAILOVER_PORT={FAILOVER_PORT}",
-        f"FAILOVER_INTERVAL_MS={failover.interval_ms}",
-        f"FAILOVER_TIMEOUT_MS={failover.timeout_ms}",
-        f"FAILOVER_DOWN_AFTER={failover.down_after}",
-        f"FAILOVER_UP_AFTER={failover.up_after}",
-    ]
 
 
 def edge_upload(rules: Optional[str]) -> list[docker.ContainerUploadArgs]:
@@ -52,13 +41,8 @@ class MeshNodeArgs(TypedDict):
     """The host the container runs on (its engine, and commands run there)."""
     join_after: NotRequired[Sequence[pulumi.Resource]]
     """Join only once these completed (the gates of members with pinned addresses)."""
-    egress_gateways: NotRequired[list[str]]
-    """Several border routers: their mesh addresses in priority order, for the node's
-    egress-failover (with `egress_ranges` and `failover`)."""
-    egress_ranges: NotRequired[list[str]]
-    """The egress ranges egress-failover keeps on the first gateway that answers."""
-    failover: NotRequired[Failover]
-    """egress-failover's probe timing."""
+    agent: NotRequired[Optional[AgentConfig]]
+    """Its HA agent's settings (bgp4mesh.agent_config): egress failover with several gateways."""
     edge_rules: NotRequired[str]
     """The node's edge firewall rules (bgp4mesh.edge_rules.render_edge_rules)."""
 
@@ -91,8 +75,8 @@ class MeshNode(pulumi.ComponentResource):
             sysctls={"net.ipv4.conf.all.src_valid_mark": "1"} if mesh["networks"] else None,
             devices=mesh["devices"],
             volumes=mesh["volumes"],
-            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")),
-            envs=mesh["envs"] + self._failover_envs(args),
+            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")) + uploads(agent_files(args.get("agent")), AGENT_DIR),
+            envs=mesh["envs"],
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
@@ -111,14 +95,3 @@ class MeshNode(pulumi.ComponentResource):
         self.mesh_ip = member.address
         self.node_id = member.node_id
         self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "node_id": self.node_id})
-
-    @staticmethod
-    def _failover_envs(args: MeshNodeArgs) -> list[str]:
-        gateways = args.get("egress_gateways") or []
-        if len(gateways) < 2 or not args.get("egress_ranges"):
-            return []
-        return [
-            f"EGRESS_GATEWAYS={' '.join(gateways)}",
-            f"EGRESS_RANGES={' '.join(args['egress_ranges'])}",
-            *failover_envs(args.get("failover") or Failover()),
-        ]

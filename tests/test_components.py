@@ -8,6 +8,7 @@ secrecy, environment, restart policy, Docker names and labels, and what must be 
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Callable, Optional
 
@@ -16,7 +17,8 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pytest
 
-from bgp4mesh.config import FAILOVER_PORT, Failover, Host, Images
+from bgp4mesh.agent_config import AGENT_DIR, AGENT_FILE, node_config, router_config
+from bgp4mesh.config import Failover, Host, Images
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.edge_rules import RULES_PATH
 from bgp4mesh.naming import STACK_LABEL, docker_name
@@ -104,41 +106,23 @@ def assert_bird_uploads(container: Registered, secret: bool) -> None:
         assert entry.get("permissions") == ("0600" if secret else None)
 
 
-# --- the HA agents' settings: the one place that knows how they reach a container ---------
-# Today environment variables; issue 17 may move them into one uploaded JSON file
-# (/etc/bgp4mesh/agent.json). Then only this section changes.
-
-AGENT_KEYS = ("BORDER_HEALTH", "HEALTH_", "FAILOVER_", "EGRESS_")
+# --- the HA agent's settings: one JSON file the container receives ------------------------
 
 
-def agent_settings(container: Registered) -> dict[str, str]:
-    """The HA agent's settings as the container receives them; {} for no agent."""
-    return {k: v for k, v in env_of(container).items() if k.startswith(AGENT_KEYS)}
+def agent_settings(container: Registered) -> dict:
+    """The HA agent's config as uploaded into the container (/etc/bgp4mesh/agent.json); {}
+    for no agent. Nothing of it travels as environment variables any more."""
+    assert not [k for k in env_of(container) if k.startswith(("BORDER_HEALTH", "HEALTH_", "FAILOVER_", "EGRESS_"))]
+    entry = uploaded(container).get(f"{AGENT_DIR}/{AGENT_FILE}")
+    return json.loads(entry["content"]) if entry else {}
 
 
-def probe_settings(failover: Failover) -> dict[str, str]:
-    return {
-        "FAILOVER_PORT": str(FAILOVER_PORT),
-        "FAILOVER_INTERVAL_MS": str(failover.interval_ms),
-        "FAILOVER_TIMEOUT_MS": str(failover.timeout_ms),
-        "FAILOVER_DOWN_AFTER": str(failover.down_after),
-        "FAILOVER_UP_AFTER": str(failover.up_after),
-    }
+def router_agent(mesh: RouterMesh) -> dict:
+    return json.loads(mesh.agent.to_json())
 
 
-def router_agent(mesh: RouterMesh) -> dict[str, str]:
-    """border-health's settings for `mesh`: the gateway order only with several routers."""
-    settings = {"BORDER_HEALTH": "1", "HEALTH_BGP": " ".join(mesh.protocols), **probe_settings(mesh.failover)}
-    if len(mesh.gateways) > 1:
-        settings["HEALTH_GATEWAYS"] = " ".join(f"{mesh_ip}={ibgp}" for mesh_ip, ibgp in mesh.gateways)
-        settings["HEALTH_SELF"] = mesh.pinned
-        settings["HEALTH_RANGE"] = mesh.mesh_range
-    return settings
-
-
-def node_agent(gateways: list[str], ranges: list[str], failover: Failover) -> dict[str, str]:
-    """egress-failover's settings on a node with several gateways."""
-    return {"EGRESS_GATEWAYS": " ".join(gateways), "EGRESS_RANGES": " ".join(ranges), **probe_settings(failover)}
+def node_agent(config) -> dict:
+    return json.loads(config.to_json())
 
 
 # --- hand-built arguments --------------------------------------------------------------------
@@ -171,8 +155,9 @@ TWO_GATEWAYS = [("203.0.113.1", "10.20.0.1"), ("203.0.113.2", "10.20.0.2")]
 def router_mesh(gateways=TWO_GATEWAYS, maintenance: bool = False, join_after=()) -> RouterMesh:
     return RouterMesh(
         join=mesh_access(), pinned="203.0.113.1", endpoint="172.31.0.10", join_after=list(join_after),
-        mesh_range="203.0.113.0/24", gateways=list(gateways), protocols=["peer_isp_a", "peer_isp_b"],
-        failover=Failover(interval_ms=300, timeout_ms=150, down_after=3, up_after=4), maintenance=maintenance,
+        agent=router_config(["peer_isp_a", "peer_isp_b"], list(gateways), "203.0.113.1", "203.0.113.0/24",
+                            Failover(interval_ms=300, timeout_ms=150, down_after=3, up_after=4)),
+        maintenance=maintenance,
         edge_rules=EDGE_RULES,
     )
 
@@ -317,7 +302,7 @@ def declare_node(
 
 @pytest.fixture(scope="module")
 def lab_node() -> Declaration:
-    return declare_node(egress_gateways=NODE_GATEWAYS, egress_ranges=EGRESS_RANGES, failover=NODE_FAILOVER, edge_rules=EDGE_RULES)
+    return declare_node(agent=node_config(NODE_GATEWAYS, EGRESS_RANGES, NODE_FAILOVER), edge_rules=EDGE_RULES)
 
 
 def test_mesh_node_children_are_its_own(lab_node):
@@ -346,7 +331,7 @@ def test_mesh_node_container_joins_on_the_underlay(lab_node):
     assert node.inputs["devices"] == [{"hostPath": "/dev/net/tun", "containerPath": "/dev/net/tun", "permissions": "rwm"}]
     assert node.inputs["volumes"] == [{"volumeName": docker_name(STACK, "web-1-netclient"), "containerPath": "/etc/netclient"}]
     files = uploaded(node)
-    assert set(files) == {"/etc/bgp4mesh/ca.pem", RULES_PATH}
+    assert set(files) == {"/etc/bgp4mesh/ca.pem", RULES_PATH, f"{AGENT_DIR}/{AGENT_FILE}"}
     assert (files["/etc/bgp4mesh/ca.pem"]["content"], files[RULES_PATH]["content"]) == (CA_PEM, EDGE_RULES)
     env = env_of(node)
     assert {k: v for k, v in env.items() if k.startswith("NETCLIENT")} == {
@@ -356,15 +341,11 @@ def test_mesh_node_container_joins_on_the_underlay(lab_node):
 
 
 def test_mesh_node_egress_failover_settings(lab_node):
-    assert agent_settings(lab_node.one(CONTAINER)) == node_agent(NODE_GATEWAYS, EGRESS_RANGES, NODE_FAILOVER)
+    assert agent_settings(lab_node.one(CONTAINER)) == node_agent(node_config(NODE_GATEWAYS, EGRESS_RANGES, NODE_FAILOVER))
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [{}, {"egress_gateways": NODE_GATEWAYS[:1], "egress_ranges": EGRESS_RANGES}, {"egress_gateways": NODE_GATEWAYS, "egress_ranges": []}],
-    ids=["no-gateways", "one-gateway", "no-ranges"],
-)
-def test_mesh_node_runs_no_failover_without_a_choice_to_make(extra):
+@pytest.mark.parametrize("extra", [{}, {"agent": None}], ids=["no-agent-arg", "agent-none"])
+def test_mesh_node_runs_no_agent_without_its_config(extra):
     node = declare_node(**extra).one(CONTAINER)
     assert agent_settings(node) == {}
     assert RULES_PATH not in uploaded(node)  # no edge rules given, none uploaded

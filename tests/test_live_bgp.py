@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from ipaddress import ip_network
 
-import pytest
-
 from bgp4mesh.birdc import Target, import_limit, protocols, routes
 from bgp4mesh.naming import docker_name
 

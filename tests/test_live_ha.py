@@ -300,15 +300,15 @@ def test_router_whose_netclient_port_closes_hands_over_and_restarts_netclient(ha
     assert egress_via() == "44.30.127.1"
 
 
-AGENT_PID = 'for p in /proc/[0-9]*; do [ "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" = "/bin/bash /usr/local/bin/$1 " ] && echo ${p#/proc/}; done | sort -n | head -1'
-"""An agent's main process (the image has no pgrep): the first of it and its probe forks."""
+AGENT_PID = 'for p in /proc/[0-9]*; do [ "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" = "/usr/bin/python3 /usr/local/bin/$1 run " ] && echo ${p#/proc/}; done | sort -n | head -1'
+"""An agent's process (the image has no pgrep)."""
 
 
 def test_verify_does_not_believe_a_hung_agent(ha):
     """border-health frozen (SIGSTOP): its last state still says border-a serves, and verify
     must say the state is stale rather than pass on it."""
     router = t("border-a")
-    pid = router.run("sh", "-c", AGENT_PID, "pid", "border-health").stdout.strip()
+    pid = router.run("sh", "-c", AGENT_PID, "pid", "bgp4mesh-agent").stdout.strip()
     assert pid and router.run("sh", "-c", f"kill -STOP {pid}").returncode == 0  # the shell's kill: the image has no procps
     try:
         time.sleep(STALE_SECONDS + 2)

@@ -65,3 +65,15 @@ def test_planning_problems_come_with_the_rules_problems_all_at_once():
     message = str(exc.value)
     assert "bgp4mesh:lab.underlay" in message and "too small" in message, message
     assert "bgp4mesh:upstreams[1].router" in message, message
+
+
+def test_the_agents_get_the_gateway_order_and_nodes_fail_over_only_with_a_choice_to_make():
+    lab = load_plan("lab")
+    a = lab.routers[0].agent.router
+    assert a.bgp_protocols == ("peer_isp_a",) and a.self_ip == "44.30.127.1" and a.mesh_range == "44.30.127.0/24"
+    assert [(g.mesh, g.ibgp) for g in a.gateways] == [("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11")]
+    node = lab.nodes[0].agent.node
+    assert node.gateways == ("44.30.127.1", "44.30.127.2") and node.ranges == ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
+    dev = load_plan("dev")
+    assert all(n.agent is None for n in dev.nodes), "one gateway: nothing to fail over to"
+    assert dev.routers[0].agent.router.gateways == () and dev.routers[0].agent.node is None

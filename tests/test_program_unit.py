@@ -3,6 +3,7 @@ testing-unit-py style). It asserts what the program declares for each stack."""
 
 import copy
 import hashlib
+import json
 from collections import Counter
 
 import pytest
@@ -136,13 +137,13 @@ def test_lab_stack_is_highly_available():
     probe = container(mocks, "bgp4mesh-lab-probe")
     assert _networks(probe) == {"exchange": "172.30.18.3"} and "ISP_ADDRESSES=192.0.2.1/32" in probe.inputs["envs"]
     assert outputs["probe"] == {"container": "bgp4mesh-lab-probe", "address": "192.0.2.1", "asn": 65010}
-    assert {"HEALTH_GATEWAYS=44.30.127.1=172.31.16.10 44.30.127.2=172.31.16.11", "HEALTH_BGP=peer_isp_a"} <= set(a.inputs["envs"])
-    assert {"BORDER_HEALTH=1", "HEALTH_SELF=44.30.127.2", "HEALTH_RANGE=44.30.127.0/24"} <= set(b.inputs["envs"])
+    gateways = [{"mesh": "44.30.127.1", "ibgp": "172.31.16.10"}, {"mesh": "44.30.127.2", "ibgp": "172.31.16.11"}]
+    assert _agent(a)["router"] == {"bgp_protocols": ["peer_isp_a"], "gateways": gateways, "self_ip": "44.30.127.1", "mesh_range": "44.30.127.0/24"}
+    assert _agent(b)["router"]["self_ip"] == "44.30.127.2" and _agent(b)["router"]["bgp_protocols"] == ["peer_isp_b"]
     assert {u["file"] for u in a.inputs["uploads"]} >= {"/etc/bird/bird.conf", "/etc/bird/bird-drained.conf"}
     for node in ("node1", "node2"):
-        envs = container(mocks, f"bgp4mesh-lab-{node}").inputs["envs"]
-        assert "EGRESS_GATEWAYS=44.30.127.1 44.30.127.2" in envs
-        assert "EGRESS_RANGES=198.51.100.0/24 203.0.113.0/24 192.0.2.0/24" in envs
+        assert _agent(container(mocks, f"bgp4mesh-lab-{node}"))["node"] == {
+            "gateways": ["44.30.127.1", "44.30.127.2"], "ranges": ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"]}
     egress = {r.name: r.inputs for r in mocks.resources if r.name.endswith("-egress")}
     assert {n: (e["gatewayHostName"] if "gatewayHostName" in e else e["gateway_host_name"], e["metric"]) for n, e in egress.items()} == {
         "border-a-egress": ("border-a", 256), "border-b-egress": ("border-b", 257)}
@@ -165,11 +166,16 @@ def test_maintenance_changes_only_its_command():
     assert outputs["border_routers"]["border-a"]["maintenance"] is True
 
 
+def _agent(resource) -> dict:
+    """The HA agent's config uploaded into a container (bgp4mesh/agent_config.py), or {}."""
+    return next((json.loads(u["content"]) for u in resource.inputs["uploads"] if u["file"] == "/etc/bgp4mesh/agent.json"), {})
+
+
 def test_one_border_router_runs_no_failover(dev):
     mocks, _, _ = dev
-    assert not any(e.startswith("EGRESS_") for e in container(mocks, "bgp4mesh-dev-node1").inputs["envs"])
-    border = container(mocks, "bgp4mesh-dev-border").inputs["envs"]
-    assert "BORDER_HEALTH=1" in border and not any(e.startswith("HEALTH_GATEWAYS") for e in border)
+    assert _agent(container(mocks, "bgp4mesh-dev-node1")) == {}
+    router = _agent(container(mocks, "bgp4mesh-dev-border"))["router"]
+    assert router["bgp_protocols"] and router["gateways"] == [] and router["self_ip"] == ""
 
 
 def test_prod_uses_remote_hosts_and_no_lab_networks(remote):

@@ -18,7 +18,7 @@
 #   NETCLIENT_OFFLINE    1 (default): HTTP(S) to hosts outside NO_PROXY fails at once
 #   NETCLIENT_PROXY      where such requests go instead (default: a dead loopback port)
 #   NETCLIENT_NO_PROXY   extra NO_PROXY entries that must stay reachable when offline
-#   EGRESS_GATEWAYS      several border routers: run egress-failover beside the daemon
+#   (/etc/bgp4mesh/agent.json, uploaded by bgp4mesh: run the HA agent, bgp4mesh-agent)
 #   EDGE_RULES           this member's edge firewall (default /etc/bgp4mesh/edge.rules,
 #                        rendered by bgp4mesh): loaded before anything else, kept by
 #                        edge-firewall watch
@@ -26,14 +26,36 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source /usr/local/lib/bgp4mesh/netclient.sh
 
-mkdir -p "$CONF"
+mkdir -p "$CONF" /run/bgp4mesh
 rm -f "$READY_MARK"
+
+# Every long-running process of the container runs under `supervise` (lib.sh), started
+# here; they stop with this entrypoint (the daemon last: it restores the host's routes).
+SUPERVISORS=()
+run_supervised() {   # NAME COMMAND...
+    supervise "$1" "/run/bgp4mesh/$1.pid" 1 "${@:2}" &
+    SUPERVISORS+=("$!")
+}
+stop_all() {
+    local pid
+    (( ${#SUPERVISORS[@]} )) && kill -TERM "${SUPERVISORS[@]}" 2>/dev/null
+    pid="$(cat "$DAEMON_PID" 2>/dev/null)" || pid=""
+    [[ -n "$pid" ]] || return 0
+    for _ in {1..100}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+trap stop_all EXIT
+trap 'exit 0' TERM INT
 
 # The public mesh address is closed before netclient brings the interface up; the watcher
 # keeps the rules first in line while netclient (re)writes its own.
 if [[ -s "${EDGE_RULES:-/etc/bgp4mesh/edge.rules}" ]]; then
     edge-firewall apply || log "edge firewall not applied yet: edge-firewall watch keeps trying"
-    edge-firewall watch &
+    run_supervised edge-firewall edge-firewall watch
+fi
+# The HA agent (a router's or a node's): from the start, so a router refuses the nodes and
+# announces drained until its mesh works.
+if [[ -s "$AGENT_CONFIG" ]]; then
+    run_supervised agent bgp4mesh-agent run
 fi
 
 ca_file="${NETCLIENT_CA_FILE:-/etc/bgp4mesh/ca.pem}"
@@ -68,8 +90,8 @@ offline_env ""   # no token: the API host from servers.json
 # starts (two configure runs race and one removes the other's UAPI socket: "could not
 # configure netmaker interface: file does not exist"); the daemon keeps running without it.
 # A pull makes it again, so a member whose interface stays gone for two looks pulls.
-(
-    missing=0
+keep_interface() {
+    local missing=0
     while sleep 5; do
         if ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1; then missing=0; continue; fi
         missing=$((missing + 1))
@@ -78,23 +100,9 @@ offline_env ""   # no token: the API host from servers.json
         timeout 30 netclient pull >/dev/null 2>&1 || log "netclient pull failed ($?)"
         missing=0
     done
-) &
-if [[ -n "${EGRESS_GATEWAYS:-}" ]]; then
-    # runs beside the daemon and stops with the container
-    egress-failover &
-fi
-# The daemon runs under this shell, which starts it again when it exits: netclient-converge
-# restarts it when its in-memory state is stuck (see there), and a stop still stops it.
-daemon=""
-stop() {   # the daemon restores what it changed on the host (routes, rules) before exiting
-    [[ -n "$daemon" ]] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-    exit 0
 }
-trap stop TERM INT
-while :; do
-    netclient daemon "${verbosity[@]}" &
-    daemon=$!
-    echo "$daemon" > "$DAEMON_PID"
-    wait "$daemon" || log "netclient daemon exited ($?); starting it again"
-    sleep 1
-done
+run_supervised interface-watch keep_interface
+# The daemon: netclient-converge and the agent restart it when it is stuck (restart_daemon).
+supervise "netclient daemon" "$DAEMON_PID" 1 netclient daemon "${verbosity[@]}" &
+SUPERVISORS+=("$!")
+wait

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Shared by the netclient entrypoint and the scripts bgp4mesh runs with `docker exec`
 # (netclient-join, netclient-converge), so every netclient call sees the same
 # identity directory, CA trust and offline proxy settings.
@@ -5,7 +6,8 @@ CONF=/etc/netclient
 MESH_INTERFACE="${NETCLIENT_INTERFACE:-netmaker}"
 READY_MARK=/run/bgp4mesh-netclient-ready
 JOIN_LOCK=/run/bgp4mesh-netclient-join.lock   # held by netclient-join while it runs
-DAEMON_PID=/run/bgp4mesh-netclient-daemon.pid   # the daemon the entrypoint supervises
+DAEMON_PID=/run/bgp4mesh-netclient-daemon.pid   # the daemon, as its supervisor started it
+AGENT_CONFIG=/etc/bgp4mesh/agent.json           # the HA agent's (bgp4mesh/agent_config.py)
 
 log() { echo "[$(basename "$0")] $*" >&2; }
 
@@ -44,58 +46,27 @@ offline_env() {
 verbosity=()
 if [[ -n "${NETCLIENT_VERBOSITY:-}" ]]; then verbosity=(-v "$NETCLIENT_VERBOSITY"); fi
 
-# ---- probes of mesh members (egress-failover, border-health) ----------------------------
-# probe_start PORT ADDR...: a TCP connect to each ADDR:PORT in a fork of this shell (no new
-# program); probe_collect MS: once every connect ended, or after MS milliseconds, PROBE_OK[ADDR]
-# is 1 where it completed, 0 where it failed or is still pending (killed). nap MS sleeps
-# without a process.
-declare -A PROBE_PID=() PROBE_OK=()
-probe_start() {
-    local port="$1" a; shift
-    for a in "$@"; do ( exec 3<>"/dev/tcp/$a/$port" ) 2>/dev/null & PROBE_PID[$a]=$!; done
-}
-probe_collect() {
-    local a pid waited=0 pending
-    while (( waited < $1 )); do
-        pending=0
-        for pid in "${PROBE_PID[@]}"; do kill -0 "$pid" 2>/dev/null && { pending=1; break; }; done
-        (( pending )) || break
-        nap 10; waited=$(( waited + 10 ))
+# ---- supervision ------------------------------------------------------------------------
+# supervise NAME PIDFILE DELAY COMMAND...: run COMMAND, and again DELAY seconds after each exit,
+# with its pid in PIDFILE: the one way a long-running process of these images runs. Run it in
+# the background; a TERM to it ends COMMAND too. A process is restarted by ending it
+# (restart_daemon).
+supervise() {
+    local name="$1" pidfile="$2" delay="$3" child="" status
+    shift 3
+    trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; exit 0' TERM
+    while :; do
+        "$@" &
+        child=$!
+        echo "$child" >"$pidfile"
+        status=0; wait "$child" || status=$?
+        log "$name exited ($status); starting it again in ${delay}s"
+        sleep "$delay"
     done
-    for a in "${!PROBE_PID[@]}"; do
-        pid="${PROBE_PID[$a]}"
-        if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null; PROBE_OK[$a]=0
-        else wait "$pid"; PROBE_OK[$a]=$(( $? == 0 )); fi
-    done
-    PROBE_PID=()
 }
-# mesh_allowed_ips: `wg show` of the mesh interface's peers, "<key> <allowed ip>..." per line
-# (bounded: an agent must not hang on a busy userspace WireGuard)
-mesh_allowed_ips() { timeout 5 wg show "$MESH_INTERFACE" allowed-ips 2>/dev/null; }
-# report FILE STATE: the agent's state (key=value lines) for `verify`, written when it changed,
-# whole (a reader never sees half of it); FILE.at gets the time on every call, so a state whose
-# agent died or hangs is seen to be stale
-REPORTED=""
-report() {
-    printf '%s\n' "$EPOCHSECONDS" >"$1.at"
-    [[ "$2" == "$REPORTED" ]] && return 0
-    printf '%s' "$2" >"$1.new" && mv "$1.new" "$1" && REPORTED="$2"
-}
-# flip VALUE STREAK OK [DOWN_AFTER]: VALUE (0/1, a variable's name, array elements too) takes
-# OK once OK has differed from it DOWN_AFTER (default down_after) rounds in a row when VALUE is
-# 1, or up_after when 0; STREAK counts those rounds. Succeeds when VALUE flipped.
-flip() {
-    local -n flip_value="$1" flip_streak="$2"
-    local down="${4:-$down_after}"
-    if (( $3 != flip_value )); then flip_streak=$((flip_streak + 1)); else flip_streak=0; fi
-    (( (flip_value && flip_streak >= down) || (!flip_value && flip_streak >= up_after) )) || return 1
-    flip_value=$(( !flip_value )); flip_streak=0
-}
-nap() {
-    local s
-    (( $1 > 0 )) || return 0
-    # read-write: there is always a writer, so a read on it only ever times out
-    [[ -n "${NAP_FD:-}" ]] || exec {NAP_FD}<> <(:)
-    printf -v s '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 ))
-    read -r -t "$s" -u "$NAP_FD" _ || :
+# restart_daemon: the netclient daemon ends and its supervisor starts it again (fails when
+# no daemon runs)
+restart_daemon() {
+    local pid
+    pid="$(cat "$DAEMON_PID" 2>/dev/null)" && [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null
 }

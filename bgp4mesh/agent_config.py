@@ -1,0 +1,62 @@
+"""The HA agent's config as bgp4mesh writes it, and its state files as `verify` reads them.
+The schema has one definition, the image's (images/netclient/agent/bgp4mesh_agent/schema.py,
+stdlib only), loaded here by path: the image builds from its own directory alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import posixpath
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .config import FAILOVER_PORT, Failover
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "images" / "netclient" / "agent" / "bgp4mesh_agent" / "schema.py"
+
+
+def _load_schema():
+    spec = importlib.util.spec_from_file_location("bgp4mesh_agent_schema", SCHEMA_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+schema = _load_schema()
+AgentConfig = schema.AgentConfig
+ROUTER_STATE, NODE_STATE = schema.ROUTER_STATE, schema.NODE_STATE
+AGENT_DIR, AGENT_FILE = posixpath.split(schema.CONFIG_PATH)
+decode_state = schema.decode_state
+
+
+def probe(failover: Failover) -> "schema.Probe":
+    return schema.Probe(port=FAILOVER_PORT, interval_ms=failover.interval_ms, timeout_ms=failover.timeout_ms,
+                        down_after=failover.down_after, up_after=failover.up_after)
+
+
+def router_config(protocols: Sequence[str], gateways: Sequence[tuple[str, str]], self_ip: Optional[str],
+                  mesh_range: Optional[str], failover: Failover) -> AgentConfig:
+    """A border router's: its eBGP sessions' BIRD protocols; with several routers, every
+    router as (mesh address, iBGP address) in the nodes' order, its own mesh address and
+    the mesh range."""
+    several = len(gateways) > 1
+    router = schema.Router(
+        bgp_protocols=tuple(protocols),
+        gateways=tuple(schema.Gateway(mesh=m, ibgp=i) for m, i in gateways) if several else (),
+        self_ip=(self_ip or "") if several else "",
+        mesh_range=(mesh_range or "") if several else "",
+    )
+    return AgentConfig(probe=probe(failover), router=router)
+
+
+def node_config(gateways: Sequence[str], ranges: Sequence[str], failover: Failover) -> Optional[AgentConfig]:
+    """A node's, with several gateways and egress ranges to keep on one of them; else none."""
+    if len(gateways) < 2 or not ranges:
+        return None
+    return AgentConfig(probe=probe(failover), node=schema.Node(gateways=tuple(gateways), ranges=tuple(ranges)))
+
+
+def agent_files(config: Optional[AgentConfig]) -> dict[str, str]:
+    """The container's files under AGENT_DIR: the agent runs when its config is there."""
+    return {AGENT_FILE: config.to_json()} if config else {}

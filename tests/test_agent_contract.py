@@ -1,0 +1,91 @@
+"""The contract between bgp4mesh and the HA agent: the config bgp4mesh writes
+(bgp4mesh/agent_config.py) is what the agent reads, through one schema file, and the state
+the agent writes is what `verify` reads; plus the agent's probe and report adapters."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "images" / "netclient" / "agent"))
+
+from bgp4mesh import agent_config  # noqa: E402
+from bgp4mesh.config import Failover  # noqa: E402
+from bgp4mesh_agent import adapters, schema  # noqa: E402
+
+GATEWAYS = [("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11")]
+
+
+def test_product_and_image_share_one_schema_file():
+    assert agent_config.SCHEMA_FILE == Path(schema.__file__).resolve()
+    assert (agent_config.AGENT_DIR, agent_config.AGENT_FILE) == ("/etc/bgp4mesh", "agent.json")
+
+
+def test_router_config_round_trips_through_the_agents_reader():
+    written = agent_config.router_config(["peer_isp_a"], GATEWAYS, "44.30.127.1", "44.30.127.0/24", Failover(interval_ms=100))
+    text = agent_config.agent_files(written)["agent.json"]
+    read = schema.AgentConfig.from_json(text)
+    assert read.router.gateways == (schema.Gateway("44.30.127.1", "172.31.16.10"), schema.Gateway("44.30.127.2", "172.31.16.11"))
+    assert (read.router.self_ip, read.router.mesh_range, read.probe.interval_ms, read.probe.port) == ("44.30.127.1", "44.30.127.0/24", 100, 51821)
+
+
+def test_one_router_has_no_gateways_and_a_node_without_several_has_no_agent():
+    alone = agent_config.router_config(["peer_isp"], GATEWAYS[:1], "44.30.127.1", "44.30.127.0/24", Failover())
+    assert (alone.router.gateways, alone.router.self_ip, alone.router.mesh_range) == ((), "", "")
+    assert agent_config.node_config(["44.30.127.1"], ["192.0.2.0/24"], Failover()) is None
+    assert agent_config.node_config(["44.30.127.1", "44.30.127.2"], [], Failover()) is None
+    assert agent_config.agent_files(None) == {}
+
+
+@pytest.mark.parametrize("raw, error", [
+    ({"probe": {}}, "exactly one of router and node"),
+    ({"node": {"gateways": ["a", "b"], "ranges": ["r"]}, "router": {"bgp_protocols": []}}, "exactly one"),
+    ({"node": {"gateways": ["a"], "ranges": ["r"]}}, "several gateways"),
+    ({"node": {"gateways": ["a", "b"], "ranges": ["r"], "extra": 1}}, r"node has unknown keys \['extra'\]"),
+    ({"probe": {"port": "51821"}, "node": {"gateways": ["a", "b"], "ranges": ["r"]}}, "probe.port must be int"),
+    ({"router": {"bgp_protocols": ["p"], "gateways": [{"mesh": "a", "ibgp": "b"}, {"mesh": "c", "ibgp": "d"}]}}, "self_ip and router.mesh_range"),
+    ({"router": {"bgp_protocols": [1]}}, "bgp_protocols must be a list of strings"),
+])
+def test_a_bad_config_is_refused_by_key(raw, error):
+    with pytest.raises(ValueError, match=error):
+        schema.AgentConfig.from_json(json.dumps(raw))
+
+
+def test_state_is_written_in_schema_order_and_read_back_by_verify():
+    text = schema.encode_state(schema.ROUTER_FIELDS, {"active": "44.30.127.2", "announce": "drained", "maintenance": False, "mesh": True,
+                                                       "upstream": True, "port": False, "available": False})
+    assert text.splitlines()[:2] == ["maintenance=0", "mesh=1"]
+    assert agent_config.decode_state(agent_config.ROUTER_STATE, text + "age=0\n")["port"] == "0"
+    with pytest.raises(ValueError, match="lacks announce, active"):
+        agent_config.decode_state(agent_config.ROUTER_STATE, "maintenance=0\nmesh=1\nupstream=1\nport=1\navailable=1\n")
+
+
+def test_probe_tells_open_closed_and_silent_apart_within_the_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    got = adapters.probe(["127.0.0.1", "127.0.0.3", "192.0.2.254"], port, 300)
+    elapsed = time.monotonic() - started
+    listener.close()
+    assert got == {"127.0.0.1": True, "127.0.0.3": False, "192.0.2.254": False}
+    assert elapsed < 1.0
+
+
+def test_report_writes_the_time_every_round_and_the_state_when_it_changed(tmp_path):
+    report = adapters.Reporter(str(tmp_path / "state"))
+    report("active=a\n")
+    first = (tmp_path / "state").stat().st_mtime_ns
+    (tmp_path / "state.at").unlink()
+    time.sleep(0.01)
+    report("active=a\n")
+    assert (tmp_path / "state.at").read_text().strip().isdigit()
+    assert (tmp_path / "state").stat().st_mtime_ns == first
+    report("active=b\n")
+    assert (tmp_path / "state").read_text() == "active=b\n"
