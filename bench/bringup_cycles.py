@@ -45,7 +45,8 @@ def main() -> int:
         if not problem:
             ran_with = str(CACHE / "stacks")  # the config the engine ran with (staging: filled from the simulation)
             rc, _, out = run(py, "-m", "bgp4mesh", "verify", "--stack", args.stack, "--project-dir", ran_with, "--wait", str(args.wait))
-            problem = f"verify: {out.strip().splitlines()[-1]}" if rc else ""
+            failed = [line for line in out.splitlines() if line.startswith("FAIL ")]
+            problem = f"verify: {out.strip().splitlines()[-1]}" + "".join(f"\n    {line}" for line in failed) if rc else ""
         if problem and args.stop_on_failure:
             print(f"cycle {i:2d}: FAIL {problem} (stack left up)", flush=True)
             failures.append(problem)

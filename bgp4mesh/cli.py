@@ -1,10 +1,11 @@
-"""`python -m bgp4mesh`: check, render and verify a stack without the Pulumi CLI.
+"""`python -m bgp4mesh`: check, render, verify and draw a stack without the Pulumi CLI.
 
 check  validate Pulumi.<stack>.yaml and print its plan (a summary; --json: all of it, secrets
        masked) (exit 0, or 2 if invalid); a WARNING
        on stderr for each image pulled by tag alone (not pinned by digest)
 render write every generated daemon config; DIR/<router>/ is that container's /etc/bird
 verify check a running deployment from the outside (exit 0 when every check passes)
+graph  draw the plan as Mermaid or Graphviz dot text (--format mermaid|dot; exit 2 if invalid)
 
 Secrets: a `secure:` value in the stack file is encrypted for the Pulumi engine and
 cannot be read here. `check` validates the rest; `render` refuses (exit 2) unless the
@@ -29,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .config import StackConfig
+from .graph import FORMATS
 from .plan import RouterPlan, StackPlan
 from .problems import NAMESPACE, ConfigError
 from .stack import PROJECT_DIR, fill_secrets, key_path, plan_stack, read_stack, secret_env
@@ -42,6 +44,35 @@ class OutputError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        plan = load(args.stack, args.project_dir, need_secrets=args.command == "render")
+        if args.command == "check":
+            _render_in_memory(plan)
+            print(json.dumps(plan_data(plan), indent=1) if args.json else summary(args.stack, plan))
+            for line in tag_only_warnings(plan.model):
+                print(line, file=sys.stderr)
+            return 0
+        if args.command == "graph":
+            print(FORMATS[args.format](plan), end="")
+            return 0
+        if args.command == "render":
+            for path in write_rendered(plan, _out_dir(args.out)):
+                print(path)
+            return 0
+    except ConfigError as exc:
+        print(f"stack {_quoted(args.stack)}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OutputError as exc:
+        print(f"render --out {_quoted(args.out)}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    from .verify import run_verify
+
+    return run_verify(args.stack, plan, args.wait)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Every subcommand takes --stack and --project-dir (a folder holding Pulumi.<stack>.yaml)."""
     parser = argparse.ArgumentParser(prog="python -m bgp4mesh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack", required=True)
@@ -64,29 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p_render.add_argument("--out", required=True, help="directory to write into (DIR/<router>/bird.conf)")
     p_verify = sub.add_parser("verify", parents=[common], help="check a running deployment (BGP, routes, mesh, pings)")
     p_verify.add_argument("--wait", type=float, default=60.0, help="seconds each check may retry (default 60)")
-    args = parser.parse_args(argv)
-
-    try:
-        plan = load(args.stack, args.project_dir, need_secrets=args.command == "render")
-        if args.command == "check":
-            _render_in_memory(plan)
-            print(json.dumps(plan_data(plan), indent=1) if args.json else summary(args.stack, plan))
-            for line in tag_only_warnings(plan.model):
-                print(line, file=sys.stderr)
-            return 0
-        if args.command == "render":
-            for path in write_rendered(plan, _out_dir(args.out)):
-                print(path)
-            return 0
-    except ConfigError as exc:
-        print(f"stack {_quoted(args.stack)}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except OutputError as exc:
-        print(f"render --out {_quoted(args.out)}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    from .verify import run_verify
-
-    return run_verify(args.stack, plan, args.wait)
+    p_graph = sub.add_parser("graph", parents=[common], help="draw the stack's plan: routers, upstreams, iBGP, Netmaker, members, gateways")
+    p_graph.add_argument("--format", choices=sorted(FORMATS), default="mermaid", help="mermaid (default) or dot (Graphviz: dot -Tsvg)")
+    return parser
 
 
 def load(stack: str, project_dir: Path, need_secrets: bool = False) -> StackPlan:

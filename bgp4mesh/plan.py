@@ -153,8 +153,11 @@ class StackPlan:
     gateways: Gateways
     egress: dict[int, tuple[Network, ...]]
     """The egress ranges per address family."""
-    node_routes: tuple[str, ...]
-    """What a node must hold once the gateways are declared (netclient-converge's wants)."""
+    node_wants: tuple[str, ...]
+    """What a node must hold once the gateways are declared (netclient-converge's wants): a
+    route into the mesh per egress range (or the internet gateway's default), and a
+    WireGuard handshake with each gateway (the gateway knows the node, so its traffic
+    flows both ways when `up` is done)."""
     rtr_caches: tuple[tuple[str, RtrCache], ...]
     hosts: tuple[HostPlan, ...]
     secret_files: bool
@@ -237,7 +240,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         probe=_probe(cfg, exchange),
         gateways=gateways,
         egress=egress,
-        node_routes=tuple(f"route:{r}" for v in FAMILIES for r in egress[v]) + ("internet",) * cfg.mesh.internet_gateway,
+        node_wants=_node_wants(cfg, egress, gateways),
         rtr_caches=tuple((RTR_CACHE_NAME.format(n=i + 1), c) for i, c in enumerate(cfg.rtr_caches)),
         hosts=tuple(host_plan(cfg, h, ibgp) for h in cfg.hosts),
         secret_files=bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams),
@@ -247,6 +250,17 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         ibgp_limits=cfg.ibgp_limits(),
         join_order=_in_join_order(joins),
     )
+
+
+def _node_wants(cfg: StackConfig, egress: dict, gateways: Gateways) -> tuple[str, ...]:
+    """Routes into the mesh, and a handshake with each gateway the node peers with: every
+    egress gateway, or only the internet gateway (Netmaker gives its clients that one peer,
+    and reaches them through it)."""
+    routes = tuple(f"route:{r}" for v in FAMILIES for r in egress[v])
+    if gateways.internet is not None:
+        pinned = cfg.border_routers[0].mesh_ip
+        return routes + ("internet",) + ((f"gateway:{pinned}",) if pinned else ())
+    return routes + tuple(f"gateway:{address}" for address in gateways.egress) if routes else ()
 
 
 def _ibgp_addresses(cfg: StackConfig, underlay: Optional[UnderlayPlan]) -> dict[str, IPv4Address]:

@@ -314,7 +314,7 @@ def _converged(plan: StackPlan, hosts, nodes: dict, egress: list[pulumi.Resource
             f"{spec.name}-converged",
             node.container,
             node.mesh_ip,
-            list(plan.node_routes),
+            list(plan.node_wants),
             hosts[spec.member.host],
             pulumi.ResourceOptions(parent=node, depends_on=egress),
         )

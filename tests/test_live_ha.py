@@ -313,7 +313,7 @@ def test_verify_does_not_believe_a_hung_agent(ha):
     try:
         time.sleep(STALE_SECONDS + 2)
         assert state_file(router, BORDER_HEALTH)["available"] == "1"  # what a stale state says
-        check = next(c for c in build_checks(ha.model(), STACK) if c.name.startswith("paths border-a"))
+        check = next(c for c in build_checks(plans.of(ha.model()), STACK) if c.name.startswith("paths border-a"))
         with pytest.raises(CheckFailed, match="hangs or is gone"):
             check.run()
     finally:

@@ -77,3 +77,42 @@ def test_the_agents_get_the_gateway_order_and_nodes_fail_over_only_with_a_choice
     dev = load_plan("dev")
     assert all(n.agent is None for n in dev.nodes), "one gateway: nothing to fail over to"
     assert dev.routers[0].agent.router.gateways == () and dev.routers[0].agent.node is None
+
+
+def test_check_json_prints_the_whole_plan_with_secrets_masked(tmp_path):
+    """`check --json`: every router's sessions and the members' join order, as JSON; a
+    TCP-MD5 password given to the CLI is never printed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from bgp4mesh.stack import PROJECT_DIR, stack_file
+
+    doc = yaml.safe_load(stack_file("lab").read_text())
+    doc["config"]["bgp4mesh:upstreams"][0]["password"] = {"secure": "AAAAAQ=="}
+    (tmp_path / "Pulumi.lab.yaml").write_text(yaml.safe_dump(doc))
+    secret = "Sw0rdfish-in-the-plan-json"
+    env = {**os.environ, "BGP4MESH_SECRET_UPSTREAMS_0_PASSWORD": secret}
+    argv = [sys.executable, "-m", "bgp4mesh", "check", "--stack", "lab", "--project-dir", str(tmp_path), "--json"]
+    proc = subprocess.run(argv, cwd=PROJECT_DIR, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    plan = json.loads(proc.stdout)
+    assert [r["spec"]["name"] for r in plan["routers"]] == ["border-a", "border-b"]
+    assert plan["routers"][0]["sessions"][0]["protocol"] == "peer_isp_a"
+    assert plan["routers"][0]["sessions"][0]["upstream"]["password"] == "**********"
+    assert plan["join_order"] == ["border-a", "border-b", "node1", "node2"]
+
+
+def test_a_node_is_done_once_it_routes_into_the_mesh_and_every_gateway_knows_it():
+    assert load_plan("lab").node_wants == (
+        "route:198.51.100.0/24", "route:203.0.113.0/24", "route:192.0.2.0/24", "gateway:44.30.127.1", "gateway:44.30.127.2")
+    assert load_plan("staging").node_wants == ("internet", "gateway:44.30.127.1")
+    # an internet gateway's clients peer with it alone (Netmaker reaches them through it)
+    assert load_plan("staging-ha").node_wants == ("internet", "gateway:44.30.127.1")
+    raw = copy.deepcopy(LAB)
+    raw["mesh"] = {**raw["mesh"], "egress_ranges": []}
+    assert build_plan(validate(raw)).node_wants == (), "no egress: no gateway to wait for"
