@@ -64,13 +64,6 @@ class ExchangePlan:
     probe: IPv4Address | None
 
 
-@dataclass(frozen=True)
-class MeshPlan:
-    """Pinned mesh addresses; None means Netmaker assigns one at join."""
-
-    pinned: dict[str, IPv4Address | None]
-
-
 def bridge_gateway(subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address | None:
     """The highest host address of `subnet` that the config does not use."""
     for i in range(int(subnet.broadcast_address) - 1, int(subnet.network_address), -1):
@@ -153,22 +146,6 @@ def exchange_plan(cfg: StackConfig) -> ExchangePlan | None:
         {name: IPv4Address(base + 1 + i) for i, name in enumerate(mocks)},
         IPv4Address(base + 1 + len(mocks)) if cfg.lab.probe is not None else None,
     )
-
-
-def ibgp_addresses(cfg: StackConfig) -> dict[str, IPv4Address]:
-    """Where each border router takes iBGP sessions: its lab underlay address, else its
-    `ibgp_address`. Empty with one router (no iBGP)."""
-    if len(cfg.border_routers) < 2:
-        return {}
-    if cfg.lab is not None:
-        return dict(underlay_plan(cfg).routers)
-    return {r.name: r.ibgp_address for r in cfg.border_routers if r.ibgp_address is not None}
-
-
-def mesh_plan(cfg: StackConfig) -> MeshPlan:
-    pinned = {r.name: r.mesh_ip for r in cfg.border_routers}
-    pinned.update({n.name: n.ip for n in cfg.mesh.nodes})
-    return MeshPlan(pinned)
 
 
 def _fit(count: int) -> int:
