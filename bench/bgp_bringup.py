@@ -43,7 +43,7 @@ def one_run(stack: Stack) -> tuple[float, float]:
         else:
             raise RuntimeError("own prefix never reached the ISP")
         both = max(started_at(ISP), started_at(BORDER))
-        since = isp.birdc("show", "protocols", PEER).splitlines()[-1].split()[4]
+        since = protocols(isp, PEER)[PEER].since
         return bird_time(since, both) - both, bird_time(found.group(1), both) - both
     finally:
         stack.destroy()

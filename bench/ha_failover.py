@@ -171,7 +171,7 @@ def restart_convergence(stack: Stack) -> tuple[float, float]:
         return len(got) == 1 and got[0].as_path == [65000] and GSHUT not in got[0].communities and protocols(t("isp-a"))[peer].info.startswith("Established")
 
     until(normal, 90, every=0.2, retry_on=(Exception,))
-    since = t("isp-a").birdc("show", "protocols", peer).splitlines()[-1].split()[4]
+    since = protocols(t("isp-a"), peer)[peer].since
     text = t("isp-a").birdc("show", "route", "protocol", peer)
     changed = text.split(f"[{peer} ", 1)[1].split("]", 1)[0].split()[0]
     verify(stack)

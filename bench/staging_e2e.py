@@ -64,7 +64,7 @@ def split(stdout: str) -> dict[str, float]:
     obtained = [json.loads(line)["ts"] for line in on("control", f"docker logs {front} 2>&1").splitlines() if "certificate obtained successfully" in line]
     border = docker_name(STACK, "border")
     border_started = epoch(on("edge", f"docker inspect -f '{{{{.State.StartedAt}}}}' {border}"))
-    since = re.search(r"peer_transit\s+BGP\s+\S+\s+up\s+(\S+)\s+Established", on("edge", f"docker exec {border} birdc show protocols"))
+    since = re.search(r"peer_transit\s+BGP\s+\S+\s+up\s+(\d{4}-\d\d-\d\d \S+|\S+)\s+Established", on("edge", f"docker exec {border} birdc show protocols"))
     return {
         "host prep": longest(lambda t, n: n.endswith("-host-prep")),
         "image pulls": longest(lambda t, n: t.endswith("RemoteImage")),
@@ -76,10 +76,10 @@ def split(stdout: str) -> dict[str, float]:
     }
 
 
-def _bird_since(hms: str, ref: float) -> float:
+def _bird_since(since: str, ref: float) -> float:
     from tests.live import bird_time
 
-    return bird_time(hms, ref)
+    return bird_time(since, ref)
 
 
 def main() -> int:

@@ -19,6 +19,8 @@ NETMAKER_SLOTS = {"mq": 2, "tls": 4}
 CONTROL_SLOTS = {"mq": 2, "server": 3, "tls": 4}
 """Their places on the lab's control network, where the server alone sits (members never
 reach its API or the broker's server listener)."""
+MONITORING_SLOT = 8
+"""A lab's Prometheus and Alertmanager (with `monitoring`) on the underlay."""
 CONTROL_PREFIX = 28
 ROUTER_BASE = 10
 NODE_BASE = 20
@@ -33,6 +35,8 @@ class LinkPlan:
     gateway: IPv4Address
     isp_address: IPv4Address
     border_address: IPv4Address
+    monitor_address: IPv4Address | None = None
+    """Prometheus's address on the link (with `monitoring`): it scrapes the mock ISP there."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class UnderlayPlan:
     control: IPv4Network
     """The internal network of the server, the broker and the front: the /28 right after the underlay."""
     control_hosts: dict[str, IPv4Address]
+    monitoring: IPv4Address | None = None
+    """Prometheus and Alertmanager (with `monitoring`)."""
 
     @property
     def control_gateway(self) -> IPv4Address:
@@ -79,9 +85,10 @@ def link_plans(cfg: StackConfig) -> list[LinkPlan]:
     plans, problems = [], []
     for i, u in enumerate(cfg.upstreams):
         gateway = bridge_gateway(u.link, by_subnet[u.link])
-        if gateway is None:
-            problems.append(Problem(f"upstreams[{i}].link", u.link, "no free address left for the lab's Docker bridge gateway; use a /29 or larger"))
-        plans.append(LinkPlan(u.name, u.link, gateway, u.neighbor, u.local_address))
+        monitor = bridge_gateway(u.link, by_subnet[u.link] | {gateway}) if gateway and cfg.monitoring else None
+        if gateway is None or (cfg.monitoring and monitor is None):
+            problems.append(Problem(f"upstreams[{i}].link", u.link, "no free address left for the lab's Docker bridge gateway and monitoring; use a /29 or larger"))
+        plans.append(LinkPlan(u.name, u.link, gateway, u.neighbor, u.local_address, monitor))
     if problems:
         raise ConfigError(problems=problems)
     return plans
@@ -116,6 +123,7 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
         {n.name: slot(NODE_BASE + i) for i, n in enumerate(cfg.mesh.nodes)},
         control,
         {k: IPv4Address(int(control.network_address) + v) for k, v in CONTROL_SLOTS.items()},
+        slot(MONITORING_SLOT) if cfg.monitoring else None,
     )
 
 

@@ -4,26 +4,15 @@ stdlib only), loaded here by path: the image builds from its own directory alone
 
 from __future__ import annotations
 
-import importlib.util
 import posixpath
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .config import FAILOVER_PORT, Failover
+from .image_schema import load_image_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "images" / "netclient" / "agent" / "bgp4mesh_agent" / "schema.py"
-
-
-def _load_schema():
-    spec = importlib.util.spec_from_file_location("bgp4mesh_agent_schema", SCHEMA_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-schema = _load_schema()
+schema = load_image_schema("bgp4mesh_agent_schema", SCHEMA_FILE)
 AgentConfig = schema.AgentConfig
 ROUTER_STATE, NODE_STATE = schema.ROUTER_STATE, schema.NODE_STATE
 AGENT_DIR, AGENT_FILE = posixpath.split(schema.CONFIG_PATH)

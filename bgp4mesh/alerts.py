@@ -1,7 +1,8 @@
 """The shipped Prometheus alert rules, rendered from the plan.
 
 What the stack should have (its BGP and BFD sessions, each session's import limit, the own
-prefixes, the members, the RTR caches) comes from the plan as recording rules, `facts`
+prefixes and how many of them each mock ISP must import, the members, the RTR caches) comes
+from the plan as recording rules, `facts`
 (bgp4mesh.metrics.FACTS); the alerts compare the measured series with them. So limits and
 prefix counts follow the stack with no hand edit, and a session or member whose series
 are missing altogether (BIRD or an exporter down) alerts instead of going quiet.
@@ -79,11 +80,12 @@ def render_alert_rules(plan: StackPlan) -> str:
 def plan_facts(plan: StackPlan) -> list[Fact]:
     """Everything the alerts compare against, in a stable order."""
     facts = [f for router in plan.routers for f in _router_facts(plan, router)]
-    facts += _own_prefix_facts(plan)
+    own = _own_prefix_facts(plan)
+    facts += own
     facts += [
-        Fact(metrics.FACT_UPSTREAM_PREFIX, {"upstream": isp.name, "prefix": str(p)})
+        Fact(metrics.FACT_UPSTREAM_OWN_PREFIXES, {metrics.TARGET_UPSTREAM: isp.name, "name": isp.session.peer, **f.labels}, f.value)
         for isp in plan.isps
-        for p in plan.model.prefixes
+        for f in own
     ]
     facts += [Fact(metrics.FACT_MESH_MEMBER, {"member": m.name}) for m in (*plan.routers, *plan.nodes)]
     return facts

@@ -61,18 +61,27 @@ class Protocol:
     proto: str
     state: str
     info: str
+    since: str = ""
+    """BIRD's Since column: a date and a time (`timeformat protocol iso long`), or one word."""
 
 
 _ROUTE_HEAD = re.compile(r"^(\S+/\d+)\s+\S+\s+\[(\S+)[^\]]*\]( \*)?")
 _ALT_HEAD = re.compile(r"^\s+\S+\s+\[(\S+)\s[^\]]*\]( \*)?")
 
 
-def protocols(target: Target) -> dict[str, Protocol]:
+_PROTOCOL_LINE = re.compile(r"^(\S+)\s+(\S+)\s+\S+\s+(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?|\S+)(?:\s+(.*))?$")
+"""Name, Proto, Table, State, Since, Info: Since is one word (BIRD's default: a time, or
+a date when older than 20 hours) or, with `timeformat protocol iso long` (which
+prometheus-bird-exporter needs), a date and a time."""
+
+
+def protocols(target: Target, *names: str) -> dict[str, Protocol]:
     out = {}
-    for line in target.birdc("show", "protocols").splitlines()[2:]:
-        parts = line.split(None, 5)
-        if len(parts) >= 5:
-            out[parts[0]] = Protocol(parts[0], parts[1], parts[3], parts[5].strip() if len(parts) > 5 else "")
+    for line in target.birdc("show", "protocols", *names).splitlines()[2:]:
+        found = _PROTOCOL_LINE.match(line)
+        if found:
+            name, proto, state, since, info = found.groups()
+            out[name] = Protocol(name, proto, state, (info or "").strip(), since)
     return out
 
 

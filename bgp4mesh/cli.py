@@ -5,7 +5,8 @@ check  validate Pulumi.<stack>.yaml and print its plan (a summary; --json: all o
        on stderr for each image pulled by tag alone (not pinned by digest)
 render write every generated daemon config; DIR/<router>/ is that container's /etc/bird
 verify check a running deployment from the outside (exit 0 when every check passes)
-graph  draw the plan as Mermaid or Graphviz dot text (--format mermaid|dot; exit 2 if invalid)
+graph  draw the plan as Mermaid or Graphviz dot text (--format mermaid|dot; exit 2 if invalid);
+       --live colours sessions and tunnels from the running stack
 
 Secrets: a `secure:` value in the stack file is encrypted for the Pulumi engine and
 cannot be read here. `check` validates the rest; `render` refuses (exit 2) unless the
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(line, file=sys.stderr)
             return 0
         if args.command == "graph":
-            print(FORMATS[args.format](plan), end="")
+            print(FORMATS[args.format](plan, _observed(plan, args.stack) if args.live else None), end="")
             return 0
         if args.command == "render":
             for path in write_rendered(plan, _out_dir(args.out)):
@@ -97,7 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     p_verify.add_argument("--wait", type=float, default=60.0, help="seconds each check may retry (default 60)")
     p_graph = sub.add_parser("graph", parents=[common], help="draw the stack's plan: routers, upstreams, iBGP, Netmaker, members, gateways")
     p_graph.add_argument("--format", choices=sorted(FORMATS), default="mermaid", help="mermaid (default) or dot (Graphviz: dot -Tsvg)")
+    p_graph.add_argument("--live", action="store_true", help="colour BGP sessions and members' tunnels to the gateways from the running stack")
     return parser
+
+
+def _observed(plan: StackPlan, stack: str):
+    """The running stack's state for `graph --live` (reads the containers, as verify does)."""
+    from .graph_live import observe
+
+    return observe(plan, stack)
 
 
 def load(stack: str, project_dir: Path, need_secrets: bool = False) -> StackPlan:
@@ -151,7 +160,19 @@ def summary(stack: str, plan: StackPlan) -> str:
     for h in (h for h in plan.hosts if cfg.host(h.name).ssh is not None):
         opened = ", ".join(sorted({f"{o.proto}/{o.port if isinstance(o.port, int) else ','.join(map(str, o.port))}" for o in h.openings}))
         lines.append(f"  host {h.name}: {', '.join(h.roles) or 'no role'}; opens ssh{', ' + opened if opened else ''}")
-    return "\n".join(lines)
+    return "\n".join(lines + _observability_lines(plan))
+
+
+def _observability_lines(plan: StackPlan) -> list[str]:
+    mon, lg = plan.monitoring, plan.model.looking_glass
+    lines = []
+    if mon is not None:
+        where = f" at {mon.address}" if mon.address else ""
+        lines.append(f"  monitoring on host {mon.host}{where}: {len(mon.targets)} targets every {mon.scrape_interval}s")
+        lines += [f"    not scraped (no address Prometheus reaches): {', '.join(mon.unscraped)}"] if mon.unscraped else []
+    if lg is not None:
+        lines.append(f"  looking glass on every border router, tcp/{lg.port}, for {', '.join(map(str, lg.allow))} only")
+    return lines
 
 
 def _router_lines(r: RouterPlan) -> list[str]:

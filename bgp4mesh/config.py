@@ -559,7 +559,6 @@ RTR_CACHE_NAME = "rtr-cache-{n}"
 FAMILIES = (4,)
 """The address families bgp4mesh deploys (IP versions). `check` refuses a value of another
 family rather than let the program drop it."""
-"""The container name of a lab's n-th RTR cache."""
 
 
 class RtrCache(Strict):
@@ -636,6 +635,28 @@ class Lab(Strict):
     """Seconds between the caches' reads of their VRP file (stayrtr -refresh)."""
 
 
+class Monitoring(Strict):
+    """Prometheus and Alertmanager watching the stack: BIRD's exporter on every router and
+    mock ISP, the bgp4mesh exporter on every member and the control-plane exporter beside
+    them; targets and alert rules come from the plan (bgp4mesh/monitoring.py, alerts.py)."""
+
+    host: Optional[Name] = None
+    """Where they run; omitted, on Netmaker's host. A lab puts them on its underlay."""
+    scrape_interval: Int = Field(15, ge=1, le=300)
+    """Seconds between scrapes (and rule evaluations): an alert fires within two."""
+
+
+class LookingGlass(Strict):
+    """A read-only HTTP service on every border router that runs `birdc -r` for an
+    allow-list of queries (show protocols, show route for/where, show route export).
+    Absent (the default): no router serves it."""
+
+    port: Int = Field(8095, ge=1, le=65535)
+    allow: list[Prefix] = Field(min_length=1, max_length=MAX_ITEMS)
+    """Source prefixes that may query it; the router's edge firewall drops the port for
+    everyone else, and the service refuses them too."""
+
+
 class StackConfig(Strict):
     """The whole stack: the AS, its routers and upstreams, the mesh, and where things run."""
 
@@ -652,6 +673,10 @@ class StackConfig(Strict):
     rpki: Optional[Rpki] = None
     """Route origin validation on every eBGP session (None: off)."""
     lab: Optional[Lab] = None
+    monitoring: Optional[Monitoring] = None
+    """Metrics and alerts (None: off)."""
+    looking_glass: Optional[LookingGlass] = None
+    """The routers' looking glass (None: off)."""
 
     @property
     def rtr_caches(self) -> list[RtrCache]:

@@ -63,12 +63,23 @@ class EdgePlan:
     """Sources dropped from an upstream (the stack's bogon set; empty with the filter off)."""
     exempt: tuple[IPv4Network, ...] = ()
     """Bogon sources let in anyway (a lab's test nets)."""
+    services: tuple[Service, ...] = ()
+    """What this member serves to a few sources only (exporters, the looking glass)."""
 
 
-def edge_plan(cfg: StackConfig, member: Union[BorderRouter, MeshNode]) -> EdgePlan:
-    """The plan of a node or a border router of `cfg`."""
+@dataclass(frozen=True)
+class Service:
+    """A port of this member that only `sources` may reach, on any of its addresses."""
+
+    port: PortRange
+    sources: tuple[IPv4Network, ...]
+    name: str
+
+
+def edge_plan(cfg: StackConfig, member: Union[BorderRouter, MeshNode], services: tuple[Service, ...] = ()) -> EdgePlan:
+    """The plan of a node or a border router of `cfg`, serving `services`."""
     if isinstance(member, MeshNode):
-        return EdgePlan(cfg.mesh.range, tuple(member.inbound))
+        return EdgePlan(cfg.mesh.range, tuple(member.inbound), services=services)
     members = [(r.mesh_ip, r.inbound) for r in cfg.border_routers] + [(n.ip, n.inbound) for n in cfg.mesh.nodes]
     policy = cfg.policy
     return EdgePlan(
@@ -80,6 +91,7 @@ def edge_plan(cfg: StackConfig, member: Union[BorderRouter, MeshNode]) -> EdgePl
         openings=tuple((address, rule) for address, rules in members if address is not None for rule in rules),
         bogons=BOGON_PREFIXES_V4 if policy.bogon_filter else (),
         exempt=tuple(p for p in policy.bogon_exempt_prefixes if p.version == 4),
+        services=services,
     )
 
 
@@ -98,9 +110,13 @@ ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
 
 
 def _member_in(plan: EdgePlan) -> list[str]:
-    """INPUT: what reaches this member's own address from outside the mesh range."""
+    """INPUT: what reaches this member's own address from outside the mesh range, and its
+    services, from their sources alone (mesh members included: nobody else)."""
     chain = f"{PREFIX}-INPUT"
     rules = [f"-A {chain} -i {uplink_token(u.address)} -j {PREFIX}-SPOOF-IN" for u in plan.uplinks]
+    for service in plan.services:
+        rules += [f"-A {chain} -s {src} {_port(service.port)} -j RETURN" for src in service.sources]
+        rules.append(f"-A {chain} {_port(service.port)} {_drop(service.name + ' closed')}")
     rules += [f"-A {chain} -s {plan.mesh_range} -j RETURN", f"-A {chain} {ESTABLISHED} -j RETURN"]
     rules += [f"-A {chain} -i {MESH_INTERFACE} -j {PREFIX}-MEMBER", f"-A {chain} -d {plan.mesh_range} -j {PREFIX}-MEMBER"]
     member = f"{PREFIX}-MEMBER"

@@ -4,13 +4,19 @@ Both formats lay out one Picture built here from the plan (its nodes, edges and 
 nodes sit inside the AS), so they cannot disagree; identifiers come from `node_id` alone.
 The plan decides what is drawn: sessions, iBGP peers, the gateway order, members' pinned
 addresses. Labels are names, addresses, ASNs and policy numbers, never a secret.
+
+`--live` passes what a running stack showed (`Observed`, read by graph_live.py): the same
+picture, each BGP session (with its BFD) and each member's tunnel to each gateway then
+green when healthy and red otherwise. Drawing stays a pure function of plan and state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Mapping, Optional
 
-from .plan import Member, RouterPlan, Session, StackPlan
+from .plan import IbgpPeer, Member, RouterPlan, Session, StackPlan
+from .verify import HANDSHAKE_FRESH_SECONDS
 
 ASSIGNED = "assigned at join"
 
@@ -30,8 +36,29 @@ class Edge:
     source: str
     target: str
     kind: str
-    """ebgp, ibgp, control, member, gateway or exchange: each format's line style."""
+    """ebgp, ibgp, control, member, gateway, exchange or tunnel: each format's line style."""
     label: str
+    healthy: Optional[bool] = None
+    """Live only: green (True) or red (False); None is drawn uncoloured."""
+
+
+ESTABLISHED = "Established"
+NOT_READ = "no answer"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a running stack showed at one moment. A key that is missing was not read (its
+    container did not answer) and is drawn red as such."""
+
+    sessions: Mapping[tuple[str, str], str]
+    """(router, BIRD protocol) -> its state: BIRD's info word (Established, Active...) or
+    the protocol state when BIRD gives no info."""
+    bfd: Mapping[tuple[str, str], str]
+    """(router, neighbor address) -> BFD session state (Up, Down, Init...)."""
+    handshakes: Mapping[tuple[str, str], Optional[float]]
+    """(member, gateway) -> seconds since the member's latest handshake with the gateway;
+    None: no handshake (or the gateway is not among its peers)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +77,10 @@ def node_id(kind: str, name: str) -> str:
     return f"{kind}_{name.replace('-', '_')}"
 
 
-def picture(plan: StackPlan) -> Picture:
+def picture(plan: StackPlan, seen: Optional[Observed] = None) -> Picture:
     """What both formats draw: the AS's routers, control plane and members, the upstreams
-    and a lab's exchange and probe, with the sessions and mesh roles between them."""
+    and a lab's exchange and probe, with the sessions and mesh roles between them; with
+    `seen`, sessions coloured and each member's tunnels to the gateways added."""
     cfg = plan.model
     nodes = (
         *(_router_node(r) for r in plan.routers),
@@ -62,7 +90,8 @@ def picture(plan: StackPlan) -> Picture:
         *(_upstream_node(s) for r in plan.routers for s in r.sessions),
         *_lab_internet(plan),
     )
-    edges = (*_sessions(plan), *_ibgp(plan), *_mesh_edges(plan), *_exchange_edges(plan))
+    edges = (*_sessions(plan, seen), *_ibgp(plan, seen), *_mesh_edges(plan), *_exchange_edges(plan))
+    edges += tuple(_tunnels(plan, seen)) if seen is not None else ()
     title = f"AS {cfg.asn}: {', '.join(str(p) for p in cfg.prefixes)}"
     return Picture(node_id("as", str(cfg.asn)), title, nodes, edges)
 
@@ -93,9 +122,9 @@ def _lab_internet(plan: StackPlan) -> tuple[Node, ...]:
     return tuple(found)
 
 
-def _sessions(plan: StackPlan) -> list[Edge]:
+def _sessions(plan: StackPlan, seen: Optional[Observed]) -> list[Edge]:
     """eBGP, labelled with what moves traffic: local-pref out, the prepends the upstream
-    sees (its AS path beyond our own AS), BFD."""
+    sees (its AS path beyond our own AS), BFD; live, with the state the router shows."""
     edges = []
     for r in plan.routers:
         for s in r.sessions:
@@ -103,13 +132,16 @@ def _sessions(plan: StackPlan) -> list[Edge]:
             parts = ["eBGP", f"local-pref {u.local_pref}"]
             parts += [f"prepend {len(s.as_path) - 1}"] if len(s.as_path) > 1 else []
             parts += [f"BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}"] if u.bfd else []
-            edges.append(Edge(node_id("router", r.name), node_id("upstream", u.name), "ebgp", ", ".join(parts)))
+            edge = Edge(node_id("router", r.name), node_id("upstream", u.name), "ebgp", ", ".join(parts))
+            bfd = str(u.neighbor) if u.bfd else None
+            edges.append(edge if seen is None else _observed(edge, [_end_state(seen, r.name, s.protocol, bfd)]))
     return edges
 
 
-def _ibgp(plan: StackPlan) -> list[Edge]:
-    """One edge per pair of routers that peer (the plan lists each session from both ends)."""
-    bfd = ", BFD" if plan.model.policy.ibgp_bfd is not None else ""
+def _ibgp(plan: StackPlan, seen: Optional[Observed]) -> list[Edge]:
+    """One edge per pair of routers that peer (the plan lists each session from both ends);
+    live, healthy only when both ends show it Established (and BFD Up)."""
+    bfd = plan.model.policy.ibgp_bfd is not None
     drawn: set[frozenset[str]] = set()
     edges = []
     for r in plan.routers:
@@ -117,7 +149,55 @@ def _ibgp(plan: StackPlan) -> list[Edge]:
             pair = frozenset((r.name, peer.router))
             if pair not in drawn:
                 drawn.add(pair)
-                edges.append(Edge(node_id("router", r.name), node_id("router", peer.router), "ibgp", f"iBGP{bfd}"))
+                edge = Edge(node_id("router", r.name), node_id("router", peer.router), "ibgp", "iBGP, BFD" if bfd else "iBGP")
+                if seen is not None:
+                    ends = [(r.name, peer), (peer.router, _reverse(plan, r.name, peer))]
+                    edge = _observed(edge, [_end_state(seen, n, p.protocol, str(p.address) if bfd else None, n) for n, p in ends])
+                edges.append(edge)
+    return edges
+
+
+def _reverse(plan: StackPlan, router: str, peer: IbgpPeer) -> IbgpPeer:
+    """The same iBGP session as the peer lists it."""
+    return next(p for p in plan.router(peer.router).ibgp if p.router == router)
+
+
+def _end_state(seen: Observed, router: str, protocol: str, bfd: Optional[str], who: str = "") -> tuple[bool, str]:
+    """(healthy, words) of one end of a session: BGP Established, and BFD Up when it runs."""
+    state = seen.sessions.get((router, protocol), NOT_READ)
+    healthy, words = state == ESTABLISHED, [f"{who} {state}".strip()]
+    if bfd is not None:
+        bfd_state = seen.bfd.get((router, bfd), NOT_READ)
+        healthy, words = healthy and bfd_state == "Up", [*words, f"BFD {bfd_state}"]
+    return healthy, ", ".join(words)
+
+
+def _observed(edge: Edge, ends: list[tuple[bool, str]]) -> Edge:
+    return replace(edge, label=f"{edge.label}: {'; '.join(w for _, w in ends)}", healthy=all(h for h, _ in ends))
+
+
+def gateway_names(plan: StackPlan) -> list[str]:
+    """The routers members tunnel to for the Internet: the egress order, then the
+    internet gateway if it is not in it."""
+    names = [plan.member_name(address) for address in plan.gateways.egress]
+    return names + [plan.gateways.internet] if plan.gateways.internet not in (None, *names) else names
+
+
+def _tunnels(plan: StackPlan, seen: Observed) -> list[Edge]:
+    """Live: each member's WireGuard tunnel to each gateway, by its latest handshake; a
+    tunnel between two gateways once, as the first of them sees it."""
+    gateways = gateway_names(plan)
+    members = [*((node_id("router", r.name), r.name) for r in plan.routers), *((node_id("node", n.name), n.name) for n in plan.nodes)]
+    edges = []
+    for source, name in members:
+        for gateway in gateways:
+            if gateway == name or (name in gateways and gateways.index(gateway) < gateways.index(name)):
+                continue
+            key = (name, gateway)
+            age = seen.handshakes.get(key)
+            words = NOT_READ if key not in seen.handshakes else "no handshake" if age is None else f"handshake {int(age)} s ago"
+            fresh = age is not None and age < HANDSHAKE_FRESH_SECONDS
+            edges.append(Edge(source, node_id("router", gateway), "tunnel", f"WireGuard: {words}", fresh))
     return edges
 
 
@@ -167,7 +247,7 @@ MERMAID_SHAPES = {
     "exchange": ('[/"', '"/]'),
     "probe": ('>"', '"]'),
 }
-MERMAID_LINES = {"ibgp": "===", "gateway": "===", "control": "-.-"}
+MERMAID_LINES = {"ibgp": "===", "gateway": "===", "control": "-.-", "tunnel": "-.-"}
 DOT_SHAPES = {
     "router": "shape=box",
     "upstream": "shape=hexagon",
@@ -177,34 +257,43 @@ DOT_SHAPES = {
     "exchange": "shape=parallelogram",
     "probe": "shape=octagon",
 }
-DOT_LINES = {"ibgp": "bold", "gateway": "bold", "control": "dashed"}
+DOT_LINES = {"ibgp": "bold", "gateway": "bold", "control": "dashed", "tunnel": "dotted"}
+COLOURS = {True: "#1a7f37", False: "#cf222e"}
+"""Live: healthy green, otherwise red (readable on white, both formats take hex)."""
 
 
-def mermaid(plan: StackPlan) -> str:
+def mermaid(plan: StackPlan, seen: Optional[Observed] = None) -> str:
     """A Mermaid flowchart (renders in GitHub Markdown)."""
-    pic = picture(plan)
+    pic = picture(plan, seen)
     lines = ["flowchart LR", f'  subgraph {pic.box}["{_mermaid_text((pic.title,))}"]']
     lines += [f"    {_mermaid_node(n)}" for n in pic.nodes if n.inside]
     lines.append("  end")
     lines += [f"  {_mermaid_node(n)}" for n in pic.nodes if not n.inside]
     lines += [f'  {e.source} {MERMAID_LINES.get(e.kind, "---")}|"{_mermaid_text((e.label,))}"| {e.target}' for e in pic.edges]
+    for healthy, colour in COLOURS.items():
+        indexes = [str(i) for i, e in enumerate(pic.edges) if e.healthy is healthy]
+        lines += [f"  linkStyle {','.join(indexes)} stroke:{colour},stroke-width:2px,color:{colour}"] if indexes else []
     return "\n".join(lines) + "\n"
 
 
-def dot(plan: StackPlan) -> str:
+def dot(plan: StackPlan, seen: Optional[Observed] = None) -> str:
     """A Graphviz graph (`dot -Tsvg`)."""
-    pic = picture(plan)
+    pic = picture(plan, seen)
     lines = ["graph bgp4mesh {", '  rankdir=LR; fontname="Helvetica";', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];']
     lines += [f"  subgraph cluster_{pic.box} {{", f'    label="{_dot_text((pic.title,))}";']
     lines += [f"    {_dot_node(n)}" for n in pic.nodes if n.inside]
     lines.append("  }")
     lines += [f"  {_dot_node(n)}" for n in pic.nodes if not n.inside]
-    lines += [f'  {e.source} -- {e.target} [label="{_dot_text((e.label,))}", style={DOT_LINES.get(e.kind, "solid")}];' for e in pic.edges]
+    lines += [f'  {e.source} -- {e.target} [label="{_dot_text((e.label,))}", style={DOT_LINES.get(e.kind, "solid")}{_dot_colour(e)}];' for e in pic.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 FORMATS = {"mermaid": mermaid, "dot": dot}
+
+
+def _dot_colour(e: Edge) -> str:
+    return "" if e.healthy is None else f', color="{COLOURS[e.healthy]}", fontcolor="{COLOURS[e.healthy]}", penwidth=2'
 
 
 def _mermaid_node(n: Node) -> str:

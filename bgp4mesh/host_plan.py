@@ -75,6 +75,9 @@ def host_plan(cfg: StackConfig, host: Host, ibgp: dict) -> HostPlan:
                 plan.addresses.append((up.interface, f"{up.local_address}/{up.link.prefixlen}"))
         plan.openings += bgp_openings(cfg, router, ibgp)
         plan.route_rules += route_rules(cfg, router)
+    if routers and cfg.looking_glass is not None:
+        lg = cfg.looking_glass
+        plan.openings += [Opening("tcp", lg.port, str(p), "looking glass") for p in lg.allow if p.version == 4]
     if cfg.netmaker.host == host.name:
         plan.roles.append("netmaker control plane")
         plan.openings += [Opening("tcp", port, why="TLS front") for port in WEB_PORTS]

@@ -50,6 +50,14 @@ MQ_SERVER_PORT = 1884
 MQ_PASSWORD_FILE = "/run/secrets/mq-password"
 """The broker user's password, uploaded 0600 for root: the start script hashes it into
 the password file, so it never sits in the container's environment (`docker inspect`)."""
+MONITOR_USERNAME = "bgp4mesh-monitor"
+"""The control-plane exporter's broker user (stacks with `monitoring`): it reads $SYS/# on
+the clients' listeners and nothing else, and is not in the server listener's password file."""
+MONITOR_PASSWORD_FILE = "/run/secrets/mq-monitor-password"
+"""Its password, uploaded 0600 for root like MQ_PASSWORD_FILE."""
+CLIENTS_PASSWD = "/run/mosquitto/clients-passwd"
+"""With a monitoring user: the clients' listeners' password file (the server's user and it),
+made by the image's start script; the server listener keeps the server's user alone."""
 MOSQUITTO_MIN_VERSION = (2, 0, 16)
 """CVE-2023-0809 (memory exhaustion from a crafted first packet, before authentication)."""
 PUBLIC_IP_RESPONDER_PORT = 8099
@@ -279,15 +287,20 @@ def env_list(env: dict[str, str]) -> list[str]:
 
 
 
-def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
+def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan], monitor: bool = False) -> str:
     """The server's listener (in a lab bound to the broker's control-network address, which
     members cannot reach) and the clients' listeners under the ACL: plain MQTT in a lab,
-    websockets behind an ACME front (clients never reach the broker directly there)."""
+    websockets behind an ACME front (clients never reach the broker directly there). With
+    `monitor`, the clients' listeners also know MONITOR_USERNAME (CLIENTS_PASSWD)."""
     cp = control_plane(nm, plan)
     server_bind = cp.control.get("mq")
     fl = flavor(nm)
+    if monitor and fl.images == "pull":
+        raise ValueError("a broker monitoring user needs the built broker image (netmaker.images: build): "
+                         "the pulled eclipse-mosquitto's start script makes the server's user only")
     return template("mosquitto.conf.j2").render(
         passwd_file=fl.mosquitto_passwd,
+        clients_passwd_file=CLIENTS_PASSWD if monitor else fl.mosquitto_passwd,
         acl_file=fl.mosquitto_acl,
         server_listener=f"{MQ_SERVER_PORT} {server_bind}" if server_bind else MQ_SERVER_PORT,
         tcp_port=None if cp.acme else MQ_PORT,
@@ -298,10 +311,11 @@ def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan]) -> str:
     )
 
 
-def mosquitto_acl(nm: Netmaker, username: str) -> str:
+def mosquitto_acl(nm: Netmaker, username: str, monitor: Optional[str] = None) -> str:
     """What the clients' listeners allow the shared user: the topics netclient v1.6.0 uses
-    (SERVER_NAME is the domain), nothing else: no `#`, no $SYS, no serversync."""
-    return template("mosquitto.acl.j2").render(username=username, server=control_plane(nm, None).domain)
+    (SERVER_NAME is the domain), nothing else: no `#`, no $SYS, no serversync; and the
+    monitoring user, when there is one, $SYS/# to read and nothing else."""
+    return template("mosquitto.acl.j2").render(username=username, server=control_plane(nm, None).domain, monitor=monitor)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from typing import Optional, Union
 from .agent_config import AgentConfig, node_config, router_config
 from .addressing import ExchangePlan, LinkPlan, UnderlayPlan, exchange_plan, link_plans, underlay_plan
 from .config import FAMILIES, LAB_RTR_SLOT, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
-from .edge_rules import EdgePlan, edge_plan
+from .edge_rules import EdgePlan, Service, edge_plan
 from .host_plan import HostPlan, host_plan
+from .monitoring import BIRD_EXPORTER_PORT, MEMBER_EXPORTER_PORT, MonitoringPlan, monitoring_plan
+from .scalars import PortRange
 from .naming import bird_protocol, bird_symbol
 from .problems import ConfigError, Problem
 
@@ -168,6 +170,7 @@ class StackPlan:
     ibgp_limits: tuple[int, int] = (0, 0)
     join_order: tuple[str, ...] = field(default=())
     """Every member, each after the members it joins after (Member.join_after)."""
+    monitoring: Optional[MonitoringPlan] = None
 
     def router(self, name: str) -> RouterPlan:
         return next(r for r in self.routers if r.name == name)
@@ -204,6 +207,7 @@ def _cache_clashes(cfg: StackConfig, underlay: UnderlayPlan) -> list[Problem]:
     if cfg.rpki is None:
         return []
     taken = {a: f"{k} (Netmaker)" for k, a in underlay.netmaker.items()} | {underlay.gateway: "the Docker bridge gateway"}
+    taken |= {underlay.monitoring: "monitoring"} if underlay.monitoring else {}
     taken |= {a: f"border router {n}" for n, a in underlay.routers.items()} | {a: f"mesh node {n}" for n, a in underlay.nodes.items()}
     subnet, problems = underlay.subnet, []
     for i, cache in enumerate(cfg.rtr_caches):
@@ -227,16 +231,25 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
     )
     by_link = {p.upstream: p for p in links}
-    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link, gateways) for r in cfg.border_routers)
+    scraper = underlay.monitoring if underlay else None
+    served = _services(cfg, scraper, router=True)
+    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link, gateways, served) for r in cfg.border_routers)
     ranges = [str(x) for v in FAMILIES for x in egress[v]]
-    nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover)) for n in cfg.mesh.nodes)
+    served = _services(cfg, scraper, router=False)
+    nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover), served) for n in cfg.mesh.nodes)
     sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
+    isps = tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock")
+    members = [(r.name, True, r.member.endpoint) for r in routers] + [(n.name, False, n.member.endpoint) for n in nodes]
+    monitor = monitoring_plan(
+        cfg, members, [(i.name, str(i.session.upstream.neighbor)) for i in isps],
+        {p.upstream: p.monitor_address for p in links if p.monitor_address}, scraper,
+    )
     return StackPlan(
         model=cfg,
         families=FAMILIES,
         routers=routers,
         nodes=nodes,
-        isps=tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock"),
+        isps=isps,
         probe=_probe(cfg, exchange),
         gateways=gateways,
         egress=egress,
@@ -249,7 +262,22 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         exchange=exchange,
         ibgp_limits=cfg.ibgp_limits(),
         join_order=_in_join_order(joins),
+        monitoring=monitor,
     )
+
+
+def _services(cfg: StackConfig, scraper: Optional[IPv4Address], router: bool) -> tuple[Service, ...]:
+    """What a member serves to a few sources: its exporters to Prometheus, a router's
+    looking glass to `looking_glass.allow`."""
+    found = []
+    if cfg.monitoring is not None and scraper is not None:
+        source = (IPv4Network(f"{scraper}/32"),)
+        ports = [(MEMBER_EXPORTER_PORT, "member exporter")] + [(BIRD_EXPORTER_PORT, "bird exporter")] * router
+        found += [Service(PortRange("tcp", port, port), source, name) for port, name in ports]
+    if router and cfg.looking_glass is not None:
+        lg = cfg.looking_glass
+        found.append(Service(PortRange("tcp", lg.port, lg.port), tuple(p for p in lg.allow if p.version == 4), "looking glass"))
+    return tuple(found)
 
 
 def _node_wants(cfg: StackConfig, egress: dict, gateways: Gateways) -> tuple[str, ...]:
@@ -278,7 +306,7 @@ def _session(cfg: StackConfig, router: BorderRouter, up: Upstream, link: Optiona
     return Session(up, bird_protocol(up.name), bird_protocol(router.name), link, path)
 
 
-def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict, gateways: Gateways) -> RouterPlan:
+def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict, gateways: Gateways, served: tuple) -> RouterPlan:
     peers = tuple(
         IbgpPeer(r.name, bird_symbol("ibgp", r.name), ibgp[r.name])
         for r in cfg.border_routers
@@ -289,7 +317,7 @@ def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins:
     pinned = str(router.mesh_ip) if router.mesh_ip else None
     return RouterPlan(
         spec=router,
-        member=_member(cfg, router.name, router.host, router.mesh_ip, lab_address, joins, edge_plan(cfg, router)),
+        member=_member(cfg, router.name, router.host, router.mesh_ip, lab_address, joins, edge_plan(cfg, router, served)),
         sessions=sessions,
         ibgp=peers,
         kernel_table=cfg.bgp_kernel_table(router),
@@ -297,9 +325,9 @@ def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins:
     )
 
 
-def _node(cfg: StackConfig, node: MeshNode, underlay, joins: dict, agent: Optional[AgentConfig]) -> NodePlan:
+def _node(cfg: StackConfig, node: MeshNode, underlay, joins: dict, agent: Optional[AgentConfig], served: tuple) -> NodePlan:
     lab_address = underlay.nodes[node.name] if underlay else None
-    return NodePlan(node, _member(cfg, node.name, node.host, node.ip, lab_address, joins, edge_plan(cfg, node)), agent)
+    return NodePlan(node, _member(cfg, node.name, node.host, node.ip, lab_address, joins, edge_plan(cfg, node, served)), agent)
 
 
 def _member(cfg: StackConfig, name: str, host: str, pinned, lab_address, joins: dict, edge: EdgePlan) -> Member:

@@ -17,7 +17,7 @@ def cross_section_problems(cfg: StackConfig) -> list[Problem]:
     """Every problem between sections of a model whose sections are each valid."""
     checks = (
         _check_prefixes, _check_asns, _check_names, _check_references, _check_overlaps, _check_inside, _check_mesh_ips, _check_remote,
-        _check_routers, _check_probe, _check_rpki, _check_authentication, _check_inbound, _check_families,
+        _check_routers, _check_probe, _check_rpki, _check_authentication, _check_inbound, _check_families, _check_observability,
     )
     return [p for check in checks for p in check(cfg)]
 
@@ -297,6 +297,20 @@ def _check_families(cfg: StackConfig) -> Checks:
     for i, net in enumerate(cfg.mesh.egress_ranges):
         if net.version not in FAMILIES:
             yield Problem(f"mesh.egress_ranges[{i}]", net, why.format(v=net.version))
+    for i, net in enumerate(cfg.looking_glass.allow if cfg.looking_glass else []):
+        if net.version not in FAMILIES:
+            yield Problem(f"looking_glass.allow[{i}]", net, why.format(v=net.version))
+
+
+def _check_observability(cfg: StackConfig) -> Checks:
+    """Monitoring runs on a host of the stack; so far only a lab's (its own networks)."""
+    mon = cfg.monitoring
+    if mon is None:
+        return
+    if mon.host is not None and mon.host not in {h.name for h in cfg.hosts}:
+        yield Problem("monitoring.host", mon.host, f"no such host (hosts: {_join(sorted(h.name for h in cfg.hosts))})")
+    if cfg.lab is None:
+        yield problem("monitoring", "runs in a lab stack only so far (its Prometheus sits on the lab's networks); remove it here")
 
 
 def _nested(items: list[tuple]) -> Iterator[tuple[tuple, tuple]]:

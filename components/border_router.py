@@ -10,8 +10,9 @@ import pulumi
 import pulumi_docker as docker
 
 from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
+from bgp4mesh.looking_glass import LG_DIR, LG_FILE
 
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
+from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
 from .mesh_node import edge_upload
 
@@ -51,6 +52,9 @@ class RouterMesh:
     edge_rules: str
     """The router's edge firewall: anti-spoofing on its uplinks, the forward path into the
     mesh, its own mesh address (bgp4mesh.edge_rules.render_edge_rules)."""
+    exporter: Optional[str] = None
+    """ip:port where the member exporter serves WireGuard and agent state (a scrape target
+    of the plan); None, no exporter runs."""
 
 
 class BorderRouterArgs(TypedDict):
@@ -72,6 +76,12 @@ class BorderRouterArgs(TypedDict):
     """The host the container runs on (its engine, and commands run there)."""
     mesh: NotRequired[RouterMesh]
     """Join the mesh too, to be its egress gateway."""
+    bird_exporter: NotRequired[Optional[str]]
+    """ip:port where prometheus-bird-exporter serves BIRD's sessions and prefix counts (a
+    scrape target of the plan); absent or None, no exporter runs."""
+    looking_glass: NotRequired[Optional[str]]
+    """The looking glass's JSON config (bgp4mesh.looking_glass), uploaded where the image
+    starts the service when it finds it (it runs beside netclient: with `mesh` only)."""
 
 
 class BorderRouter(pulumi.ComponentResource):
@@ -100,13 +110,15 @@ class BorderRouter(pulumi.ComponentResource):
         # Its own namespace (lab links): Docker's default route goes, BGP's replaces it. In
         # a host's namespace the host keeps its routes (BIRD's come with their own metric).
         envs = ["ROUTES_FROM_BGP_ONLY=1"] if networks else []
+        envs += exporter_envs(bird=args.get("bird_exporter"))
         extra: dict = {}
         mesh_args = args.get("mesh")
         if mesh_args is not None:
             mesh = mesh_args.join.container_args(stack, name, mesh_args.endpoint, self)
             networks += mesh["networks"]
             files += mesh["uploads"] + edge_upload(mesh_args.edge_rules) + uploads(agent_files(mesh_args.agent), AGENT_DIR)
-            envs += ["NETCLIENT=1", *mesh["envs"]]
+            files += uploads({LG_FILE: args["looking_glass"]}, LG_DIR) if args.get("looking_glass") else []
+            envs += ["NETCLIENT=1", *mesh["envs"], *exporter_envs(member=mesh_args.exporter)]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
         container = docker.Container(
             f"{name}-router",

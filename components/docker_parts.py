@@ -83,7 +83,12 @@ class ImageSet:
     images (BASES: build arg -> kind). References are image ids, so a new image
     replaces the containers that run it."""
 
-    BASES = {"border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}}
+    BASES = {
+        # supervise.sh, every image's supervisor, ships in the bird image (the smallest)
+        "netclient": {"BIRD_IMAGE": "bird"},
+        "monitoring": {"BIRD_IMAGE": "bird"},
+        "border": {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"},
+    }
 
     def __init__(self, prefix: str = "", images: Images = Images(), opts: Optional[pulumi.ResourceOptions] = None):
         self.prefix = prefix
@@ -138,3 +143,10 @@ def uploads(files: dict[str, str], base: str, secret: bool = False) -> list[dock
 
 ROUTER_CAPS = docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"])
 ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+
+
+def exporter_envs(bird: Optional[str] = None, member: Optional[str] = None) -> list[str]:
+    """Where a container's exporters listen (ip:port, the plan's scrape targets): the images
+    start prometheus-bird-exporter on BIRD_EXPORTER_LISTEN and the member exporter on
+    EXPORTER_LISTEN, and neither without its variable."""
+    return [f"{k}={v}" for k, v in (("BIRD_EXPORTER_LISTEN", bird), ("EXPORTER_LISTEN", member)) if v]

@@ -1,5 +1,6 @@
 """Wire a stack's plan to its components: hosts, networks, the Netmaker control plane,
-mock ISPs, border routers (egress gateways) and mesh nodes. Returns the stack outputs.
+mock ISPs, border routers (egress gateways), mesh nodes and monitoring. Returns the stack
+outputs.
 
 Everything here comes from the plan (bgp4mesh.plan): each component gets only what it
 uses, the daemon configs rendered from the plan, and whether what it carries is secret."""
@@ -12,8 +13,13 @@ from typing import Any, Optional
 import pulumi
 
 from bgp4mesh.config import PROBE_NAME
+from bgp4mesh.control_exporter import control_exporter_files
 from bgp4mesh.edge_rules import render_edge_rules
+from bgp4mesh.looking_glass import looking_glass_config
+from bgp4mesh.metrics import TARGET_ROUTER, TARGET_UPSTREAM
+from bgp4mesh.monitoring import JOB_BIRD, JOB_MEMBER
 from bgp4mesh.plan import Member, NodePlan, RouterPlan, StackPlan
+from bgp4mesh.prometheus_config import console_pages, monitoring_files
 from bgp4mesh.providers import (
     EgressGateway,
     EgressGatewayArgs,
@@ -30,6 +36,7 @@ from .hosts import HostContext, hosts as host_contexts
 from .mesh_join import MeshAccess, converge
 from .mesh_node import MeshNode, MeshNodeArgs
 from .mock_isp import MockIsp, MockIspArgs
+from .monitoring import Monitoring, MonitoringArgs, MonitoringLink
 from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs
 from .rtr_cache import RtrCache, RtrCacheArgs
 
@@ -56,6 +63,7 @@ def build(plan: StackPlan) -> dict[str, Any]:
             underlay=plan.underlay,
             images=_server_images(plan, control),
             public_address=str(control.spec.endpoint) if control.spec.endpoint else None,
+            monitoring=plan.monitoring is not None,
         ),
         control.opts(),
     )
@@ -68,7 +76,8 @@ def build(plan: StackPlan) -> dict[str, Any]:
     egress = _egress(plan, server, mesh, ready)
     internet = _internet_gateway(plan, server, mesh, ready)
     _converged(plan, hosts, nodes, list(egress.values()) + ([internet] if internet else []))
-    return _outputs(plan, server, routers, nodes, isps, probe, caches, egress, internet)
+    monitoring = _monitoring(plan, stack, hosts, underlay, links, server)
+    return _outputs(plan, server, routers, nodes, isps, probe, caches, egress, internet, monitoring)
 
 
 def _mock_isps(plan: StackPlan, stack: str, control: HostContext, links: dict, exchange) -> dict[str, MockIsp]:
@@ -86,6 +95,7 @@ def _mock_isps(plan: StackPlan, stack: str, control: HostContext, links: dict, e
                 secret_files=plan.secret_files,
                 image=control.images.get("bird"),
                 link_network=links[isp.name],
+                bird_exporter=_listen(plan, JOB_BIRD, TARGET_UPSTREAM, isp.name),
                 **({"exchange": (exchange, str(isp.exchange_address))} if isp.exchange_address else {}),
             ),
             control.opts(),
@@ -94,7 +104,7 @@ def _mock_isps(plan: StackPlan, stack: str, control: HostContext, links: dict, e
     }
 
 
-def _outputs(plan: StackPlan, server, routers: dict, nodes: dict, isps: dict, probe, caches: dict, egress: dict, internet) -> dict[str, Any]:
+def _outputs(plan: StackPlan, server, routers: dict, nodes: dict, isps: dict, probe, caches: dict, egress: dict, internet, monitoring) -> dict[str, Any]:
     """The stack outputs: what operators and tests read (node addresses above all)."""
     cfg = plan.model
     return {
@@ -116,6 +126,7 @@ def _outputs(plan: StackPlan, server, routers: dict, nodes: dict, isps: dict, pr
         "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
         **({"probe": {"container": probe.container_name, "address": plan.probe.test_address, "asn": probe.asn}} if probe else {}),
         **({"rtr_caches": {name: {"container": c.container_name, "endpoint": c.endpoint} for name, c in caches.items()}} if caches else {}),
+        **({"monitoring": {"prometheus": monitoring.prometheus_url, "container": monitoring.container_name}} if monitoring else {}),
         "netmaker_api": server.api_url,
         "netmaker_endpoint": server.client_endpoint,
         "netmaker_ca_certificate": server.ca_certificate,
@@ -219,6 +230,7 @@ def _node(plan: StackPlan, stack: str, node: NodePlan, host: HostContext, mesh: 
             join_after=join_after,
             agent=node.agent,
             edge_rules=render_edge_rules(node.member.edge),
+            exporter=_listen(plan, JOB_MEMBER, "member", node.name),
         ),
         host.opts(),
     )
@@ -252,6 +264,40 @@ def _router(plan: StackPlan, stack: str, router: RouterPlan, host: HostContext, 
                 agent=router.agent,
                 maintenance=router.spec.maintenance,
                 edge_rules=render_edge_rules(member.edge),
+                exporter=_listen(plan, JOB_MEMBER, "member", router.name),
+            ),
+            bird_exporter=_listen(plan, JOB_BIRD, TARGET_ROUTER, router.name),
+            looking_glass=looking_glass_config(plan),
+        ),
+        host.opts(),
+    )
+
+
+def _listen(plan: StackPlan, job: str, label: str, name: str) -> Optional[str]:
+    return plan.monitoring.listen(job, label, name) if plan.monitoring else None
+
+
+def _monitoring(plan: StackPlan, stack: str, hosts, underlay: Optional[pulumi.Output[str]], links: dict, server: NetmakerServer) -> Optional[Monitoring]:
+    """With `monitoring`: Prometheus and Alertmanager on the lab's underlay and every mock
+    ISP's link, scraping what the plan lists, and the control-plane exporter reading
+    Netmaker's API and the broker as members reach them."""
+    mon = plan.monitoring
+    if mon is None:
+        return None
+    host = hosts[mon.host]
+    return Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            stack=stack,
+            image=host.images.get("monitoring"),
+            underlay=underlay,
+            address=str(mon.address),
+            links=[MonitoringLink(network=links[upstream], address=str(address)) for upstream, address in mon.links.items()],
+            files=monitoring_files(plan),
+            consoles=console_pages(),
+            secret_files=control_exporter_files(
+                api_url=server.api_url, ca_certificate=server.ca_certificate, master_key=server.master_key,
+                network=plan.model.mesh.network, broker_endpoint=server.broker_endpoint, broker_monitor=server.broker_monitor,
             ),
         ),
         host.opts(),

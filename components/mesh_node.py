@@ -12,7 +12,7 @@ from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.edge_rules import RULES_PATH
 
-from .docker_parts import docker_name, fixed_name, labels, uploads
+from .docker_parts import docker_name, exporter_envs, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
 
 if TYPE_CHECKING:
@@ -45,6 +45,9 @@ class MeshNodeArgs(TypedDict):
     """Its HA agent's settings (bgp4mesh.agent_config): egress failover with several gateways."""
     edge_rules: NotRequired[str]
     """The node's edge firewall rules (bgp4mesh.edge_rules.render_edge_rules)."""
+    exporter: NotRequired[Optional[str]]
+    """ip:port where the member exporter serves WireGuard and agent state (a scrape target of
+    the plan); absent or None, no exporter runs."""
 
 
 class MeshNode(pulumi.ComponentResource):
@@ -76,7 +79,7 @@ class MeshNode(pulumi.ComponentResource):
             devices=mesh["devices"],
             volumes=mesh["volumes"],
             uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")) + uploads(agent_files(args.get("agent")), AGENT_DIR),
-            envs=mesh["envs"],
+            envs=mesh["envs"] + exporter_envs(member=args.get("exporter")),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),

@@ -7,7 +7,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, fixed_name, labels, uploads
+from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
 
 
 class MockIspArgs(TypedDict):
@@ -32,6 +32,9 @@ class MockIspArgs(TypedDict):
     exchange: NotRequired[tuple[pulumi.Input[str], str]]
     """The lab's exchange LAN and this router's address on it, where the mock ISPs peer
     with each other and the probe."""
+    bird_exporter: NotRequired[Optional[str]]
+    """ip:port where prometheus-bird-exporter serves BIRD's sessions and prefix counts (its
+    address on the link, a scrape target of the plan); absent or None, no exporter runs."""
 
 
 class MockIsp(pulumi.ComponentResource):
@@ -58,7 +61,7 @@ class MockIsp(pulumi.ComponentResource):
             networks_advanced=networks,
             capabilities=ROUTER_CAPS,
             sysctls=ROUTER_SYSCTLS,
-            envs=[f"ISP_ADDRESSES={' '.join(args['loopbacks'])}", "ROUTES_FROM_BGP_ONLY=1"],
+            envs=[f"ISP_ADDRESSES={' '.join(args['loopbacks'])}", "ROUTES_FROM_BGP_ONLY=1", *exporter_envs(bird=args.get("bird_exporter"))],
             uploads=uploads(args["bird_files"], "/etc/bird", secret=args["secret_files"]),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],

@@ -66,6 +66,9 @@ class NetmakerServerArgs(TypedDict):
     underlay address is used."""
     ready_timeout: NotRequired[int]
     """Seconds the readiness check waits for db and broker (default 120)."""
+    monitoring: NotRequired[bool]
+    """Give the broker the control-plane exporter's user (netmaker_env.MONITOR_USERNAME):
+    $SYS/# to read on the clients' listeners, nothing else (default False)."""
 
 
 @dataclass
@@ -97,6 +100,8 @@ class NetmakerServer(pulumi.ComponentResource):
     """Docker container names by role: mq, server, tls."""
     ready: pulumi.Output[str]
     """JSON printed by the readiness check: seconds waited, /api/server/status, settings corrected."""
+    broker_monitor: Optional[pulumi.Output[dict]]
+    """{username, password} of the broker's monitoring user (secret); None without `monitoring`."""
 
     def __init__(self, name: str, args: NetmakerServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:NetmakerServer", name, None, opts)
@@ -112,7 +117,8 @@ class NetmakerServer(pulumi.ComponentResource):
         network = self._network(args.get("network"))
         images = args["images"]
 
-        mq = self._broker(images["mosquitto"], network, mq_password.result)
+        monitor = random.RandomPassword(f"{name}-monitor-password", length=32, special=False, opts=child) if args.get("monitoring") else None
+        mq = self._broker(images["mosquitto"], network, mq_password.result, monitor.result if monitor else None)
         server = self._server(images["netmaker"], network, master_key.result, mq_password.result, mq)
         front = self._front(images["tls"], network, tls_material, server, master_key.result)
         ready = self._ready(
@@ -136,6 +142,9 @@ class NetmakerServer(pulumi.ComponentResource):
             lambda n: {"mq": n[0], "server": n[1], "tls": n[2]}
         )
         self.ready = ready.stdout
+        self.broker_monitor = pulumi.Output.secret(
+            monitor.result.apply(lambda pw: {"username": ne.MONITOR_USERNAME, "password": pw})
+        ) if monitor else None
         self.register_outputs(
             {
                 "api_url": self.api_url,
@@ -147,6 +156,7 @@ class NetmakerServer(pulumi.ComponentResource):
                 "connection": self.connection,
                 "containers": self.containers,
                 "ready": self.ready,
+                **({"broker_monitor": self.broker_monitor} if monitor else {}),
             }
         )
 
@@ -225,16 +235,21 @@ class NetmakerServer(pulumi.ComponentResource):
             **kwargs,
         )
 
-    def _broker(self, image, network, mq_password: pulumi.Output[str]) -> docker.Container:
+    def _broker(self, image, network, mq_password: pulumi.Output[str], monitor_password: Optional[pulumi.Output[str]]) -> docker.Container:
         """The config, the clients' ACL and the password as a 0600 file readable by root
         alone (a secret upload): the start script hashes it, so `docker inspect` shows no
-        password."""
+        password. The monitoring user's password, when there is one, the same way."""
         fl = ne.flavor(self._nm)
+        monitor = ne.MONITOR_USERNAME if monitor_password is not None else None
         files = [
-            docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(self._nm, self._plan)),
-            docker.ContainerUploadArgs(file=fl.mosquitto_acl, content=ne.mosquitto_acl(self._nm, MQ_USERNAME)),
+            docker.ContainerUploadArgs(file=fl.mosquitto_conf, content=ne.mosquitto_conf(self._nm, self._plan, monitor=bool(monitor))),
+            docker.ContainerUploadArgs(file=fl.mosquitto_acl, content=ne.mosquitto_acl(self._nm, MQ_USERNAME, monitor)),
             docker.ContainerUploadArgs(file=ne.MQ_PASSWORD_FILE, content=pulumi.Output.secret(mq_password), permissions="0600"),
         ]
+        envs = [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD_FILE={ne.MQ_PASSWORD_FILE}"]
+        if monitor:
+            files.append(docker.ContainerUploadArgs(file=ne.MONITOR_PASSWORD_FILE, content=pulumi.Output.secret(monitor_password), permissions="0600"))
+            envs += [f"MONITOR_USERNAME={monitor}", f"MONITOR_PASSWORD_FILE={ne.MONITOR_PASSWORD_FILE}"]
         extra: dict = {}
         if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password file
             start = "/mosquitto/config/bgp4mesh-start.sh"
@@ -246,7 +261,6 @@ class NetmakerServer(pulumi.ComponentResource):
                 )
             )
             extra["entrypoints"] = ["/bin/sh", start]
-        envs = [f"MQ_USERNAME={MQ_USERNAME}", f"MQ_PASSWORD_FILE={ne.MQ_PASSWORD_FILE}"]
         return self._container("mq", image, network, [], envs=envs, uploads=files, **extra)
 
     def _server(self, image, network, master_key: pulumi.Output[str], mq_password: pulumi.Output[str], mq) -> docker.Container:

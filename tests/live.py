@@ -58,12 +58,15 @@ def container_started_at(name: str) -> float:
     return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
 
 
-def bird_time(hms: str, ref: float) -> float:
-    """BIRD prints HH:MM:SS.mmm of today (UTC in the container); epoch seconds."""
+def bird_time(when: str, ref: float) -> float:
+    """A time BIRD printed (UTC in the container) in epoch seconds: a date and a time (`show
+    protocols` with the templates' `timeformat protocol iso long`), or HH:MM:SS.mmm of the day
+    of `ref` (BIRD's default, e.g. `show route`)."""
     from datetime import datetime, timezone
 
-    day = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d")
-    return datetime.fromisoformat(f"{day}T{hms}+00:00").timestamp()
+    if " " not in when:
+        when = datetime.fromtimestamp(ref, timezone.utc).strftime("%Y-%m-%d ") + when
+    return datetime.fromisoformat(when.replace(" ", "T") + "+00:00").timestamp()
 
 
 class PingTrain:

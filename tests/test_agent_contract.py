@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,3 +90,16 @@ def test_report_writes_the_time_every_round_and_the_state_when_it_changed(tmp_pa
     assert (tmp_path / "state").stat().st_mtime_ns == first
     report("active=b\n")
     assert (tmp_path / "state").read_text() == "active=b\n"
+
+
+@pytest.mark.parametrize("since", ["04:00:00.000", "2026-12-05", "2026-12-06 20:56:30"], ids=["default", "default-older-than-20h", "iso-long"])
+def test_upstream_established_whatever_the_time_format(monkeypatch, since):
+    """`birdc show protocols` as BIRD 2.0.12 prints it; the templates set `timeformat protocol
+    iso long` (for prometheus-bird-exporter), which makes Since two words."""
+    head = "BIRD 2.0.12 ready.\nName       Proto      Table      State  Since         Info\n"
+    up = head + f"peer_isp_a BGP        ---        up     {since}  Established   \n"
+    down = head + f"peer_isp_a BGP        ---        start  {since}  Active        Socket: Connection refused\n" \
+        f"ibgp_b     BGP        ---        up     {since}  Established   \n"
+    for text, want in ((up, True), (down, False)):
+        monkeypatch.setattr(adapters, "run", lambda *args, timeout=10, text=text: subprocess.CompletedProcess(args, 0, text, ""))
+        assert adapters.upstream_established(("peer_isp_a",)) is want, text

@@ -86,6 +86,26 @@ def test_a_broken_rule_fails_its_unit_test(tmp_path):
     assert "alertname: BgpImportNearLimit" in proc.stdout + proc.stderr
 
 
+def test_upstream_view_counts_the_stacks_own_prefixes():
+    """The fixture stack has two own IPv4 prefixes: each mock ISP must import both."""
+    got = {(lb["upstream"], expr) for lb, expr in facts(fixture_rules(), metrics.FACT_UPSTREAM_OWN_PREFIXES)}
+    assert got == {("isp-a", "vector(2)"), ("isp-b", "vector(2)")}
+
+
+@pytest.mark.parametrize("good, bad", [
+    ("group_left bgp4mesh:upstream_own_prefixes\n", "group_left bgp4mesh:upstream_own_prefixes - 1\n"),  # one missing is fine
+    ("on(upstream, name, ip_version)", "on(upstream, ip_version)"),  # any session of the ISP will do
+])
+def test_a_broken_upstream_view_fails_its_unit_test(tmp_path, good, bad):
+    """Not vacuous either: an upstream view that tolerates one missing prefix, or that lets
+    another session of the ISP stand in for the one with our router, fails upstream.yml."""
+    rules = fixture_rules()
+    assert good in rules
+    proc = run_unit_tests(rules.replace(good, bad), [PROMTOOL_DIR / "upstream.yml"], tmp_path)
+    assert proc.returncode != 0
+    assert "alertname: OwnPrefixNotSeenUpstream" in proc.stdout + proc.stderr
+
+
 def test_a_broken_rule_file_fails_promtool_check(tmp_path):
     path = tmp_path / RULES_FILE
     path.write_text(fixture_rules().replace("unless on(", "unless_on(", 1))
@@ -125,8 +145,9 @@ def test_sessions_members_and_upstream_views_come_from_the_plan():
     sessions = {(lb["router"], lb["name"]) for lb, _ in facts(text, metrics.FACT_BGP_SESSION)}
     assert sessions == {(r.name, s.protocol) for r in plan.routers for s in r.sessions} | {(r.name, p.protocol) for r in plan.routers for p in r.ibgp}
     assert {lb["member"] for lb, _ in facts(text, metrics.FACT_MESH_MEMBER)} == {"border-a", "border-b", "node1", "node2"}
-    seen = {(lb["upstream"], lb["prefix"]) for lb, _ in facts(text, metrics.FACT_UPSTREAM_PREFIX)}
-    assert seen == {(i.name, str(p)) for i in plan.isps for p in plan.model.prefixes}
+    seen = {(lb["upstream"], lb["name"], lb["ip_version"], expr) for lb, expr in facts(text, metrics.FACT_UPSTREAM_OWN_PREFIXES)}
+    assert seen == {(i.name, i.session.peer, "4", "vector(1)") for i in plan.isps}
+    assert {name for _, name, _, _ in seen} == {"peer_border_a", "peer_border_b"}  # the router's protocol on each ISP
     bfd = {(lb["router"], lb["ip"]) for lb, _ in facts(text, metrics.FACT_BFD_SESSION)}
     assert bfd == {("border-a", "172.30.16.1"), ("border-a", "172.31.16.11"), ("border-b", "172.30.17.1"), ("border-b", "172.31.16.10")}
 
@@ -140,7 +161,7 @@ def test_rpki_caches_only_where_rpki_is_on():
 
 def test_prod_has_no_upstream_view_to_alert_on():
     """Only a lab's mock ISPs are observed: a real upstream's view is not, so no fact asks for it."""
-    assert facts(rules_of("prod"), metrics.FACT_UPSTREAM_PREFIX) == []
+    assert facts(rules_of("prod"), metrics.FACT_UPSTREAM_OWN_PREFIXES) == []
 
 
 # ---- the metric contract -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from bgp4mesh.agent_config import AGENT_DIR, AGENT_FILE, node_config, router_con
 from bgp4mesh.config import Failover, Host, Images
 from bgp4mesh.config import MeshNode as NodeSpec
 from bgp4mesh.edge_rules import RULES_PATH
+from bgp4mesh.looking_glass import CONFIG_PATH as LG_CONFIG
 from bgp4mesh.naming import STACK_LABEL, docker_name
 from bgp4mesh.netmaker_api import MEMBER_KEY_SECONDS
 from bgp4mesh.render import VRP_PATH
@@ -30,6 +31,7 @@ from components.hosts import HostContext
 from components.mesh_join import MeshAccess, MeshJoin, MeshJoinArgs, member_key_tag
 from components.mesh_node import MeshNode, MeshNodeArgs
 from components.mock_isp import MockIsp, MockIspArgs
+from components.monitoring import Monitoring, MonitoringArgs, MonitoringLink
 from components.rtr_cache import RtrCache, RtrCacheArgs
 from tests.component_mocks import (
     MOCK_TOKEN,
@@ -152,23 +154,24 @@ HOST_SESSIONS = [Session(upstream="transit", peer="198.51.100.1", asn=64511, loc
 TWO_GATEWAYS = [("203.0.113.1", "10.20.0.1"), ("203.0.113.2", "10.20.0.2")]
 
 
-def router_mesh(gateways=TWO_GATEWAYS, maintenance: bool = False, join_after=()) -> RouterMesh:
+def router_mesh(gateways=TWO_GATEWAYS, maintenance: bool = False, join_after=(), exporter: Optional[str] = None) -> RouterMesh:
     return RouterMesh(
         join=mesh_access(), pinned="203.0.113.1", endpoint="172.31.0.10", join_after=list(join_after),
         agent=router_config(["peer_isp_a", "peer_isp_b"], list(gateways), "203.0.113.1", "203.0.113.0/24",
                             Failover(interval_ms=300, timeout_ms=150, down_after=3, up_after=4)),
         maintenance=maintenance,
         edge_rules=EDGE_RULES,
+        exporter=exporter,
     )
 
 
-def declare_router(mesh: Optional[Callable[[], RouterMesh]] = None, sessions=LINKED_SESSIONS, secret_files: bool = True) -> Declaration:
-    """One BorderRouter "edge-1" (with `mesh()` when given: it may declare gates)."""
+def declare_router(mesh: Optional[Callable[[], RouterMesh]] = None, sessions=LINKED_SESSIONS, secret_files: bool = True, **extra) -> Declaration:
+    """One BorderRouter "edge-1" (with `mesh()` when given: it may declare gates); `extra`: its optional args."""
 
     def program() -> None:
         args = BorderRouterArgs(
             stack=STACK, router_id="192.0.2.1", asn=64500, sessions=sessions, bird_files=BIRD_FILES,
-            secret_files=secret_files, image="bgp4mesh/border:local", host=local_host(),
+            secret_files=secret_files, image="bgp4mesh/border:local", host=local_host(), **extra,
         )
         if mesh is not None:
             args["mesh"] = mesh()
@@ -278,6 +281,29 @@ def test_border_router_maintenance_switch_follows_the_config(maintenance, switch
     assert command_.inputs["triggers"] == ["edge-1-router-id"]  # again for every new container
 
 
+LG_JSON = '{"port": 8095, "allow": ["198.51.100.0/24"]}'
+EXPORTERS = {"BIRD_EXPORTER_LISTEN": "172.31.0.10:9324", "EXPORTER_LISTEN": "172.31.0.10:9586"}
+
+
+def test_border_router_exporters_listen_where_prometheus_scrapes():
+    """BIRD's exporter and the member exporter on the addresses the plan scrapes; the
+    looking glass's config where the image looks for it."""
+    declared = declare_router(lambda: router_mesh(exporter=EXPORTERS["EXPORTER_LISTEN"]),
+                              bird_exporter=EXPORTERS["BIRD_EXPORTER_LISTEN"], looking_glass=LG_JSON)
+    router = declared.one(CONTAINER)
+    assert {k: v for k, v in env_of(router).items() if k in EXPORTERS} == EXPORTERS
+    assert uploaded(router)[LG_CONFIG]["content"] == LG_JSON
+
+
+def test_border_router_runs_no_exporter_or_looking_glass_unasked(meshed_router):
+    router = meshed_router.one(CONTAINER)
+    assert not set(env_of(router)) & set(EXPORTERS)
+    assert LG_CONFIG not in uploaded(router)
+    bird_only = declare_router(bird_exporter="10.10.1.2:9324", looking_glass=None).one(CONTAINER)
+    assert env_of(bird_only) == {"ROUTES_FROM_BGP_ONLY": "1", "BIRD_EXPORTER_LISTEN": "10.10.1.2:9324"}
+    assert LG_CONFIG not in uploaded(bird_only)
+
+
 # --- MeshNode ----------------------------------------------------------------------------------
 
 NODE_GATEWAYS = ["203.0.113.1", "203.0.113.2"]
@@ -357,6 +383,12 @@ def test_mesh_node_on_a_real_host_shares_the_host_network():
     assert node.inputs.get("networkMode") == "host"
     assert not node.inputs.get("networksAdvanced") and not node.inputs.get("sysctls")
     assert "NETCLIENT_ENDPOINT" not in env_of(node)
+
+
+@pytest.mark.parametrize("extra, env", [({"exporter": "172.31.0.20:9586"}, {"EXPORTER_LISTEN": "172.31.0.20:9586"}), ({}, {}), ({"exporter": None}, {})])
+def test_mesh_node_exporter_listens_only_where_asked(extra, env):
+    node = declare_node(**extra).one(CONTAINER)
+    assert {k: v for k, v in env_of(node).items() if k in EXPORTERS} == env
 
 
 def test_mesh_node_join_waits_for_its_join_after(lab_node):
@@ -482,6 +514,11 @@ def test_mock_isp_container_on_its_link_and_the_exchange(isp):
     assert_bird_uploads(bird, secret=True)
 
 
+def test_mock_isp_bird_exporter_listens_on_its_link():
+    isp = declare_isp(bird_exporter="10.10.1.1:9324").one(CONTAINER)
+    assert env_of(isp)["BIRD_EXPORTER_LISTEN"] == "10.10.1.1:9324"
+
+
 def test_mock_isp_files_without_a_secret_are_plain():
     assert_bird_uploads(declare_isp(secret_files=False).one(CONTAINER), secret=False)
 
@@ -525,3 +562,60 @@ def test_rtr_cache_serves_the_vrps_over_rtr_version_1(rtr):
     assert uploaded(cache) == {VRP_PATH: {"file": VRP_PATH, "content": VRPS}}
     assert upload_secret(cache, VRP_PATH) is False
     assert not cache.inputs.get("envs")
+
+
+# --- Monitoring --------------------------------------------------------------------------------
+
+MONITORING_FILES = {"prometheus.yml": "scrape_configs: []\n", "alertmanager.yml": "route: {receiver: api-only}\n", "alert-rules.yml": "groups: []\n"}
+CONSOLE_PAGE = {"bgp4mesh.html": "{{ template \"head\" . }}"}
+CONTROL_JSON = '{"netmaker": {"master_key": "MASTER"}}'
+CONTROL_CONFIG = "/etc/bgp4mesh/control-exporter.json"
+LINKS = [MonitoringLink(network="bgp4mesh-blue-link-isp-a", address="10.10.1.253"), MonitoringLink(network="bgp4mesh-blue-link-isp-b", address="10.10.2.253")]
+
+
+def declare_monitoring(**extra) -> Declaration:
+    def program() -> None:
+        args = MonitoringArgs(
+            stack=STACK, image="bgp4mesh/monitoring:local", underlay=UNDERLAY, address="172.31.0.8", links=LINKS,
+            files=MONITORING_FILES, consoles=CONSOLE_PAGE, **extra,
+        )
+        Monitoring("monitoring", args)
+
+    return declare(program)
+
+
+@pytest.fixture(scope="module")
+def monitored() -> Declaration:
+    return declare_monitoring(secret_files={CONTROL_CONFIG: pulumi.Output.secret(CONTROL_JSON)})
+
+
+def test_monitoring_children_and_outputs(monitored):
+    comp = component(monitored, "Monitoring", "monitoring")
+    assert_family(monitored, comp, {(CONTAINER, "monitoring-prometheus")}, outside=set())
+    assert monitored.outputs_of(comp) == {"container_name": docker_name(STACK, "monitoring"), "prometheus_url": "http://172.31.0.8:9090"}
+
+
+def test_monitoring_scrapes_from_the_underlay_and_every_isp_link(monitored):
+    prometheus = monitored.one(CONTAINER)
+    assert_docker_object(prometheus, "monitoring", hostname="monitoring")
+    assert attached(prometheus) == [(UNDERLAY, "172.31.0.8"), ("bgp4mesh-blue-link-isp-a", "10.10.1.253"), ("bgp4mesh-blue-link-isp-b", "10.10.2.253")]
+    assert not prometheus.inputs.get("ports"), "nothing is published on the host"
+    assert not prometheus.inputs.get("capabilities") and not prometheus.inputs.get("envs")
+
+
+def test_monitoring_runs_the_rendered_configs_and_console_pages(monitored):
+    files = uploaded(monitored.one(CONTAINER))
+    assert {path: f["content"] for path, f in files.items() if path.startswith("/etc/prometheus/")} == {
+        **{f"/etc/prometheus/{k}": v for k, v in MONITORING_FILES.items()}, "/etc/prometheus/consoles/bgp4mesh.html": CONSOLE_PAGE["bgp4mesh.html"],
+    }
+    assert upload_secret(declare_monitoring().one(CONTAINER), "/etc/prometheus/prometheus.yml") is False  # nothing secret in them
+
+
+def test_monitoring_control_exporter_config_is_secret(monitored):
+    prometheus = monitored.one(CONTAINER)
+    entry = uploaded(prometheus)[CONTROL_CONFIG]
+    assert entry["content"] == CONTROL_JSON and entry["permissions"] == "0600"
+    assert upload_secret(prometheus, CONTROL_CONFIG) is True
+    assert CONTROL_CONFIG not in uploaded(declare_monitoring().one(CONTAINER))  # no config, no exporter
+    plain = declare_monitoring(secret_files={CONTROL_CONFIG: CONTROL_JSON}).one(CONTAINER)  # secret even when handed in plain
+    assert upload_secret(plain, CONTROL_CONFIG) is True and uploaded(plain)[CONTROL_CONFIG]["permissions"] == "0600"

@@ -271,3 +271,23 @@ def test_the_dev_stack_opens_node1s_listener_port():
     cfg = config()
     assert [str(r) for r in cfg.mesh.nodes[0].inbound] == ["tcp/8080"]
     assert "-A BGP4MESH-OPEN -d 44.30.127.10/32 -p tcp -m tcp --dport 8080 -j RETURN" in render_edge_rules(edge_plan(cfg, cfg.border_routers[0]))
+
+
+def test_exporters_answer_prometheus_alone_and_the_looking_glass_its_allow_list_only():
+    from bgp4mesh.plan import build_plan
+
+    plan = build_plan(config())
+    border = render_edge_rules(plan.router("border").member.edge).replace(uplink_token(plan.router("border").sessions[0].upstream.local_address), UPLINK)
+    node = render_edge_rules(plan.nodes[0].member.edge)
+    at = lambda rules, **kw: verdict(rules, "BGP4MESH-INPUT", Packet(**kw))  # noqa: E731
+    for rules, own in ((border, "172.31.0.10"), (node, "172.31.0.20")):
+        assert at(rules, src="172.31.0.8", dst=own, iif="eth0", dport=9586) == "RETURN"
+        # another container on the underlay, or a mesh member, is not Prometheus
+        assert at(rules, src="172.31.0.21", dst=own, iif="eth0", dport=9586) == "DROP bgp4mesh: member exporter closed"
+        assert at(rules, src="44.30.127.2", dst=own, iif="netmaker", dport=9586) == "DROP bgp4mesh: member exporter closed"
+    assert at(border, src="172.31.0.8", dst="172.31.0.10", iif="eth0", dport=9324) == "RETURN"
+    assert at(border, src="172.31.0.21", dst="172.31.0.10", iif="eth0", dport=9324) == "DROP bgp4mesh: bird exporter closed"
+    assert at(node, src="172.31.0.21", dst="172.31.0.20", iif="eth0", dport=9324) == "RETURN"  # nodes run no BIRD: nothing to close
+    assert at(border, src="198.51.100.1", dst="172.30.0.100", iif=UPLINK, dport=8095) == "RETURN"
+    assert at(border, src="203.0.113.1", dst="172.30.0.100", iif=UPLINK, dport=8095) == "DROP bgp4mesh: looking glass closed"
+    assert at(border, src="44.30.127.10", dst="44.30.127.1", iif="netmaker", dport=8095) == "DROP bgp4mesh: looking glass closed"

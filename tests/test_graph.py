@@ -1,7 +1,8 @@
 """`python -m bgp4mesh graph`: the plan drawn as Mermaid and Graphviz dot (no Docker).
 
-Golden files under tests/golden/ hold each shipped stack's picture in both formats; a change
-to the output fails here until they are regenerated on purpose and the diff reviewed:
+Golden files under tests/golden/ hold each shipped stack's picture in both formats, and
+`--live` pictures drawn from a made-up observed state (graph-live-*); a change to the output
+fails here until they are regenerated on purpose and the diff reviewed:
 
     GOLDEN_UPDATE=1 .venv/bin/python -m pytest -q tests/test_graph.py -k golden
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bgp4mesh import cli
-from bgp4mesh.graph import dot, mermaid
+from bgp4mesh.graph import COLOURS, Observed, dot, mermaid
 from bgp4mesh.plan import StackPlan
 from bgp4mesh.stack import load_plan, plan_stack, raw_from_file
 
@@ -29,7 +30,8 @@ STACKS = ("dev", "lab", "staging-ha")
 FORMATS = {"mermaid": (mermaid, "mmd"), "dot": (dot, "dot")}
 MERMAID_NODE = re.compile(r'^ *(\w+)(\["|\{\{"|\[\("|\(\("|\("|\[/"|>")(.*?)("\]|"\}\}|"\)\]|"\)\)|"\)|"/\])$')
 MERMAID_EDGE = re.compile(r'^ *(\w+) (---|===|-\.-)\|"([^"]*)"\| (\w+)$')
-DOT_EDGE = re.compile(r'^ *(\w+) -- (\w+) \[label="((?:[^"\\]|\\.)*)", style=\w+\];$')
+MERMAID_LINK_STYLE = re.compile(r"^ *linkStyle (\d+(?:,\d+)*) stroke:(#[0-9a-f]{6}),stroke-width:2px,color:#[0-9a-f]{6}$")
+DOT_EDGE = re.compile(r'^ *(\w+) -- (\w+) \[label="((?:[^"\\]|\\.)*)", style=\w+(?:, color="(#[0-9a-f]{6})", fontcolor="#[0-9a-f]{6}", penwidth=2)?\];$')
 
 
 def edges(text: str) -> set[tuple[str, str, str]]:
@@ -98,6 +100,8 @@ def assert_well_formed_mermaid(text: str) -> None:
             opened += 1
         elif line.strip() == "end":
             opened -= 1
+        elif MERMAID_LINK_STYLE.match(line):
+            pass
         else:
             pytest.fail(f"not a node, edge, subgraph or end: {line!r}")
     assert opened == 0 and ends
@@ -216,3 +220,129 @@ def test_cli_refuses_an_invalid_stack_as_check_does(tmp_path, capsys):
     assert check_code == graph_code == cli.EXIT_INVALID
     assert graph_out.out == "" and "AS_TRANS" in graph_out.err
     assert graph_out.err == check_out.err
+
+
+# ---- --live: the same picture coloured by an observed state -----------------------------------
+
+COLOUR_NAMES = {COLOURS[True]: "green", COLOURS[False]: "red"}
+DEV_HEALTHY = Observed({("border", "peer_isp"): "Established"}, {}, {("node1", "border"): 12.0, ("node2", "border"): 3.4})
+LAB_MIXED = Observed(
+    sessions={("border-a", "peer_isp_a"): "Established", ("border-b", "peer_isp_b"): "Active",
+              ("border-a", "ibgp_border_b"): "Established", ("border-b", "ibgp_border_a"): "Established"},
+    # border-b's view of the iBGP BFD session is missing: not read
+    bfd={("border-a", "172.30.16.1"): "Up", ("border-a", "172.31.16.11"): "Up", ("border-b", "172.30.17.1"): "Down"},
+    # node2's tunnel to border-b is missing: not read
+    handshakes={("node1", "border-a"): 5.0, ("node1", "border-b"): None, ("node2", "border-a"): 179.0, ("border-a", "border-b"): 200.0},
+)
+LIVE = {"dev": DEV_HEALTHY, "lab": LAB_MIXED}
+
+
+def coloured(text: str) -> dict[tuple[str, str, str], str]:
+    """Every edge (source, label, target) -> 'green', 'red' or '' (uncoloured), in either format."""
+    lines = text.splitlines()
+    in_order = [(m[1], m[3], m[4]) for m in map(MERMAID_EDGE.match, lines) if m]
+    found = dict.fromkeys(in_order, "")
+    for style in filter(None, map(MERMAID_LINK_STYLE.match, lines)):
+        found.update({in_order[int(i)]: COLOUR_NAMES[style[2]] for i in style[1].split(",")})
+    found.update({(m[1], m[3], m[2]): COLOUR_NAMES.get(m[4], "") for m in map(DOT_EDGE.match, lines) if m})
+    return found
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("stack", LIVE)
+def test_golden_live(stack, fmt):
+    draw, ext = FORMATS[fmt]
+    path = GOLDEN / f"graph-live-{stack}.{ext}"
+    text = draw(load_plan(stack), LIVE[stack])
+    if os.environ.get("GOLDEN_UPDATE") == "1":
+        path.write_text(text)
+    assert path.exists(), f"no {path.name}: run with GOLDEN_UPDATE=1 (see this file's docstring)"
+    assert text == path.read_text(), f"graph --stack {stack} --format {fmt} --live changed; review, then regenerate with GOLDEN_UPDATE=1"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_live_colours_each_session_and_tunnel_by_what_was_seen(fmt):
+    plan = load_plan("lab")
+    text = FORMATS[fmt][0](plan, LAB_MIXED)
+    live = {e: c for e, c in coloured(text).items() if c}
+    assert live == {
+        ("router_border_a", "eBGP, local-pref 200, BFD 100 ms x 3: Established, BFD Up", "upstream_isp_a"): "green",
+        ("router_border_b", "eBGP, local-pref 100, prepend 2, BFD 100 ms x 3: Active, BFD Down", "upstream_isp_b"): "red",
+        ("router_border_a", "iBGP, BFD: border-a Established, BFD Up; border-b Established, BFD no answer", "router_border_b"): "red",
+        ("node_node1", "WireGuard: handshake 5 s ago", "router_border_a"): "green",
+        ("node_node1", "WireGuard: no handshake", "router_border_b"): "red",
+        ("node_node2", "WireGuard: handshake 179 s ago", "router_border_a"): "green",
+        ("node_node2", "WireGuard: no answer", "router_border_b"): "red",
+        ("router_border_a", "WireGuard: handshake 200 s ago", "router_border_b"): "red",
+    }
+    # everything else is the plan's picture, uncoloured
+    assert {e for e, c in coloured(text).items() if not c} == edges(FORMATS[fmt][0](plan)) - {
+        ("router_border_a", "eBGP, local-pref 200, BFD 100 ms x 3", "upstream_isp_a"),
+        ("router_border_b", "eBGP, local-pref 100, prepend 2, BFD 100 ms x 3", "upstream_isp_b"),
+        ("router_border_a", "iBGP, BFD", "router_border_b"),
+    }
+
+
+@pytest.mark.parametrize("stack", LIVE)
+def test_live_formats_are_well_formed_and_agree(stack):
+    plan = load_plan(stack)
+    assert_well_formed_mermaid(mermaid(plan, LIVE[stack]))
+    assert coloured(mermaid(plan, LIVE[stack])) == coloured(dot(plan, LIVE[stack]))
+
+
+def test_nothing_observed_is_all_red_and_says_so():
+    text = mermaid(load_plan("dev"), Observed({}, {}, {}))
+    assert {e: c for e, c in coloured(text).items() if c} == {
+        ("router_border", "eBGP, local-pref 100: no answer", "upstream_isp"): "red",
+        ("node_node1", "WireGuard: no answer", "router_border"): "red",
+        ("node_node2", "WireGuard: no answer", "router_border"): "red",
+    }
+
+
+def test_a_stale_handshake_and_a_session_not_established_turn_red():
+    seen = Observed({("border", "peer_isp"): "Connect"}, {}, {("node1", "border"): 180.0, ("node2", "border"): 179.9})
+    assert {e: c for e, c in coloured(dot(load_plan("dev"), seen)).items() if c} == {
+        ("router_border", "eBGP, local-pref 100: Connect", "upstream_isp"): "red",
+        ("node_node1", "WireGuard: handshake 180 s ago", "router_border"): "red",
+        ("node_node2", "WireGuard: handshake 179 s ago", "router_border"): "green",
+    }
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed (scripts/bootstrap installs it)")
+def test_live_dot_renders_the_colours_to_svg():
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot(load_plan("lab"), LAB_MIXED), capture_output=True, text=True, timeout=30, check=True).stdout
+    strokes = [p.get("stroke") for p in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}path")]
+    assert strokes.count(COLOURS[True]) == 3 and strokes.count(COLOURS[False]) == 5, strokes
+
+
+FAKE_DOCKER = r"""#!/bin/sh
+while [ "$1" != exec ] && [ $# -gt 0 ]; do shift; done
+shift; container=$1; shift
+case "$container $*" in
+  "bgp4mesh-dev-border birdc show protocols")
+    printf 'BIRD 2.0.12 ready.\nName       Proto      Table      State  Since         Info\n'
+    printf 'device1    Device     ---        up     2026-12-06 20:56:30\npeer_isp   BGP        ---        up     2026-12-06 20:56:30  Established\n' ;;
+  "bgp4mesh-dev-border wg show netmaker public-key") echo 'Qm9yZGVyS2V5=' ;;
+  "bgp4mesh-dev-node1 wg show netmaker latest-handshakes") printf 'Qm9yZGVyS2V5=\t%s\nT3RoZXI=\t0\n' "$(( $(date +%s) - 10 ))" ;;
+  "bgp4mesh-dev-node2 wg show netmaker latest-handshakes") printf 'Qm9yZGVyS2V5=\t0\n' ;;
+  *) echo "Error response from daemon: container $container is not running" >&2; exit 1 ;;
+esac
+"""
+
+
+def test_cli_live_reads_the_containers_as_verify_does(tmp_path, monkeypatch, capsys):
+    """`graph --live` through a docker CLI that answers like a dev stack whose session is up,
+    node1's tunnel fresh and node2's never handshaken (the border's own `wg` does not answer)."""
+    exe = tmp_path / "docker"
+    exe.write_text(FAKE_DOCKER)
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert cli.main(["graph", "--stack", "dev", "--format", "dot", "--live"]) == 0
+    live = {e: c for e, c in coloured(capsys.readouterr().out).items() if c}
+    node1 = next(e for e in live if e[0] == "node_node1")
+    assert re.fullmatch(r"WireGuard: handshake (10|11|12) s ago", node1[1]), node1
+    assert live == {
+        ("router_border", "eBGP, local-pref 100: Established", "upstream_isp"): "green",
+        node1: "green",
+        ("node_node2", "WireGuard: no handshake", "router_border"): "red",
+    }

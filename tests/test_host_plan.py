@@ -152,3 +152,16 @@ def test_policy_routing_keeps_management_and_refuses_own_space_without_the_mesh(
     assert "via 192.0.2.9 dev uplink table 179" in got["host from mesh"], got
     assert "dev netmaker" in got["inbound"], got
     assert "No route to host" in got["inbound, mesh gone"] and "No route to host" in got["host, mesh gone"], got
+
+
+def test_a_router_host_opens_the_looking_glass_to_its_allow_list_only_when_asked():
+    raw, secret = raw_from_file("staging")
+    assert not [o for h in STAGING.hosts for o in plans.host(STAGING, h).openings if o.why == "looking glass"]
+    raw = copy.deepcopy(raw)
+    raw["looking_glass"] = {"port": 8095, "allow": ["198.51.100.0/24", "192.0.2.64/26"]}
+    cfg = validate(raw, secret)
+    by_host = {h.name: [o for o in plans.host(cfg, h).openings if o.why == "looking glass"] for h in cfg.hosts}
+    assert by_host.pop("edge") == [Opening("tcp", 8095, "198.51.100.0/24", "looking glass"), Opening("tcp", 8095, "192.0.2.64/26", "looking glass")]
+    assert all(found == [] for found in by_host.values()), by_host
+    script = plans.host_prep(cfg, cfg.host("edge"))
+    assert 'ip saddr 198.51.100.0/24 tcp dport 8095 accept comment "looking glass"' in script

@@ -22,7 +22,7 @@ from bgp4mesh.naming import bird_protocol, bird_rpki, roa_table
 from bgp4mesh.stack import load_file
 from bgp4mesh.verify import CheckFailed, rpki_checks, run_checks
 from bgp4mesh.docker_cli import docker
-from tests.live import eventually
+from tests.live import bird_time, eventually
 from tests import plans
 
 CFG = load_file("dev")
@@ -53,12 +53,10 @@ def filtered() -> set[str]:
 
 
 def since(t: Target, protocol: str) -> float:
-    """The `Since` column of `show protocols` (HH:MM:SS.mmm) in seconds: when the session last
-    changed state. BIRD prints its monotonic clock as wall time, so the same instant can read
-    a millisecond apart; a reset moves it by the seconds the session took to come back."""
-    line = next(x for x in t.birdc("show", "protocols", protocol).splitlines() if x.startswith(protocol + " "))
-    h, m, sec = line.split()[4].split(":")
-    return int(h) * 3600 + int(m) * 60 + float(sec)
+    """The `Since` column of `show protocols` in epoch seconds: when the session last changed
+    state. BIRD prints its monotonic clock as wall time, so the same instant can read a
+    moment apart; a reset moves it by the seconds the session took to come back."""
+    return bird_time(protocols(t, protocol)[protocol].since, time.time())
 
 
 def unchanged(before: tuple[float, ...], after: tuple[float, ...]) -> bool:

@@ -116,3 +116,59 @@ def test_a_node_is_done_once_it_routes_into_the_mesh_and_every_gateway_knows_it(
     raw = copy.deepcopy(LAB)
     raw["mesh"] = {**raw["mesh"], "egress_ranges": []}
     assert build_plan(validate(raw)).node_wants == (), "no egress: no gateway to wait for"
+
+
+DEV, _ = raw_from_file("dev")
+
+
+def test_monitoring_scrapes_every_member_router_and_mock_isp_from_its_own_address():
+    plan = build_plan(validate(copy.deepcopy(DEV)))
+    mon = plan.monitoring
+    assert str(mon.address) == "172.31.0.8" and {k: str(v) for k, v in mon.links.items()} == {"isp": "172.30.0.253"}
+    targets = {(t.job, t.address, t.labels) for t in mon.targets}
+    assert targets == {
+        ("bird", "172.31.0.10:9324", (("router", "border"),)),
+        ("member", "172.31.0.10:9586", (("member", "border"),)),
+        ("member", "172.31.0.20:9586", (("member", "node1"),)),
+        ("member", "172.31.0.21:9586", (("member", "node2"),)),
+        ("bird", "172.30.0.1:9324", (("upstream", "isp"),)),
+        ("control", "127.0.0.1:9587", ()),
+    }
+    assert mon.scrape_interval == 5 and mon.unscraped == ()
+
+
+def test_without_monitoring_nothing_is_planned_or_opened():
+    raw = copy.deepcopy(DEV)
+    del raw["monitoring"], raw["looking_glass"]
+    plan = build_plan(validate(raw))
+    assert plan.monitoring is None and plan.underlay.monitoring is None
+    assert all(link.monitor_address is None for link in plan.links)
+    assert all(m.member.edge.services == () for m in (*plan.routers, *plan.nodes))
+
+
+def test_members_serve_their_exporters_to_prometheus_alone_and_routers_the_looking_glass_to_its_allow_list():
+    plan = build_plan(validate(copy.deepcopy(DEV)))
+    served = lambda m: {(s.name, str(s.port), tuple(map(str, s.sources))) for s in m.member.edge.services}  # noqa: E731
+    assert served(plan.router("border")) == {
+        ("member exporter", "tcp/9586", ("172.31.0.8/32",)),
+        ("bird exporter", "tcp/9324", ("172.31.0.8/32",)),
+        ("looking glass", "tcp/8095", ("198.51.100.0/24",)),
+    }
+    assert served(plan.nodes[0]) == {("member exporter", "tcp/9586", ("172.31.0.8/32",))}
+
+
+def test_monitoring_is_refused_outside_a_lab_and_on_an_unknown_host():
+    raw, _ = raw_from_file("prod")
+    raw = copy.deepcopy(raw)
+    raw["monitoring"] = {"host": "nowhere"}
+    with pytest.raises(ConfigError) as exc:
+        plan_stack(raw)
+    text = str(exc.value)
+    assert "monitoring.host = 'nowhere': no such host" in text and "bgp4mesh:monitoring: runs in a lab stack only" in text, text
+
+
+def test_the_monitoring_address_is_taken_on_the_underlay():
+    raw = copy.deepcopy(DEV)
+    raw["rpki"]["caches"] = [{"address": "172.31.0.8"}]
+    with pytest.raises(ConfigError, match="172.31.0.8: already the underlay address of monitoring"):
+        plan_stack(raw)

@@ -85,7 +85,7 @@ def test_border_router_container(dev):
 def test_images_are_built_locally_not_pulled(dev):
     mocks, _, _ = dev
     images = {i.inputs["name"]: i for i in mocks.of_type("docker:index/remoteImage:RemoteImage")}
-    assert set(images) == {f"bgp4mesh/{k}:local" for k in ("bird", "border", "netclient", "mosquitto", "netmaker", "tls", "rtr")}
+    assert set(images) == {f"bgp4mesh/{k}:local" for k in ("bird", "border", "netclient", "mosquitto", "netmaker", "tls", "rtr", "monitoring")}
     for name, image in images.items():
         kind = name.split("/")[1].split(":")[0]
         assert image.inputs["build"]["context"] == str(IMAGES_DIR / kind)

@@ -123,3 +123,49 @@ def test_the_key_check_is_part_of_verify():
     from tests import plans
 
     assert any(c.name == "mesh bgp4mesh: no reusable enrollment key" for c in build_checks(plans.of(load_file("dev")), "dev"))
+
+
+def test_checks_run_at_once_and_each_result_streams_as_it_settles():
+    import threading
+
+    from bgp4mesh.verify import Check, run_checks
+
+    started = threading.Barrier(3, timeout=5)  # passes only when all three run at the same time
+    passed_line = threading.Event()
+    lines: list[str] = []
+
+    def together() -> str:
+        started.wait()
+        return "ran together"
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if line.startswith("PASS"):
+            passed_line.set()
+
+    def broken() -> str:
+        if not passed_line.is_set():
+            started.wait()
+        # still failing when a passing check has already been printed: results stream
+        assert passed_line.wait(5), "no result was printed before the last check settled"
+        raise subprocess.CalledProcessError(1, "ping")
+
+    checks = [Check("a", together), Check("b", together), Check("member x", broken)]
+    assert run_checks(checks, wait=1, out=out) == 1
+    assert sorted(lines[:3]) == ["FAIL member x: Command 'ping' returned non-zero exit status 1.", "PASS a: ran together", "PASS b: ran together"]
+    assert lines[-1] == "2 passed, 1 failed"
+    assert lines.index("FAIL member x: Command 'ping' returned non-zero exit status 1.") == 2
+
+
+def test_every_failing_member_is_named_within_one_budget():
+    from bgp4mesh.verify import CheckFailed, Check, run_checks
+
+    def down(name: str):
+        def run() -> str:
+            raise CheckFailed(f"{name} has no handshake")
+        return run
+
+    lines: list[str] = []
+    checks = [Check(f"mesh node{i}", down(f"node{i}")) for i in range(20)]
+    assert run_checks(checks, wait=0.2, out=lines.append, workers=4) == 1
+    assert sorted(lines[:-1]) == sorted(f"FAIL mesh node{i}: node{i} has no handshake" for i in range(20))

@@ -45,7 +45,7 @@ UPSTREAM = {
 # kind -> (context, build arg -> base kind); bases come first.
 OWN_IMAGES = {
     "bird": ("images/bird", {}),
-    "netclient": ("images/netclient", {}),
+    "netclient": ("images/netclient", {"BIRD_IMAGE": "bird"}),  # supervise.sh ships in the bird image
     "border": ("images/border", {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}),
 }
 
@@ -104,8 +104,8 @@ def own_image_labels() -> dict[str, str]:
 
 
 def _with_bases(kind: str) -> list[str]:
-    """`kind` after every kind it builds FROM, directly or not."""
-    return [k for base in OWN_IMAGES[kind][1].values() for k in _with_bases(base)] + [kind]
+    """`kind` after every kind it builds FROM, directly or not, each once."""
+    return list(dict.fromkeys([k for base in OWN_IMAGES[kind][1].values() for k in _with_bases(base)] + [kind]))
 
 
 def _ensure_own(kinds: Iterable[str]) -> None:

@@ -20,4 +20,21 @@ pw="$(cat "$secret")"
 printf '%s\n%s\n' "$pw" "$pw" | mosquitto_passwd -c "$passwd" "$MQ_USERNAME" >/dev/null
 chown mosquitto:mosquitto "$passwd"
 
+# A stack with monitoring: the clients' listeners' file (netmaker_env.CLIENTS_PASSWD) also
+# holds the control-plane exporter's user, whose password comes the same way; the server
+# listener's file never does.
+if [ -n "${MONITOR_USERNAME:-}" ]; then
+  monitor_secret="${MONITOR_PASSWORD_FILE:-/run/secrets/mq-monitor-password}"
+  if [ ! -s "$monitor_secret" ]; then
+    echo "mosquitto-entrypoint: no password in $monitor_secret for $MONITOR_USERNAME" >&2
+    exit 1
+  fi
+  clients=/run/mosquitto/clients-passwd
+  rm -f "$clients"
+  cp "$passwd" "$clients"
+  pw="$(cat "$monitor_secret")"
+  printf '%s\n%s\n' "$pw" "$pw" | mosquitto_passwd "$clients" "$MONITOR_USERNAME" >/dev/null
+  chown mosquitto:mosquitto "$clients"
+fi
+
 exec mosquitto -c /etc/mosquitto/mosquitto.conf "$@"

@@ -19,6 +19,10 @@
 #   NETCLIENT_PROXY      where such requests go instead (default: a dead loopback port)
 #   NETCLIENT_NO_PROXY   extra NO_PROXY entries that must stay reachable when offline
 #   (/etc/bgp4mesh/agent.json, uploaded by bgp4mesh: run the HA agent, bgp4mesh-agent)
+#   EXPORTER_LISTEN      IP:PORT: run the member exporter there (bgp4mesh-exporter:
+#                        WireGuard peers and the HA agent's state for Prometheus)
+#   (/etc/bgp4mesh/looking-glass.json, uploaded by bgp4mesh to a border router: run the
+#   looking glass, bgp4mesh-lg)
 #   EDGE_RULES           this member's edge firewall (default /etc/bgp4mesh/edge.rules,
 #                        rendered by bgp4mesh): loaded before anything else, kept by
 #                        edge-firewall watch
@@ -56,6 +60,13 @@ fi
 # announces drained until its mesh works.
 if [[ -s "$AGENT_CONFIG" ]]; then
     run_supervised agent bgp4mesh-agent run
+fi
+# Observability, from the start too: the member exporter shows a member that never joins.
+if [[ -n "${EXPORTER_LISTEN:-}" ]]; then
+    run_supervised exporter bgp4mesh-exporter "$EXPORTER_LISTEN"
+fi
+if [[ -s /etc/bgp4mesh/looking-glass.json ]]; then
+    run_supervised looking-glass bgp4mesh-lg /etc/bgp4mesh/looking-glass.json
 fi
 
 ca_file="${NETCLIENT_CA_FILE:-/etc/bgp4mesh/ca.pem}"

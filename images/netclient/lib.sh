@@ -47,23 +47,9 @@ verbosity=()
 if [[ -n "${NETCLIENT_VERBOSITY:-}" ]]; then verbosity=(-v "$NETCLIENT_VERBOSITY"); fi
 
 # ---- supervision ------------------------------------------------------------------------
-# supervise NAME PIDFILE DELAY COMMAND...: run COMMAND, and again DELAY seconds after each exit,
-# with its pid in PIDFILE: the one way a long-running process of these images runs. Run it in
-# the background; a TERM to it ends COMMAND too. A process is restarted by ending it
-# (restart_daemon).
-supervise() {
-    local name="$1" pidfile="$2" delay="$3" child="" status
-    shift 3
-    trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; exit 0' TERM
-    while :; do
-        "$@" &
-        child=$!
-        echo "$child" >"$pidfile"
-        status=0; wait "$child" || status=$?
-        log "$name exited ($status); starting it again in ${delay}s"
-        sleep "$delay"
-    done
-}
+# supervise NAME PIDFILE DELAY COMMAND... (the bird image's supervise.sh, copied into this image)
+# shellcheck source=../bird/supervise.sh
+source /usr/local/lib/bgp4mesh/supervise.sh
 # restart_daemon: the netclient daemon ends and its supervisor starts it again (fails when
 # no daemon runs)
 restart_daemon() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import socket
 import subprocess
@@ -66,11 +67,16 @@ def probe(addresses, port: int, timeout_ms: int) -> dict[str, bool]:
     return result
 
 
+PROTOCOL_LINE = re.compile(r"^(\S+)\s+(\S+)\s+\S+\s+\S+\s+(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?|\S+)(?:\s+(.*))?$")
+"""A `show protocols` line: Name, Proto, Table, State, Since, Info. Since is a date and a time
+(`timeformat protocol iso long`, which prometheus-bird-exporter needs) or one word."""
+
+
 def upstream_established(protocols: tuple[str, ...]) -> bool:
     """One of the eBGP sessions is Established (`birdc show protocols`)."""
     for line in run("birdc", "show", "protocols", timeout=5).stdout.splitlines():
-        words = line.split(None, 5)
-        if len(words) == 6 and words[0] in protocols and words[1] == "BGP" and words[5].startswith("Established"):
+        found = PROTOCOL_LINE.match(line)
+        if found and found[1] in protocols and found[2] == "BGP" and (found[3] or "").startswith("Established"):
             return True
     return False
 

@@ -1,0 +1,76 @@
+"""Monitoring: Prometheus and Alertmanager watching a lab stack, and the control-plane
+exporter beside them (images/monitoring), in one container on the lab's networks."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import NotRequired, Optional, TypedDict
+
+import pulumi
+import pulumi_docker as docker
+
+from bgp4mesh.monitoring import PROMETHEUS_PORT
+from bgp4mesh.prometheus_config import CONFIG_DIR, CONSOLES_DIR
+
+from .docker_parts import docker_name, fixed_name, labels, uploads
+
+class MonitoringLink(TypedDict):
+    network: pulumi.Input[str]
+    """Docker network of a mock ISP's peering link."""
+    address: str
+    """Prometheus's address there (the plan's MonitoringPlan.links), from which it scrapes the ISP's BIRD."""
+
+
+class MonitoringArgs(TypedDict):
+    stack: str
+    """The stack: Docker names are bgp4mesh-<stack>-<name>, labels bgp4mesh.stack=<stack>."""
+    image: pulumi.Input[str]
+    """The monitoring image (bgp4mesh/monitoring)."""
+    underlay: pulumi.Input[str]
+    """Docker network of the lab underlay, where every member's exporters listen."""
+    address: str
+    """Its address on the underlay: the one source each member's edge firewall lets reach
+    the exporter ports (MonitoringPlan.address)."""
+    links: list[MonitoringLink]
+    """Each mock ISP's link, where that ISP's prometheus-bird-exporter listens."""
+    files: dict[str, str]
+    """/etc/prometheus files rendered from the plan: prometheus.yml, alertmanager.yml,
+    alert-rules.yml (bgp4mesh.prometheus_config.monitoring_files)."""
+    consoles: dict[str, str]
+    """Console templates (file name -> text), served by Prometheus at /consoles/<name>."""
+    secret_files: NotRequired[dict[str, pulumi.Input[str]]]
+    """Absolute path -> content, uploaded secret and readable by root alone: the
+    control-plane exporter's config (bgp4mesh.control_exporter, with Netmaker's master key
+    and the broker's monitoring password), which makes the image start the exporter."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus (its API and console pages on the underlay address), Alertmanager holding
+    the alerts on loopback, and the control-plane exporter: everything they read comes in
+    as uploads, so a changed target, rule or page replaces the container."""
+
+    container_name: pulumi.Output[str]
+    prometheus_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bgp4mesh:index:Monitoring", name, None, opts)
+        stack = args["stack"]
+        networks = [docker.ContainerNetworksAdvancedArgs(name=args["underlay"], ipv4_address=args["address"])]
+        networks += [docker.ContainerNetworksAdvancedArgs(name=link["network"], ipv4_address=link["address"]) for link in args["links"]]
+        files = uploads(args["files"], CONFIG_DIR) + uploads(args["consoles"], CONSOLES_DIR)
+        for path, content in sorted(args.get("secret_files", {}).items()):
+            files += uploads({posixpath.basename(path): content}, posixpath.dirname(path), secret=True)
+        container = docker.Container(
+            f"{name}-prometheus",
+            name=docker_name(stack, name),
+            hostname=name,
+            image=args["image"],
+            networks_advanced=networks,
+            uploads=files,
+            restart="unless-stopped",
+            labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
+            opts=fixed_name(self),
+        )
+        self.container_name = container.name
+        self.prometheus_url = pulumi.Output.from_input(f"http://{args['address']}:{PROMETHEUS_PORT}")
+        self.register_outputs({"container_name": self.container_name, "prometheus_url": self.prometheus_url})
