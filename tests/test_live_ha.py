@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from typing import Optional
 
 import pytest
 
@@ -25,6 +26,7 @@ from bgp4mesh.docker_cli import docker
 from harness.engine import Stack
 from tests.live import PingTrain, eventually, leftovers, server_secrets
 from tests import plans
+from tests.prometheus_api import all_up, firing, plan_targets, query, wait_for
 
 STACK = "lab"
 PROBE = "192.0.2.1"  # the probe's Internet test address (lab.probe.prefix)
@@ -321,12 +323,41 @@ def test_verify_does_not_believe_a_hung_agent(ha):
     verify(ha)
 
 
+# ---- the drain in the metrics (monitoring) --------------------------------------------------
+
+
+def agent_field(member: str, field: str) -> Optional[float]:
+    result = query(STACK, f'bgp4mesh_agent_state{{member="{member}",field="{field}"}}')
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_every_target_is_scraped_and_the_routers_serve_normally_in_their_metrics(ha):
+    wait_for(lambda: all_up(STACK, plan_targets(ha.model())), wait=120, what="every HA target up")
+    for router in ("border-a", "border-b"):
+        assert (agent_field(router, "maintenance"), agent_field(router, "announce")) == (0.0, 1.0), router
+
+
+def drain_in_metrics() -> float:
+    """border-a drained: its member exporter shows the agent in maintenance, announcing
+    drained; border-b's stays normal; no session alert, and isp-a still imports the own
+    prefix (prometheus-bird-exporter publishes counts, not communities: the ISP's view
+    with the graceful-shutdown community is checked with birdc). Seconds it took."""
+    took = wait_for(lambda: (agent_field("border-a", "maintenance"), agent_field("border-a", "announce")) == (1.0, 0.0),
+                    wait=60, what="border-a in maintenance, announcing drained, in its metrics")
+    assert (agent_field("border-b", "maintenance"), agent_field("border-b", "announce")) == (0.0, 1.0)
+    assert not firing(STACK, "BgpSessionDown") and not firing(STACK, "OwnPrefixNotSeenUpstream")
+    seen = query(STACK, 'bird_protocol_prefix_import_count{upstream="isp-a",name="peer_border_a"}')
+    assert [float(r["value"][1]) for r in seen] == [1.0], seen
+    return took
+
+
 def test_drained_router_stops_without_losing_a_packet(ha):
     ha.config["bgp4mesh:border_routers"][0]["maintenance"] = True
     inbound, outbound = trains()
     ha.up()
     print(f"drain applied by pulumi up: probe -> node {inbound.result()}, node -> probe {outbound.result()}")
     eventually(lambda: egress_via() == "44.30.127.2", wait=10, what="egress moved to border-b")
+    print(f"drain: in border-a's metrics {drain_in_metrics():.1f}s after pulumi up returned")
     assert isp_view("isp-a", "border-a") == [(OWN, [65000] * 4, True)]
     assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
     inbound, outbound = trains()

@@ -1,93 +1,26 @@
-"""Live tier, monitoring: Prometheus and Alertmanager in the dev lab (the `dev_lab` fixture)
-and the HA lab (test_live_ha's `ha` fixture), read only through their HTTP APIs, from
-inside the monitoring container (Prometheus on 127.0.0.1:9090, Alertmanager on
-127.0.0.1:9093, which only loopback reaches).
+"""Live tier, monitoring: Prometheus and Alertmanager in the dev lab (the `dev_lab` fixture),
+read only through their HTTP APIs (tests/prometheus_api.py).
 
 Every target the plan lists is scraped and up; stopping the mock ISP fires BgpSessionDown
 within two scrape intervals and one evaluation, and it resolves after `docker start`; a
 node whose netclient is gone fires WireguardHandshakeStale from its peers' side (bounded:
 the rule waits 3 minutes by design, and the last handshake can be up to 2 minutes old
-when the node goes); a node added with `pulumi up` is scraped with no hand edit. In the HA
-lab, the drain shows in the drained router's metrics (its agent's state). Times are
-printed: they are figures for the issue's closing note."""
+when the node goes); a node added with `pulumi up` is scraped with no hand edit. (The HA
+lab's drain in the metrics is in test_live_ha.py, on its lab.) Times are printed: they are figures for the issue's closing note."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
-from typing import Optional
-from urllib.parse import quote
 
 from bgp4mesh.alerts import HANDSHAKE_MAX_AGE
 from bgp4mesh.docker_cli import docker
 from bgp4mesh.naming import docker_name
-from tests.live import eventually
 from tests import plans
-from tests import test_live_ha
+from tests.prometheus_api import alerts, all_up, firing, held, monitoring_at_rest, plan_targets, query, wait_for
 
-FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
-PROMETHEUS, ALERTMANAGER = "http://127.0.0.1:9090", "http://127.0.0.1:9093"
 REKEY = 120
 """WireGuard handshakes again every 2 minutes while packets flow (netclient keeps them flowing)."""
-
-
-def get(stack: str, url: str):
-    """A JSON answer of Prometheus's or Alertmanager's API, asked from the monitoring container."""
-    return json.loads(docker("exec", docker_name(stack, "monitoring"), "python3", "-c", FETCH, url, timeout=30))
-
-
-def targets(stack: str) -> list[dict]:
-    return get(stack, f"{PROMETHEUS}/api/v1/targets?state=active")["data"]["activeTargets"]
-
-
-def query(stack: str, expr: str) -> list[dict]:
-    return get(stack, f"{PROMETHEUS}/api/v1/query?query={quote(expr)}")["data"]["result"]
-
-
-def alerts(stack: str, name: str, **labels: str) -> list[dict]:
-    """Prometheus's alerts `name` whose labels include `labels` (pending and firing)."""
-    found = get(stack, f"{PROMETHEUS}/api/v1/alerts")["data"]["alerts"]
-    return [a for a in found if a["labels"]["alertname"] == name and labels.items() <= a["labels"].items()]
-
-
-def firing(stack: str, name: str, **labels: str) -> list[dict]:
-    return [a for a in alerts(stack, name, **labels) if a["state"] == "firing"]
-
-
-def held(stack: str, name: str, **labels: str) -> list[dict]:
-    """Alertmanager's active alerts `name` with `labels` (a resolved alert leaves this list)."""
-    found = get(stack, f"{ALERTMANAGER}/api/v2/alerts?active=true")
-    return [a for a in found if a["labels"]["alertname"] == name and labels.items() <= a["labels"].items()]
-
-
-def wait_for(check, wait: float, what: str, every: float = 0.5) -> float:
-    """Seconds until `check()` is truthy (fails after `wait`)."""
-    started = time.monotonic()
-    eventually(check, wait=wait, every=every, what=what)
-    return time.monotonic() - started
-
-
-def plan_targets(model) -> set[tuple[str, str, tuple]]:
-    return {(t.job, t.address, t.labels) for t in plans.of(model).monitoring.targets}
-
-
-def scraped(target: dict) -> tuple[str, str, tuple]:
-    labels = tuple((k, v) for k, v in target["labels"].items() if k in ("router", "member", "upstream"))
-    return target["labels"]["job"], target["scrapeUrl"].split("/")[2], labels
-
-
-def all_up(stack: str, expected: set) -> bool:
-    found = {scraped(t): t for t in targets(stack)}
-    assert set(found) == expected, f"scraped {sorted(found)} but the plan has {sorted(expected)}"
-    down = {k: t["lastError"] or t["health"] for k, t in found.items() if t["health"] != "up"}
-    assert not down, f"targets not up: {down}"
-    return True
-
-
-def monitoring_at_rest(stack: str) -> str:
-    """`docker stats` of the monitoring container: the figure of its parts at rest."""
-    return docker("stats", "--no-stream", "--format", "{{.CPUPerc}} CPU, {{.MemUsage}}", docker_name(stack, "monitoring"))
 
 
 # ---- the dev lab --------------------------------------------------------------------------
@@ -191,41 +124,3 @@ def test_node_added_with_pulumi_up_is_scraped(dev_lab):
         nodes.remove({"name": "node3"})
         stack.up()
     wait_for(lambda: all_up(STACK, plan_targets(stack.model())), wait=120, what="node3 gone from the targets")
-
-
-# ---- the HA lab ---------------------------------------------------------------------------
-
-HA = "lab"
-ha = test_live_ha.ha
-"""test_live_ha's fixture: the HA lab stack, deployed and verified (destroyed at the end)."""
-
-
-def agent_field(member: str, field: str) -> Optional[float]:
-    result = query(HA, f'bgp4mesh_agent_state{{member="{member}",field="{field}"}}')
-    return float(result[0]["value"][1]) if result else None
-
-
-def test_drain_shows_in_the_drained_routers_metrics(ha):
-    """border-a drained by `pulumi up` (maintenance): its member exporter shows the agent in
-    maintenance and announcing drained, border-b's stays normal, and the routers' BGP
-    sessions stay up. prometheus-bird-exporter publishes counts, not route attributes, so
-    the graceful-shutdown community itself is not a metric: test_live_ha shows it on the
-    ISP's side (birdc), and here the upstream still imports every own prefix."""
-    expected = plan_targets(ha.model())
-    wait_for(lambda: all_up(HA, expected), wait=120, what="every HA target up")
-    assert (agent_field("border-a", "maintenance"), agent_field("border-a", "announce")) == (0.0, 1.0)
-    ha.config["bgp4mesh:border_routers"][0]["maintenance"] = True
-    try:
-        ha.up()
-        took = wait_for(lambda: (agent_field("border-a", "maintenance"), agent_field("border-a", "announce")) == (1.0, 0.0),
-                        wait=60, what="border-a in maintenance, announcing drained, in its metrics")
-        print(f"drain: in border-a's metrics {took:.1f}s after pulumi up returned")
-        assert (agent_field("border-b", "maintenance"), agent_field("border-b", "announce")) == (0.0, 1.0)
-        assert not firing(HA, "BgpSessionDown") and not firing(HA, "OwnPrefixNotSeenUpstream")
-        seen = query(HA, 'bird_protocol_prefix_import_count{upstream="isp-a",name="peer_border_a"}')
-        assert [float(r["value"][1]) for r in seen] == [1.0], seen  # isp-a still imports our prefix, drained
-    finally:
-        ha.config["bgp4mesh:border_routers"][0]["maintenance"] = False
-        ha.up()
-    wait_for(lambda: (agent_field("border-a", "maintenance"), agent_field("border-a", "announce")) == (0.0, 1.0),
-             wait=60, what="border-a back to normal in its metrics")
