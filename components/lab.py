@@ -19,7 +19,7 @@ from bgp4mesh.looking_glass import looking_glass_config
 from bgp4mesh.metrics import TARGET_ROUTER, TARGET_UPSTREAM
 from bgp4mesh.monitoring import JOB_BIRD, JOB_MEMBER
 from bgp4mesh.plan import Member, NodePlan, RouterPlan, StackPlan
-from bgp4mesh.prometheus_config import console_pages, monitoring_files
+from bgp4mesh.prometheus_config import console_pages, live_files, monitoring_files
 from bgp4mesh.providers import (
     EgressGateway,
     EgressGatewayArgs,
@@ -294,6 +294,8 @@ def _monitoring(plan: StackPlan, stack: str, hosts, underlay: Optional[pulumi.Ou
             address=str(mon.address),
             links=[MonitoringLink(network=links[upstream], address=str(address)) for upstream, address in mon.links.items()],
             files=monitoring_files(plan),
+            live_files=live_files(plan),
+            host=host,
             consoles=console_pages(),
             secret_files=control_exporter_files(
                 api_url=server.api_url, ca_certificate=server.ca_certificate, master_key=server.master_key,

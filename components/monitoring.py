@@ -3,8 +3,11 @@ exporter beside them (images/monitoring), in one container on the lab's networks
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
-from typing import NotRequired, Optional, TypedDict
+import shlex
+from typing import TYPE_CHECKING, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -13,6 +16,9 @@ from bgp4mesh.monitoring import PROMETHEUS_PORT
 from bgp4mesh.prometheus_config import CONFIG_DIR, CONSOLES_DIR
 
 from .docker_parts import docker_name, fixed_name, labels, uploads
+
+if TYPE_CHECKING:
+    from .hosts import HostContext
 
 class MonitoringLink(TypedDict):
     network: pulumi.Input[str]
@@ -34,8 +40,14 @@ class MonitoringArgs(TypedDict):
     links: list[MonitoringLink]
     """Each mock ISP's link, where that ISP's prometheus-bird-exporter listens."""
     files: dict[str, str]
-    """/etc/prometheus files rendered from the plan: prometheus.yml, alertmanager.yml,
-    alert-rules.yml (bgp4mesh.prometheus_config.monitoring_files)."""
+    """/etc/prometheus files the container is created with: prometheus.yml, alertmanager.yml
+    (bgp4mesh.prometheus_config.monitoring_files)."""
+    live_files: dict[str, str]
+    """Absolute path -> content of what changes with the members (the targets and the rules,
+    bgp4mesh.prometheus_config.live_files): written into the running container, so a new
+    member keeps Prometheus and its samples."""
+    host: "HostContext"
+    """The host it runs on (its engine; the update runs `docker exec` there)."""
     consoles: dict[str, str]
     """Console templates (file name -> text), served by Prometheus at /consoles/<name>."""
     secret_files: NotRequired[dict[str, pulumi.Input[str]]]
@@ -46,8 +58,9 @@ class MonitoringArgs(TypedDict):
 
 class Monitoring(pulumi.ComponentResource):
     """Prometheus (its API and console pages on the underlay address), Alertmanager holding
-    the alerts on loopback, and the control-plane exporter: everything they read comes in
-    as uploads, so a changed target, rule or page replaces the container."""
+    the alerts on loopback, and the control-plane exporter. The configs come in as uploads
+    (a change replaces the container); the targets and rules, which change with every
+    member, are written into it by `monitoring-update` and reloaded in place."""
 
     container_name: pulumi.Output[str]
     prometheus_url: pulumi.Output[str]
@@ -70,6 +83,14 @@ class Monitoring(pulumi.ComponentResource):
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
+        )
+        body = json.dumps(args["live_files"], sort_keys=True)
+        args["host"].run(
+            f"{name}-update",
+            container.name.apply(lambda c: shlex.join(["docker", "exec", "-i", c, "monitoring-update"])),
+            pulumi.ResourceOptions(parent=self, depends_on=[container]),
+            stdin=body,
+            triggers=[container.id, hashlib.sha256(body.encode()).hexdigest()],
         )
         self.container_name = container.name
         self.prometheus_url = pulumi.Output.from_input(f"http://{args['address']}:{PROMETHEUS_PORT}")

@@ -566,7 +566,9 @@ def test_rtr_cache_serves_the_vrps_over_rtr_version_1(rtr):
 
 # --- Monitoring --------------------------------------------------------------------------------
 
-MONITORING_FILES = {"prometheus.yml": "scrape_configs: []\n", "alertmanager.yml": "route: {receiver: api-only}\n", "alert-rules.yml": "groups: []\n"}
+MONITORING_FILES = {"prometheus.yml": "scrape_configs: []\n", "alertmanager.yml": "route: {receiver: api-only}\n"}
+LIVE_FILES = {"/etc/prometheus/targets/member.json": '[{"targets": ["172.31.0.20:9586"], "labels": {"member": "node1"}}]\n',
+              "/etc/prometheus/rules/alert-rules.yml": "groups: []\n"}
 CONSOLE_PAGE = {"bgp4mesh.html": "{{ template \"head\" . }}"}
 CONTROL_JSON = '{"netmaker": {"master_key": "MASTER"}}'
 CONTROL_CONFIG = "/etc/bgp4mesh/control-exporter.json"
@@ -577,7 +579,7 @@ def declare_monitoring(**extra) -> Declaration:
     def program() -> None:
         args = MonitoringArgs(
             stack=STACK, image="bgp4mesh/monitoring:local", underlay=UNDERLAY, address="172.31.0.8", links=LINKS,
-            files=MONITORING_FILES, consoles=CONSOLE_PAGE, **extra,
+            files=MONITORING_FILES, consoles=CONSOLE_PAGE, host=local_host(), **{"live_files": LIVE_FILES, **extra},
         )
         Monitoring("monitoring", args)
 
@@ -591,7 +593,7 @@ def monitored() -> Declaration:
 
 def test_monitoring_children_and_outputs(monitored):
     comp = component(monitored, "Monitoring", "monitoring")
-    assert_family(monitored, comp, {(CONTAINER, "monitoring-prometheus")}, outside=set())
+    assert_family(monitored, comp, {(CONTAINER, "monitoring-prometheus"), (LOCAL_COMMAND, "monitoring-update")}, outside={"docker-local"})
     assert monitored.outputs_of(comp) == {"container_name": docker_name(STACK, "monitoring"), "prometheus_url": "http://172.31.0.8:9090"}
 
 
@@ -619,3 +621,21 @@ def test_monitoring_control_exporter_config_is_secret(monitored):
     assert CONTROL_CONFIG not in uploaded(declare_monitoring().one(CONTAINER))  # no config, no exporter
     plain = declare_monitoring(secret_files={CONTROL_CONFIG: CONTROL_JSON}).one(CONTAINER)  # secret even when handed in plain
     assert upload_secret(plain, CONTROL_CONFIG) is True and uploaded(plain)[CONTROL_CONFIG]["permissions"] == "0600"
+
+
+def test_monitoring_targets_and_rules_go_into_the_running_container():
+    """What changes with the members is written by monitoring-update (stdin, no upload), so
+    a new member updates that command alone and the container with its samples stays; a
+    new container gets them again."""
+    import json
+
+    declared = declare_monitoring()
+    update = declared.named("monitoring-update", LOCAL_COMMAND)
+    assert shlex.split(update.inputs["create"]) == ["docker", "exec", "-i", docker_name(STACK, "monitoring"), "monitoring-update"]
+    assert json.loads(update.inputs["stdin"]) == LIVE_FILES
+    assert not set(LIVE_FILES) & set(uploaded(declared.one(CONTAINER)))
+    assert update.inputs["triggers"][0] == "monitoring-prometheus-id"
+    other = declare_monitoring(live_files={**LIVE_FILES, "/etc/prometheus/targets/bird.json": "[]\n"}).named("monitoring-update", LOCAL_COMMAND)
+    assert other.inputs["triggers"][1] != update.inputs["triggers"][1]
+    assert declared.one(CONTAINER).inputs == declare_monitoring(live_files={}).one(CONTAINER).inputs
+

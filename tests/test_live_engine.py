@@ -58,6 +58,12 @@ def planned(stack: Stack) -> dict[str, set[str]]:
     return ops
 
 
+REPLACED = {"replace", "create-replacement", "delete-replaced"}
+MONITORING_UPDATE = "monitoring-update"
+"""The targets and rules written into the running Prometheus: they follow the members and
+the sessions' limits, so an edit of those rewrites them (and leaves the container be)."""
+
+
 def container_ids(*members: str) -> dict[str, str]:
     return {m: docker("inspect", "-f", "{{.Id}}", name(m)) for m in members}
 
@@ -105,8 +111,8 @@ def test_state_holds_no_secret_in_clear(day2):
 def test_policy_edit_replaces_only_the_border_router(day2):
     day2.config["bgp4mesh:upstreams"][0]["max_prefixes"] = 12
     ops = planned(day2)
-    assert set(ops) == {"border-router", "border-join", "border-address-applied", "border-maintenance"}, ops
-    assert all(o <= {"replace", "create-replacement", "delete-replaced"} for o in ops.values()), ops
+    assert set(ops) == {"border-router", "border-join", "border-address-applied", "border-maintenance", MONITORING_UPDATE}, ops
+    assert all(o <= REPLACED for o in ops.values()), ops
     node = mesh_ip(Target(name("node1")))
     # A ping train from the Internet test address through the border to a mesh node.
     train = subprocess.Popen(
@@ -128,23 +134,25 @@ def test_policy_edit_replaces_only_the_border_router(day2):
 
 
 def test_adding_a_node_only_adds(day2):
-    before = container_ids("border", "node1", "node2")
+    before = container_ids("border", "node1", "node2", "monitoring")
     day2.config["bgp4mesh:mesh"]["nodes"].append({"name": "node3"})
     ops = planned(day2)
+    assert ops.pop(MONITORING_UPDATE) <= REPLACED
     assert ops and all(o == {"create"} for o in ops.values()), ops
     assert {"node3-netclient", "node3-member", "node3-join"} <= set(ops)
     day2.up()
     address = day2.outputs()["mesh_nodes"]["node3"]
     assert mesh_ip(Target(name("node3"))) == address
     assert Target(name("node3")).run("ping", "-c", "1", "-W", "2", PROBE).returncode == 0
-    assert container_ids("border", "node1", "node2") == before
+    assert container_ids("border", "node1", "node2", "monitoring") == before
     verify(day2)
 
 
 def test_removing_a_node_removes_it_everywhere(day2):
-    before = container_ids("border", "node1", "node2")
+    before = container_ids("border", "node1", "node2", "monitoring")
     day2.config["bgp4mesh:mesh"]["nodes"] = [n for n in day2.config["bgp4mesh:mesh"]["nodes"] if n["name"] != "node3"]
     ops = planned(day2)
+    assert ops.pop(MONITORING_UPDATE) <= REPLACED
     assert ops and all(o == {"delete"} for o in ops.values()), ops
     day2.up()
     assert docker("ps", "-aq", "--filter", f"name=^{name('node3')}$") == ""
@@ -152,7 +160,7 @@ def test_removing_a_node_removes_it_everywhere(day2):
     with client(day2) as api:
         assert not api.find_hosts_by_name("node3")
         assert len(api.list_nodes("bgp4mesh")) == 3
-    assert container_ids("border", "node1", "node2") == before
+    assert container_ids("border", "node1", "node2", "monitoring") == before
     verify(day2)
 
 

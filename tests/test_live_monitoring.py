@@ -113,12 +113,16 @@ def test_node_added_with_pulumi_up_is_scraped(dev_lab):
     stack = dev_lab.stack
     nodes = stack.config["bgp4mesh:mesh"]["nodes"]
     nodes.append({"name": "node3"})
+    prometheus = docker("inspect", "-f", "{{.Id}}", docker_name(STACK, "monitoring"))
     try:
         started = time.monotonic()
         stack.up()
         expected = plan_targets(stack.model())
         assert ("member", "node3") in {(job, v) for job, _, labels in expected for _, v in labels}
         took = wait_for(lambda: all_up(STACK, expected), wait=120, what="node3 scraped and every target up")
+        # the same Prometheus, its samples from before the change kept (targets and rules rewritten in place)
+        assert docker("inspect", "-f", "{{.Id}}", docker_name(STACK, "monitoring")) == prometheus
+        assert query(STACK, 'count_over_time(up{member="node1"}[10m]) > 12'), "node1's samples from before the up are gone"
         print(f"node3 added: pulumi up + its target up in {time.monotonic() - started:.0f}s ({took:.0f}s after up returned)")
     finally:
         nodes.remove({"name": "node3"})
