@@ -30,7 +30,7 @@ from harness.engine import Stack  # noqa: E402
 from tests.prometheus_api import alerts, all_up, firing, plan_targets, query, wait_for  # noqa: E402
 
 STACK = "dev"
-EXPORTERS = ("bird_exporter", "bgp4mesh-exporter", "bgp4mesh-control-exporter", "bgp4mesh-lg")
+EXPORTERS = ("prometheus-bird-exporter", "bgp4mesh-exporter", "bgp4mesh-control-exporter", "bgp4mesh-lg")
 PROCS = r'for p in /proc/[0-9]*; do c="$(tr "\0" " " < $p/cmdline 2>/dev/null)"; echo "${p#/proc/} $(cut -d" " -f14,15 $p/stat 2>/dev/null) $(awk "/VmRSS/ {print \$2}" $p/status 2>/dev/null) $c"; done'
 
 
