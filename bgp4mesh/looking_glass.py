@@ -27,9 +27,3 @@ def looking_glass_config(plan) -> Optional[str]:
     if lg is None:
         return None
     return LookingGlassConfig(port=lg.port, allow=tuple(str(p) for p in lg.allow)).to_json()
-
-
-def looking_glass_files(plan) -> dict[str, str]:
-    """A router's files under LG_DIR (for components' uploads)."""
-    text = looking_glass_config(plan)
-    return {LG_FILE: text} if text else {}

@@ -5,8 +5,9 @@ member added to the stack is scraped after `pulumi up` with no hand edit; the ru
 bgp4mesh.alerts'. What changes with the members (the targets, one file_sd file per job, and
 the rules, whose facts list the members) is written into the running container
 (`live_files`, images/monitoring/monitoring-update), so adding a node keeps Prometheus and
-its samples; only prometheus.yml and alertmanager.yml come with the container. Alertmanager holds the alerts for its API and sends them nowhere: a lab
-has no Internet; an operator who wants mail or a webhook adds a receiver to alertmanager.yml.j2.
+its samples; only prometheus.yml and alertmanager.yml come with the container.
+Alertmanager holds the alerts for its API and sends them nowhere: a lab has no Internet; an
+operator who wants mail or a webhook adds a receiver to alertmanager.yml.j2.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import time
 from datetime import datetime
 
 from bgp4mesh.alerts import HANDSHAKE_MAX_AGE
+from bgp4mesh.birdc import Target
+from bgp4mesh.graph_live import public_key
 from bgp4mesh.docker_cli import docker
 from bgp4mesh.naming import docker_name
 from tests import plans
@@ -79,10 +81,6 @@ def test_stopped_isp_fires_session_down_and_it_resolves(dev_lab):
     print(f"docker start -> BgpSessionDown resolved in Prometheus {resolved:.1f}s, in Alertmanager {time.time() - restarted:.1f}s")
 
 
-def wireguard_key(container: str) -> str:
-    return docker("exec", container, "wg", "show", "netmaker", "public-key")
-
-
 def test_dead_netclient_fires_handshake_stale_from_its_peers(dev_lab):
     """node1's netclient goes (its container stops: nothing of the tunnel is left, whether
     the host runs WireGuard in the kernel or netclient runs it in userspace); the border's
@@ -90,7 +88,7 @@ def test_dead_netclient_fires_handshake_stale_from_its_peers(dev_lab):
     is HANDSHAKE_MAX_AGE old. Bounded: at most HANDSHAKE_MAX_AGE + one rekey interval +
     three scrape intervals after the stop."""
     node, router = docker_name(STACK, "node1"), dev_lab.stack.model().border_routers[0].name
-    key = wireguard_key(node)
+    key = public_key(Target(node))
     labels = {"member": router, "peer": key}
     wait_for(lambda: query(STACK, f'bgp4mesh_wireguard_peer_latest_handshake_timestamp_seconds{{member="{router}",peer="{key}"}} > 0'),
              wait=60, what=f"{router} exports its handshakes with node1")
