@@ -3,6 +3,7 @@
 import pulumi
 
 from bgp4mesh import ssh
+from bgp4mesh.neighbours import neighbour_warning
 from bgp4mesh.problems import ConfigError
 from bgp4mesh.stack import plan_stack, raw_from_pulumi
 from components import lab
@@ -19,6 +20,10 @@ except ConfigError as exc:
 problems = ssh.preflight(plan.model.hosts)
 if problems:
     raise pulumi.RunError("cannot reach every host:\n  " + "\n  ".join(problems))
+
+crowded = neighbour_warning(plan)
+if crowded:
+    pulumi.log.warn(crowded.removeprefix("WARNING: "))
 
 for key, value in lab.build(plan).items():
     pulumi.export(key, value)

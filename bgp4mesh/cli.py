@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from .config import StackConfig
 from .graph import FORMATS
+from .neighbours import neighbour_warning
 from .plan import RouterPlan, StackPlan
 from .problems import NAMESPACE, ConfigError
 from .stack import PROJECT_DIR, fill_secrets, key_path, plan_stack, read_stack, secret_env
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             _render_in_memory(plan)
             print(json.dumps(plan_data(plan), indent=1) if args.json else summary(args.stack, plan))
-            for line in tag_only_warnings(plan.model):
+            for line in tag_only_warnings(plan.model) + [w for w in [neighbour_warning(plan)] if w]:
                 print(line, file=sys.stderr)
             return 0
         if args.command == "graph":
@@ -167,8 +168,10 @@ def _observability_lines(plan: StackPlan) -> list[str]:
     mon, lg = plan.monitoring, plan.model.looking_glass
     lines = []
     if mon is not None:
-        where = f" at {mon.address}" if mon.address else ""
+        where = f" with its network, scraping from {mon.address}" if mon.host_network else f" at {mon.address}"
         lines.append(f"  monitoring on host {mon.host}{where}: {len(mon.targets)} targets every {mon.scrape_interval}s")
+        tunnel = f" (ssh -L {mon.web.rpartition(':')[2]}:{mon.web} to host {mon.host})" if mon.host_network else ""
+        lines.append(f"    Prometheus at {mon.url}{tunnel}; the control-plane exporter reads the broker at {mon.broker}")
         lines += [f"    not scraped (no address Prometheus reaches): {', '.join(mon.unscraped)}"] if mon.unscraped else []
     if lg is not None:
         lines.append(f"  looking glass on every border router, tcp/{lg.port}, for {', '.join(map(str, lg.allow))} only")

@@ -146,10 +146,11 @@ class OwnDigests(Strict):
     border: Optional[Digest] = None
     netclient: Optional[Digest] = None
     bird: Optional[Digest] = None
+    monitoring: Optional[Digest] = None
 
 
 class Images(Strict):
-    """Where bgp4mesh's own images (border, netclient, bird) come from."""
+    """Where bgp4mesh's own images (border, netclient, bird, monitoring) come from."""
 
     registry: Optional[ImageRepository] = None
     """Pull `<registry>/<kind>:<tag>` on every host (prod: remote hosts have no build
@@ -641,7 +642,9 @@ class Monitoring(Strict):
     them; targets and alert rules come from the plan (bgp4mesh/monitoring.py, alerts.py)."""
 
     host: Optional[Name] = None
-    """Where they run; omitted, on Netmaker's host. A lab puts them on its underlay."""
+    """Where they run; omitted, on Netmaker's host. A lab puts them on its underlay; on real
+    hosts it must be Netmaker's host (the control-plane exporter reads the broker there) and
+    have an `endpoint`, the one address every member's exporters answer."""
     scrape_interval: Int = Field(15, ge=1, le=300)
     """Seconds between scrapes (and rule evaluations): an alert fires within two."""
 
@@ -714,7 +717,8 @@ class StackConfig(Strict):
         to that tag changes what runs (`check` warns). Images built here are not pulled."""
         refs = {}
         if self.images.registry is not None:
-            used = {"border": True, "netclient": bool(self.mesh.nodes), "bird": any(u.kind == "mock" for u in self.upstreams)}
+            used = {"border": True, "netclient": bool(self.mesh.nodes), "bird": any(u.kind == "mock" for u in self.upstreams),
+                    "monitoring": self.monitoring is not None}
             refs |= {f"images.digests.{k}": self.images.reference(k) for k, on in used.items() if on}
         if self.netmaker.images == "pull":
             refs |= {f"netmaker.upstream_images.{k}": self.netmaker.pull_image(k) for k in UpstreamImages.model_fields}

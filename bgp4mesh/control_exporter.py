@@ -3,11 +3,13 @@ component, secret: Netmaker's master key and the broker's monitoring password ar
 The schema has one definition, the image's (images/monitoring/control/bgp4mesh_control/
 schema.py, stdlib only), loaded here by path: the image builds from its own directory alone.
 
-The exporter reaches Netmaker and the broker the way members do: the API at the TLS front
-(NetmakerServer.api_url: https://<front's underlay address> in a lab, verified against
-NetmakerServer.ca_certificate) and the broker at NetmakerServer.broker_endpoint (a lab:
-tcp://broker.<domain>:1883, a Docker alias on the underlay), as the broker's monitoring user
-(NetmakerServer.broker_monitor), which may read $SYS/# and nothing else."""
+The exporter reaches Netmaker's API at the TLS front (NetmakerServer.api_url: https://<front's
+underlay address> in a lab, https://<domain> on a real host, verified against
+NetmakerServer.ca_certificate) and the broker at MonitoringPlan.broker: a lab's clients'
+listener (tcp://broker.<domain>:1883, a Docker alias on the underlay), or on a real host the
+broker's plain clients' listener published on the control host's loopback (the exporter runs
+with that host's network), as the broker's monitoring user (NetmakerServer.broker_monitor),
+which may read $SYS/# and nothing else."""
 
 from __future__ import annotations
 

@@ -10,9 +10,12 @@ installed to run again at boot, so a rebooted host comes back as it was left."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Optional
 
 from .config import BorderRouter, Host, StackConfig
 from .jinja import template
+from .monitoring import exporter_ports
 
 SCRIPT_PATH = "/usr/local/sbin/bgp4mesh-host-prep"
 NFT_TABLE = "bgp4mesh"
@@ -58,8 +61,9 @@ class HostPlan:
         return sorted({(r.version, r.pref) for r in self.route_rules})
 
 
-def host_plan(cfg: StackConfig, host: Host, ibgp: dict) -> HostPlan:
-    """What `host` needs for its roles; `ibgp`: each router's iBGP address (the plan's)."""
+def host_plan(cfg: StackConfig, host: Host, ibgp: dict, scraper: Optional[IPv4Address] = None) -> HostPlan:
+    """What `host` needs for its roles; `ibgp`: each router's iBGP address, `scraper`:
+    where Prometheus scrapes from (both the plan's)."""
     plan = HostPlan(host.name)
     routers = [r for r in cfg.border_routers if r.host == host.name]
     members = routers + [n for n in cfg.mesh.nodes if n.host == host.name]
@@ -75,6 +79,7 @@ def host_plan(cfg: StackConfig, host: Host, ibgp: dict) -> HostPlan:
                 plan.addresses.append((up.interface, f"{up.local_address}/{up.link.prefixlen}"))
         plan.openings += bgp_openings(cfg, router, ibgp)
         plan.route_rules += route_rules(cfg, router)
+    plan.openings += exporter_openings(bool(members) and host.endpoint is not None, bool(routers), scraper)
     if routers and cfg.looking_glass is not None:
         lg = cfg.looking_glass
         plan.openings += [Opening("tcp", lg.port, str(p), "looking glass") for p in lg.allow if p.version == 4]
@@ -82,6 +87,15 @@ def host_plan(cfg: StackConfig, host: Host, ibgp: dict) -> HostPlan:
         plan.roles.append("netmaker control plane")
         plan.openings += [Opening("tcp", port, why="TLS front") for port in WEB_PORTS]
     return plan
+
+
+def exporter_openings(member: bool, router: bool, scraper: Optional[IPv4Address]) -> list[Opening]:
+    """A member host's exporters (host networking: they listen on its public address) to the
+    scrape source alone; a host without an endpoint (behind NAT) is not scraped, so opens nothing. The monitoring host itself opens nothing: Prometheus and
+    Alertmanager serve on its loopback, reached through an SSH tunnel."""
+    if scraper is None or not member:
+        return []
+    return [Opening("tcp", port, str(scraper), f"{name} (Prometheus)") for port, name in exporter_ports(router)]
 
 
 # ---- the BGP edge: sessions in, and what may use what BGP learned -------------------

@@ -58,6 +58,12 @@ MONITOR_PASSWORD_FILE = "/run/secrets/mq-monitor-password"
 CLIENTS_PASSWD = "/run/mosquitto/clients-passwd"
 """With a monitoring user: the clients' listeners' password file (the server's user and it),
 made by the image's start script; the server listener keeps the server's user alone."""
+LOOPBACK = "127.0.0.1"
+MONITOR_BROKER = f"tcp://{LOOPBACK}:{MQ_PORT}"
+"""On real hosts with `monitoring`: where the control-plane exporter (host networking on the
+control host) reads $SYS. Behind an ACME front clients get wss:// alone, which mosquitto_sub
+does not speak, so the broker also keeps its plain clients' listener (ACL and all), and its
+container publishes it on the control host's loopback only (`monitor_ports`)."""
 MOSQUITTO_MIN_VERSION = (2, 0, 16)
 """CVE-2023-0809 (memory exhaustion from a crafted first packet, before authentication)."""
 PUBLIC_IP_RESPONDER_PORT = 8099
@@ -107,6 +113,8 @@ class Flavor:
     mosquitto_conf: str
     mosquitto_acl: str
     mosquitto_passwd: str
+    clients_passwd: str
+    """The clients' listeners' password file when the broker has a monitoring user."""
     local_ip_responder: bool
     """The image answers PUBLIC_IP_SERVICE on loopback (ours does; gravitl's does not)."""
     tls_front: Literal["nginx", "caddy"]
@@ -124,6 +132,7 @@ def flavor(nm: Netmaker) -> Flavor:
             mosquitto_conf="/etc/mosquitto/mosquitto.conf",
             mosquitto_acl="/etc/mosquitto/acl",
             mosquitto_passwd="/run/mosquitto/passwd",
+            clients_passwd=CLIENTS_PASSWD,
             local_ip_responder=True,
             tls_front="nginx" if nm.tls == "internal-ca" else "caddy",
         )
@@ -133,6 +142,7 @@ def flavor(nm: Netmaker) -> Flavor:
         mosquitto_conf="/mosquitto/config/mosquitto.conf",
         mosquitto_acl="/mosquitto/config/acl",
         mosquitto_passwd="/mosquitto/config/password.txt",
+        clients_passwd="/mosquitto/config/clients-password.txt",
         local_ip_responder=False,
         tls_front="caddy",
     )
@@ -291,24 +301,28 @@ def mosquitto_conf(nm: Netmaker, plan: Optional[UnderlayPlan], monitor: bool = F
     """The server's listener (in a lab bound to the broker's control-network address, which
     members cannot reach) and the clients' listeners under the ACL: plain MQTT in a lab,
     websockets behind an ACME front (clients never reach the broker directly there). With
-    `monitor`, the clients' listeners also know MONITOR_USERNAME (CLIENTS_PASSWD)."""
+    `monitor`, the clients' listeners also know MONITOR_USERNAME (Flavor.clients_passwd), and
+    behind an ACME front the plain listener stays for it (MONITOR_BROKER)."""
     cp = control_plane(nm, plan)
     server_bind = cp.control.get("mq")
     fl = flavor(nm)
-    if monitor and fl.images == "pull":
-        raise ValueError("a broker monitoring user needs the built broker image (netmaker.images: build): "
-                         "the pulled eclipse-mosquitto's start script makes the server's user only")
     return template("mosquitto.conf.j2").render(
         passwd_file=fl.mosquitto_passwd,
-        clients_passwd_file=CLIENTS_PASSWD if monitor else fl.mosquitto_passwd,
+        clients_passwd_file=fl.clients_passwd if monitor else fl.mosquitto_passwd,
         acl_file=fl.mosquitto_acl,
         server_listener=f"{MQ_SERVER_PORT} {server_bind}" if server_bind else MQ_SERVER_PORT,
-        tcp_port=None if cp.acme else MQ_PORT,
+        tcp_port=None if cp.acme and not monitor else MQ_PORT,
+        tcp_url=MONITOR_BROKER + " on the control host, for the control-plane exporter" if cp.acme else cp.broker_endpoint,
         server_url=cp.server_broker_endpoint,
-        clients_url=cp.broker_endpoint,
         websockets_port=MQ_WS_PORT if fl.tls_front == "caddy" and cp.acme else None,
         broker_host=cp.broker_host,
     )
+
+
+def monitor_ports(cp: ControlPlane, monitor: bool) -> list[tuple[str, int]]:
+    """(host address, port) the broker's container publishes: on a real host with a monitoring
+    user, its plain listener on loopback alone (MONITOR_BROKER); nothing in a lab."""
+    return [(LOOPBACK, MQ_PORT)] if monitor and not cp.lab else []
 
 
 def mosquitto_acl(nm: Netmaker, username: str, monitor: Optional[str] = None) -> str:
@@ -395,13 +409,21 @@ def tls_front_conf(nm: Netmaker, plan: Optional[UnderlayPlan], master_key: str) 
 
 MOSQUITTO_PULL_START = """#!/bin/sh
 # eclipse-mosquitto image: hash the uploaded 0600 secret into the password file
-# (stdin, never an argument), then run.
+# (stdin, never an argument), then run. With MONITOR_USERNAME, the clients' listeners'
+# file also holds the monitoring user (as images/mosquitto/entrypoint.sh makes it).
 set -eu
 umask 077
 pw="$(cat {secret})"
 rm -f {passwd}
 printf '%s\\n%s\\n' "$pw" "$pw" | mosquitto_passwd -c {passwd} "$MQ_USERNAME" >/dev/null
 chown mosquitto:mosquitto {passwd} 2>/dev/null || true
+if [ -n "${{MONITOR_USERNAME:-}}" ]; then
+  rm -f {clients}
+  cp {passwd} {clients}
+  pw="$(cat "$MONITOR_PASSWORD_FILE")"
+  printf '%s\\n%s\\n' "$pw" "$pw" | mosquitto_passwd {clients} "$MONITOR_USERNAME" >/dev/null
+  chown mosquitto:mosquitto {clients} 2>/dev/null || true
+fi
 exec /usr/sbin/mosquitto -c {conf}
 """
 

@@ -20,7 +20,8 @@ from .addressing import ExchangePlan, LinkPlan, UnderlayPlan, exchange_plan, lin
 from .config import FAMILIES, LAB_RTR_SLOT, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
 from .edge_rules import EdgePlan, Service, edge_plan
 from .host_plan import HostPlan, host_plan
-from .monitoring import BIRD_EXPORTER_PORT, MEMBER_EXPORTER_PORT, MonitoringPlan, monitoring_plan
+from .monitoring import MonitoringPlan, exporter_ports, monitoring_plan, scraper as scrape_source
+from .monitoring import Member as Scraped
 from .scalars import PortRange
 from .naming import bird_protocol, bird_symbol
 from .problems import ConfigError, Problem
@@ -231,7 +232,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
     )
     by_link = {p.upstream: p for p in links}
-    scraper = underlay.monitoring if underlay else None
+    scraper = scrape_source(cfg, underlay)
     served = _services(cfg, scraper, router=True)
     routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link, gateways, served) for r in cfg.border_routers)
     ranges = [str(x) for v in FAMILIES for x in egress[v]]
@@ -239,10 +240,11 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
     nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover), served) for n in cfg.mesh.nodes)
     sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
     isps = tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock")
-    members = [(r.name, True, r.member.endpoint) for r in routers] + [(n.name, False, n.member.endpoint) for n in nodes]
+    members = [Scraped(f"border_routers[{i}]", r.name, r.member.host, True, r.member.endpoint) for i, r in enumerate(routers)]
+    members += [Scraped(f"mesh.nodes[{i}]", n.name, n.member.host, False, n.member.endpoint) for i, n in enumerate(nodes)]
     monitor = monitoring_plan(
         cfg, members, [(i.name, str(i.session.upstream.neighbor)) for i in isps],
-        {p.upstream: p.monitor_address for p in links if p.monitor_address}, scraper,
+        {p.upstream: p.monitor_address for p in links if p.monitor_address}, underlay, scraper,
     )
     return StackPlan(
         model=cfg,
@@ -255,7 +257,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         egress=egress,
         node_wants=_node_wants(cfg, egress, gateways),
         rtr_caches=tuple((RTR_CACHE_NAME.format(n=i + 1), c) for i, c in enumerate(cfg.rtr_caches)),
-        hosts=tuple(host_plan(cfg, h, ibgp) for h in cfg.hosts),
+        hosts=tuple(host_plan(cfg, h, ibgp, scraper) for h in cfg.hosts),
         secret_files=bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams),
         underlay=underlay,
         links=links,
@@ -272,8 +274,7 @@ def _services(cfg: StackConfig, scraper: Optional[IPv4Address], router: bool) ->
     found = []
     if cfg.monitoring is not None and scraper is not None:
         source = (IPv4Network(f"{scraper}/32"),)
-        ports = [(MEMBER_EXPORTER_PORT, "member exporter")] + [(BIRD_EXPORTER_PORT, "bird exporter")] * router
-        found += [Service(PortRange("tcp", port, port), source, name) for port, name in ports]
+        found += [Service(PortRange("tcp", port, port), source, name) for port, name in exporter_ports(router)]
     if router and cfg.looking_glass is not None:
         lg = cfg.looking_glass
         found.append(Service(PortRange("tcp", lg.port, lg.port), tuple(p for p in lg.allow if p.version == 4), "looking glass"))

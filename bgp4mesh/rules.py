@@ -303,14 +303,25 @@ def _check_families(cfg: StackConfig) -> Checks:
 
 
 def _check_observability(cfg: StackConfig) -> Checks:
-    """Monitoring runs on a host of the stack; so far only a lab's (its own networks)."""
+    """Monitoring runs on a host of the stack. On real hosts that is Netmaker's host, with a
+    public address: the control-plane exporter reads the broker over plain MQTT, which only
+    that host reaches (the front offers clients wss:// alone, which mosquitto_sub does not
+    speak), and the members' exporters answer that one address."""
     mon = cfg.monitoring
     if mon is None:
         return
-    if mon.host is not None and mon.host not in {h.name for h in cfg.hosts}:
-        yield Problem("monitoring.host", mon.host, f"no such host (hosts: {_join(sorted(h.name for h in cfg.hosts))})")
-    if cfg.lab is None:
-        yield problem("monitoring", "runs in a lab stack only so far (its Prometheus sits on the lab's networks); remove it here")
+    hosts = {h.name: h for h in cfg.hosts}
+    if mon.host is not None and mon.host not in hosts:
+        yield Problem("monitoring.host", mon.host, f"no such host (hosts: {_join(sorted(hosts))})")
+        return
+    if cfg.lab is not None:
+        return
+    key, name = ("monitoring.host", mon.host) if mon.host else ("netmaker.host", cfg.netmaker.host)
+    if name != cfg.netmaker.host:
+        yield Problem(key, name, f"must be Netmaker's host {cfg.netmaker.host}: the control-plane exporter reads the broker over plain MQTT, "
+                      "which only that host reaches (clients get wss:// through the front, which mosquitto_sub does not speak)")
+    elif name in hosts and hosts[name].endpoint is None:
+        yield problem(key, f"host {name} runs the monitoring and needs an `endpoint`: every member's exporters answer that address alone")
 
 
 def _nested(items: list[tuple]) -> Iterator[tuple[tuple, tuple]]:

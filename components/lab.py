@@ -279,8 +279,8 @@ def _listen(plan: StackPlan, job: str, label: str, name: str) -> Optional[str]:
 
 def _monitoring(plan: StackPlan, stack: str, hosts, underlay: Optional[pulumi.Output[str]], links: dict, server: NetmakerServer) -> Optional[Monitoring]:
     """With `monitoring`: Prometheus and Alertmanager on the lab's underlay and every mock
-    ISP's link, scraping what the plan lists, and the control-plane exporter reading
-    Netmaker's API and the broker as members reach them."""
+    ISP's link, or with its host's network on a real host, scraping what the plan lists, and
+    the control-plane exporter reading Netmaker's API and the broker where the plan says."""
     mon = plan.monitoring
     if mon is None:
         return None
@@ -290,16 +290,18 @@ def _monitoring(plan: StackPlan, stack: str, hosts, underlay: Optional[pulumi.Ou
         MonitoringArgs(
             stack=stack,
             image=host.images.get("monitoring"),
-            underlay=underlay,
+            underlay=None if mon.host_network else underlay,
             address=str(mon.address),
             links=[MonitoringLink(network=links[upstream], address=str(address)) for upstream, address in mon.links.items()],
+            web=mon.web,
+            url=mon.url,
             files=monitoring_files(plan),
             live_files=live_files(plan),
             host=host,
             consoles=console_pages(),
             secret_files=control_exporter_files(
                 api_url=server.api_url, ca_certificate=server.ca_certificate, master_key=server.master_key,
-                network=plan.model.mesh.network, broker_endpoint=server.broker_endpoint, broker_monitor=server.broker_monitor,
+                network=plan.model.mesh.network, broker_endpoint=mon.broker, broker_monitor=server.broker_monitor,
             ),
         ),
         host.opts(),

@@ -1,5 +1,7 @@
-"""Monitoring: Prometheus and Alertmanager watching a lab stack, and the control-plane
-exporter beside them (images/monitoring), in one container on the lab's networks."""
+"""Monitoring: Prometheus and Alertmanager watching a stack, and the control-plane exporter
+beside them (images/monitoring), in one container: on the lab's networks, or with its
+host's network on a real host (its scrapes then come from the host's public address, and
+Prometheus serves on the host's loopback: `ssh -L 9090:127.0.0.1:9090 <host>`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from typing import TYPE_CHECKING, NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from bgp4mesh.monitoring import PROMETHEUS_PORT
 from bgp4mesh.prometheus_config import CONFIG_DIR, CONSOLES_DIR
 
 from .docker_parts import docker_name, fixed_name, labels, uploads
@@ -32,13 +33,18 @@ class MonitoringArgs(TypedDict):
     """The stack: Docker names are bgp4mesh-<stack>-<name>, labels bgp4mesh.stack=<stack>."""
     image: pulumi.Input[str]
     """The monitoring image (bgp4mesh/monitoring)."""
-    underlay: pulumi.Input[str]
-    """Docker network of the lab underlay, where every member's exporters listen."""
+    underlay: Optional[pulumi.Input[str]]
+    """Docker network of the lab underlay, where every member's exporters listen; None on a
+    real host: the container shares the host's network (MonitoringPlan.host_network)."""
     address: str
-    """Its address on the underlay: the one source each member's edge firewall lets reach
-    the exporter ports (MonitoringPlan.address)."""
+    """Its address on the underlay (or its host's endpoint): the one source each member's
+    firewalls let reach the exporter ports (MonitoringPlan.address)."""
     links: list[MonitoringLink]
-    """Each mock ISP's link, where that ISP's prometheus-bird-exporter listens."""
+    """Each mock ISP's link, where that ISP's prometheus-bird-exporter listens (a lab's)."""
+    web: str
+    """ip:port Prometheus serves on (MonitoringPlan.web): the image's PROMETHEUS_LISTEN."""
+    url: str
+    """How an operator dials it (MonitoringPlan.url)."""
     files: dict[str, str]
     """/etc/prometheus files the container is created with: prometheus.yml, alertmanager.yml
     (bgp4mesh.prometheus_config.monitoring_files)."""
@@ -68,8 +74,6 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:Monitoring", name, None, opts)
         stack = args["stack"]
-        networks = [docker.ContainerNetworksAdvancedArgs(name=args["underlay"], ipv4_address=args["address"])]
-        networks += [docker.ContainerNetworksAdvancedArgs(name=link["network"], ipv4_address=link["address"]) for link in args["links"]]
         files = uploads(args["files"], CONFIG_DIR) + uploads(args["consoles"], CONSOLES_DIR)
         for path, content in sorted(args.get("secret_files", {}).items()):
             files += uploads({posixpath.basename(path): content}, posixpath.dirname(path), secret=True)
@@ -78,11 +82,12 @@ class Monitoring(pulumi.ComponentResource):
             name=docker_name(stack, name),
             hostname=name,
             image=args["image"],
-            networks_advanced=networks,
+            envs=[f"PROMETHEUS_LISTEN={args['web']}"],
             uploads=files,
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
             opts=fixed_name(self),
+            **_networking(args),
         )
         body = json.dumps(args["live_files"], sort_keys=True)
         args["host"].run(
@@ -93,5 +98,14 @@ class Monitoring(pulumi.ComponentResource):
             triggers=[container.id, hashlib.sha256(body.encode()).hexdigest()],
         )
         self.container_name = container.name
-        self.prometheus_url = pulumi.Output.from_input(f"http://{args['address']}:{PROMETHEUS_PORT}")
+        self.prometheus_url = pulumi.Output.from_input(args["url"])
         self.register_outputs({"container_name": self.container_name, "prometheus_url": self.prometheus_url})
+
+
+def _networking(args: MonitoringArgs) -> dict:
+    """The lab's underlay and links at the plan's addresses, or the host's own network."""
+    if args["underlay"] is None:
+        return {"network_mode": "host"}
+    networks = [docker.ContainerNetworksAdvancedArgs(name=args["underlay"], ipv4_address=args["address"])]
+    networks += [docker.ContainerNetworksAdvancedArgs(name=link["network"], ipv4_address=link["address"]) for link in args["links"]]
+    return {"networks_advanced": networks}

@@ -68,7 +68,9 @@ class NetmakerServerArgs(TypedDict):
     """Seconds the readiness check waits for db and broker (default 120)."""
     monitoring: NotRequired[bool]
     """Give the broker the control-plane exporter's user (netmaker_env.MONITOR_USERNAME):
-    $SYS/# to read on the clients' listeners, nothing else (default False)."""
+    $SYS/# to read on the clients' listeners, nothing else (default False). On a real host
+    the plain clients' listener is then published on the host's loopback alone
+    (netmaker_env.MONITOR_BROKER), where the exporter (host networking) reads it."""
 
 
 @dataclass
@@ -251,16 +253,14 @@ class NetmakerServer(pulumi.ComponentResource):
             files.append(docker.ContainerUploadArgs(file=ne.MONITOR_PASSWORD_FILE, content=pulumi.Output.secret(monitor_password), permissions="0600"))
             envs += [f"MONITOR_USERNAME={monitor}", f"MONITOR_PASSWORD_FILE={ne.MONITOR_PASSWORD_FILE}"]
         extra: dict = {}
-        if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password file
+        if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password files
             start = "/mosquitto/config/bgp4mesh-start.sh"
-            files.append(
-                docker.ContainerUploadArgs(
-                    file=start,
-                    content=ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf),
-                    executable=True,
-                )
-            )
+            script = ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, clients=fl.clients_passwd, conf=fl.mosquitto_conf)
+            files.append(docker.ContainerUploadArgs(file=start, content=script, executable=True))
             extra["entrypoints"] = ["/bin/sh", start]
+        published = ne.monitor_ports(self._cp, bool(monitor))
+        if published:  # the control-plane exporter's plain MQTT, on the control host's loopback alone
+            extra["ports"] = [docker.ContainerPortArgs(internal=port, external=port, ip=ip) for ip, port in published]
         return self._container("mq", image, network, [], envs=envs, uploads=files, **extra)
 
     def _server(self, image, network, master_key: pulumi.Output[str], mq_password: pulumi.Output[str], mq) -> docker.Container:

@@ -1,10 +1,13 @@
-"""Prometheus's and Alertmanager's HTTP APIs in a lab stack, asked from inside its monitoring
+"""Prometheus's and Alertmanager's HTTP APIs of a stack, asked from inside its monitoring
 container (Prometheus on 127.0.0.1:9090, Alertmanager on 127.0.0.1:9093, which only loopback
-reaches): what the live monitoring tests and bench/monitoring.py read."""
+reaches): what the live monitoring tests and bench/monitoring.py read. `stack` is a lab
+stack's name (the container is on this machine's engine) or a RemoteDeployment (the
+container is on the monitoring host, reached over SSH as an operator would)."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from urllib.parse import quote
 
@@ -15,30 +18,35 @@ from tests.live import eventually
 
 FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 PROMETHEUS, ALERTMANAGER = "http://127.0.0.1:9090", "http://127.0.0.1:9093"
-def get(stack: str, url: str):
+
+
+def get(stack, url: str):
     """A JSON answer of Prometheus's or Alertmanager's API, asked from the monitoring container."""
-    return json.loads(docker("exec", docker_name(stack, "monitoring"), "python3", "-c", FETCH, url, timeout=30))
+    if isinstance(stack, str):
+        return json.loads(docker("exec", docker_name(stack, "monitoring"), "python3", "-c", FETCH, url, timeout=30))
+    ask = ["docker", "exec", docker_name(stack.name, "monitoring"), "python3", "-c", FETCH, url]
+    return json.loads(stack.out(plans.of(stack.cfg).monitoring.host, shlex.join(ask)))
 
 
-def targets(stack: str) -> list[dict]:
+def targets(stack) -> list[dict]:
     return get(stack, f"{PROMETHEUS}/api/v1/targets?state=active")["data"]["activeTargets"]
 
 
-def query(stack: str, expr: str) -> list[dict]:
+def query(stack, expr: str) -> list[dict]:
     return get(stack, f"{PROMETHEUS}/api/v1/query?query={quote(expr)}")["data"]["result"]
 
 
-def alerts(stack: str, name: str, **labels: str) -> list[dict]:
+def alerts(stack, name: str, **labels: str) -> list[dict]:
     """Prometheus's alerts `name` whose labels include `labels` (pending and firing)."""
     found = get(stack, f"{PROMETHEUS}/api/v1/alerts")["data"]["alerts"]
     return [a for a in found if a["labels"]["alertname"] == name and labels.items() <= a["labels"].items()]
 
 
-def firing(stack: str, name: str, **labels: str) -> list[dict]:
+def firing(stack, name: str, **labels: str) -> list[dict]:
     return [a for a in alerts(stack, name, **labels) if a["state"] == "firing"]
 
 
-def held(stack: str, name: str, **labels: str) -> list[dict]:
+def held(stack, name: str, **labels: str) -> list[dict]:
     """Alertmanager's active alerts `name` with `labels` (a resolved alert leaves this list)."""
     found = get(stack, f"{ALERTMANAGER}/api/v2/alerts?active=true")
     return [a for a in found if a["labels"]["alertname"] == name and labels.items() <= a["labels"].items()]
@@ -60,7 +68,7 @@ def scraped(target: dict) -> tuple[str, str, tuple]:
     return target["labels"]["job"], target["scrapeUrl"].split("/")[2], labels
 
 
-def all_up(stack: str, expected: set) -> bool:
+def all_up(stack, expected: set) -> bool:
     found = {scraped(t): t for t in targets(stack)}
     assert set(found) == expected, f"scraped {sorted(found)} but the plan has {sorted(expected)}"
     down = {k: t["lastError"] or t["health"] for k, t in found.items() if t["health"] != "up"}

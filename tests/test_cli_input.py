@@ -205,7 +205,9 @@ ALIAS_BOMBS = [
 def test_alias_bombs_are_refused_fast(text, tmp_path):
     start = time.monotonic()
     err = check(tmp_path, text, "refused")
-    assert time.monotonic() - start < 1.5, "took too long"
+    # An alias bomb expands to gigabytes over minutes; a refusal is one interpreter start
+    # (about 0.5 s alone, several under a loaded machine's contention).
+    assert time.monotonic() - start < 5, "took too long"
     assert "lol" not in err
 
 
@@ -731,15 +733,18 @@ def _warnings(proc: subprocess.CompletedProcess) -> list[str]:
     return [line for line in proc.stderr.splitlines() if line.startswith("WARNING")]
 
 
+OWN_PULLED = ("border", "netclient", "monitoring")  # prod ships with monitoring
+
+
 def test_check_warns_for_each_image_prod_pulls_by_tag_alone(tmp_path):
     upstream = PROD_DOC["config"]["bgp4mesh:netmaker"]["upstream_images"]
     warnings = _warnings(cli("check", "--stack", "prod", project=PROJECT_DIR))
-    expected = [f"bgp4mesh:images.digests.{k}: registry.example.net/bgp4mesh/{k}:1.0.0 is pulled by tag alone" for k in ("border", "netclient")]
+    expected = [f"bgp4mesh:images.digests.{k}: registry.example.net/bgp4mesh/{k}:1.0.0 is pulled by tag alone" for k in OWN_PULLED]
     expected += [f"bgp4mesh:netmaker.upstream_images.{k}: {ref} is pulled by tag alone" for k, ref in upstream.items()]
-    assert len(warnings) == len(expected) == 5, warnings
+    assert len(warnings) == len(expected) == 6, warnings
     for needle in expected:
         assert any(w.startswith(f"WARNING: {needle}") for w in warnings), (needle, warnings)
-    pinned = variant({"images.digests": {"border": DIGEST, "netclient": DIGEST},
+    pinned = variant({"images.digests": {k: DIGEST for k in OWN_PULLED},
                       "netmaker.upstream_images": {k: f"{ref}@{DIGEST}" for k, ref in upstream.items()}}, PROD_DOC)
     assert _warnings(cli("check", "--stack", "t", project=project(tmp_path, pinned))) == []
     assert _warnings(cli("check", "--stack", "dev", project=PROJECT_DIR)) == []  # a lab builds its images

@@ -575,11 +575,14 @@ CONTROL_CONFIG = "/etc/bgp4mesh/control-exporter.json"
 LINKS = [MonitoringLink(network="bgp4mesh-blue-link-isp-a", address="10.10.1.253"), MonitoringLink(network="bgp4mesh-blue-link-isp-b", address="10.10.2.253")]
 
 
+LAB_MONITORING = dict(underlay=UNDERLAY, address="172.31.0.8", links=LINKS, web="0.0.0.0:9090", url="http://172.31.0.8:9090")
+
+
 def declare_monitoring(**extra) -> Declaration:
     def program() -> None:
         args = MonitoringArgs(
-            stack=STACK, image="bgp4mesh/monitoring:local", underlay=UNDERLAY, address="172.31.0.8", links=LINKS,
-            files=MONITORING_FILES, consoles=CONSOLE_PAGE, host=local_host(), **{"live_files": LIVE_FILES, **extra},
+            stack=STACK, image="bgp4mesh/monitoring:local", files=MONITORING_FILES, consoles=CONSOLE_PAGE, host=local_host(),
+            **{**LAB_MONITORING, "live_files": LIVE_FILES, **extra},
         )
         Monitoring("monitoring", args)
 
@@ -602,7 +605,16 @@ def test_monitoring_scrapes_from_the_underlay_and_every_isp_link(monitored):
     assert_docker_object(prometheus, "monitoring", hostname="monitoring")
     assert attached(prometheus) == [(UNDERLAY, "172.31.0.8"), ("bgp4mesh-blue-link-isp-a", "10.10.1.253"), ("bgp4mesh-blue-link-isp-b", "10.10.2.253")]
     assert not prometheus.inputs.get("ports"), "nothing is published on the host"
-    assert not prometheus.inputs.get("capabilities") and not prometheus.inputs.get("envs")
+    assert not prometheus.inputs.get("capabilities") and prometheus.inputs.get("envs") == ["PROMETHEUS_LISTEN=0.0.0.0:9090"]
+    assert prometheus.inputs.get("networkMode") in (None, "")
+
+
+def test_monitoring_on_a_real_host_shares_its_network_and_serves_on_loopback():
+    declared = declare_monitoring(underlay=None, address="203.0.113.20", links=[], web="127.0.0.1:9090", url="http://127.0.0.1:9090")
+    prometheus = declared.one(CONTAINER)
+    assert prometheus.inputs.get("networkMode") == "host" and attached(prometheus) == []
+    assert prometheus.inputs.get("envs") == ["PROMETHEUS_LISTEN=127.0.0.1:9090"] and not prometheus.inputs.get("ports")
+    assert declared.outputs_of(component(declared, "Monitoring", "monitoring"))["prometheus_url"] == "http://127.0.0.1:9090"
 
 
 def test_monitoring_runs_the_rendered_configs_and_console_pages(monitored):

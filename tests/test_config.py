@@ -323,13 +323,42 @@ def test_tag_only_pulls_name_each_key_and_image():
     assert validate(PROD).tag_only_pulls() == {
         "images.digests.border": "registry.example.net/bgp4mesh/border:1.0.0",
         "images.digests.netclient": "registry.example.net/bgp4mesh/netclient:1.0.0",
+        "images.digests.monitoring": "registry.example.net/bgp4mesh/monitoring:1.0.0",  # prod ships with monitoring
         "netmaker.upstream_images.netmaker": PROD["netmaker"]["upstream_images"]["netmaker"],
         "netmaker.upstream_images.mosquitto": PROD["netmaker"]["upstream_images"]["mosquitto"],
         "netmaker.upstream_images.tls": PROD["netmaker"]["upstream_images"]["tls"],
     }
-    pinned = with_change("images.digests", {"border": DIGEST, "netclient": DIGEST}, PROD)
+    pinned = with_change("images.digests", {"border": DIGEST, "netclient": DIGEST, "monitoring": DIGEST}, PROD)
     pinned["netmaker"]["upstream_images"] = {k: f"{ref}@{DIGEST}" for k, ref in PROD["netmaker"]["upstream_images"].items()}
     assert validate(pinned).tag_only_pulls() == {}
+
+
+# ---- monitoring on real hosts ---------------------------------------------------------------
+
+
+def test_monitoring_on_real_hosts_runs_on_the_control_host_and_its_image_is_pulled_like_ours():
+    cfg = validate({**copy.deepcopy(PROD), "monitoring": {}})
+    unmonitored = {k: v for k, v in copy.deepcopy(PROD).items() if k != "monitoring"}
+    assert cfg.monitoring.host is None and cfg.netmaker.host == "control"
+    assert cfg.tag_only_pulls()["images.digests.monitoring"] == "registry.example.net/bgp4mesh/monitoring:1.0.0"
+    pinned = validate({**with_change("images.digests", {"monitoring": DIGEST}, PROD), "monitoring": {}})
+    assert pinned.images.reference("monitoring") == f"registry.example.net/bgp4mesh/monitoring:1.0.0@{DIGEST}"
+    assert "images.digests.monitoring" not in pinned.tag_only_pulls() and "images.digests.monitoring" not in validate(unmonitored).tag_only_pulls()
+
+
+@pytest.mark.parametrize(
+    "monitoring, control_endpoint, message",
+    [
+        ({"host": "nowhere"}, "192.0.2.30", "bgp4mesh:monitoring.host = 'nowhere': no such host (hosts: control, edge1, site-a)"),
+        ({"host": "edge1"}, "192.0.2.30", "bgp4mesh:monitoring.host = 'edge1': must be Netmaker's host control: the control-plane exporter "
+                                          "reads the broker over plain MQTT, which only that host reaches (clients get wss:// through the front"),
+        ({}, None, "bgp4mesh:netmaker.host: host control runs the monitoring and needs an `endpoint`: every member's exporters answer that address alone"),
+        ({"host": "control"}, None, "bgp4mesh:monitoring.host: host control runs the monitoring and needs an `endpoint`"),
+    ],
+)
+def test_monitoring_on_real_hosts_is_refused_where_it_cannot_read_the_broker_or_be_told_apart(monitoring, control_endpoint, message):
+    raw = {**with_change("hosts[1].endpoint", control_endpoint, PROD), "monitoring": monitoring}
+    assert message in rejected(raw)
 
 
 # ---- RPKI ---------------------------------------------------------------------------------

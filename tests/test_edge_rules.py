@@ -291,3 +291,19 @@ def test_exporters_answer_prometheus_alone_and_the_looking_glass_its_allow_list_
     assert at(border, src="198.51.100.1", dst="172.30.0.100", iif=UPLINK, dport=8095) == "RETURN"
     assert at(border, src="203.0.113.1", dst="172.30.0.100", iif=UPLINK, dport=8095) == "DROP bgp4mesh: looking glass closed"
     assert at(border, src="44.30.127.10", dst="44.30.127.1", iif="netmaker", dport=8095) == "DROP bgp4mesh: looking glass closed"
+
+
+def test_on_real_hosts_the_exporters_answer_the_monitoring_hosts_address_alone():
+    from bgp4mesh.stack import plan_stack
+
+    plan = plan_stack({**stack_raw("staging"), "monitoring": {}})
+    border = render_edge_rules(plan.router("border").member.edge).replace(uplink_token(plan.router("border").sessions[0].upstream.local_address), UPLINK)
+    node = render_edge_rules(plan.nodes[0].member.edge)
+    at = lambda rules, **kw: verdict(rules, "BGP4MESH-INPUT", Packet(**kw))  # noqa: E731
+    for rules, own, ports in ((border, "203.0.113.10", (9586, 9324)), (node, "203.0.113.30", (9586,))):
+        for port in ports:
+            assert at(rules, src="203.0.113.20", dst=own, iif="eth0", dport=port) == "RETURN"  # the control host, where Prometheus runs
+            # the Internet, another member's host, a mesh member: not Prometheus
+            for src, iif in (("198.51.100.1", "eth0"), ("203.0.113.30", "eth0"), ("44.30.127.10", "netmaker")):
+                assert at(rules, src=src, dst=own, iif=iif, dport=port).startswith("DROP bgp4mesh:"), (own, port, src)
+    assert at(border, src="198.51.100.1", dst="203.0.113.10", iif=UPLINK, dport=9324) == "DROP bgp4mesh: bird exporter closed"

@@ -11,7 +11,18 @@ from bgp4mesh.host_plan import UNDO, Opening, route_rules
 from bgp4mesh.stack import raw_from_file, validate
 from tests import plans
 
-STAGING = validate(*raw_from_file("staging"))
+
+
+def _with(change) -> object:
+    """Staging without its monitoring (what the roles alone open), changed by `change`."""
+    raw, secret = raw_from_file("staging")
+    raw = copy.deepcopy(raw)
+    raw.pop("monitoring")
+    change(raw)
+    return validate(raw, secret)
+
+
+STAGING = _with(lambda raw: None)
 
 
 def test_each_host_opens_only_what_its_roles_need():
@@ -43,13 +54,6 @@ def test_the_script_parses_and_drops_by_default():
 
 
 # ---- the hardened BGP edge -------------------------------------------------------------
-
-
-def _with(change) -> object:
-    raw, secret = raw_from_file("staging")
-    raw = copy.deepcopy(raw)
-    change(raw)
-    return validate(raw, secret)
 
 
 def _two_routers(raw):
@@ -165,3 +169,16 @@ def test_a_router_host_opens_the_looking_glass_to_its_allow_list_only_when_asked
     assert all(found == [] for found in by_host.values()), by_host
     script = plans.host_prep(cfg, cfg.host("edge"))
     assert 'ip saddr 198.51.100.0/24 tcp dport 8095 accept comment "looking glass"' in script
+
+
+def test_member_hosts_open_their_exporters_to_the_monitoring_hosts_address_alone_and_it_opens_nothing_new():
+    cfg = _with(lambda raw: raw.update(monitoring={}))
+    by_host = {h.name: plans.host(cfg, h).openings for h in cfg.hosts}
+    before = {h.name: plans.host(STAGING, h).openings for h in STAGING.hosts}
+    new = {name: [o for o in openings if o not in before[name]] for name, openings in by_host.items()}
+    member = Opening("tcp", 9586, "203.0.113.20", "member exporter (Prometheus)")
+    assert new == {"edge": [member, Opening("tcp", 9324, "203.0.113.20", "bird exporter (Prometheus)")], "control": [], "node-a": [member], "node-b": []}  # node-b: behind NAT, not scraped
+    edge = plans.host_prep(cfg, cfg.host("edge"))
+    subprocess.run(["sh", "-n"], input=edge, text=True, check=True)
+    assert 'ip saddr 203.0.113.20 tcp dport 9324 accept comment "bird exporter (Prometheus)"' in edge
+    assert "9090" not in plans.host_prep(cfg, cfg.host("control")) and "9093" not in plans.host_prep(cfg, cfg.host("control"))

@@ -23,6 +23,7 @@ from bgp4mesh.stack import load_file
 from harness import sim
 from harness.engine import CACHE, EngineError, Stack
 from tests.live import RemoteDeployment as Deployment, eventually, staging_deployed
+from tests.prometheus_api import all_up, alerts, firing, plan_targets, query, wait_for
 
 STACK = "staging"
 PROBE = "198.51.100.1"  # the ISP's Internet test address
@@ -160,14 +161,62 @@ def test_md5_password_is_needed_and_never_in_clear(deployed):
     assert password not in deployed.out("edge", f"docker inspect {container}")
 
 
-def test_verify_fails_while_the_isp_is_down(deployed):
+def test_verify_fails_and_the_session_alert_fires_while_the_isp_is_down(deployed):
+    """The ISP stopped: verify fails naming the session, and the control host's Prometheus
+    fires BgpSessionDown from the border's exporter; both clear once it is back."""
+    session = {"router": "border", "peer": "transit"}
+    wait_for(lambda: not alerts(deployed, "BgpSessionDown", **session), wait=60, what="no BgpSessionDown before the stop")
     sim.stop_isp()
     try:
         proc = verify(wait=15)
         assert proc.returncode == 1 and "FAIL bgp border -> transit (AS 65001) Established" in proc.stdout, proc.stdout
+        # two 10 s scrapes and an evaluation; a loaded CI machine gets twice that
+        fired = wait_for(lambda: firing(deployed, "BgpSessionDown", **session), wait=60, every=2, what="BgpSessionDown firing")
+        print(f"\nISP stopped -> BgpSessionDown firing on the control host: seen {fired:.1f}s after verify's 15 s")
     finally:
         sim.start_isp()
     assert verify().returncode == 0
+    wait_for(lambda: not alerts(deployed, "BgpSessionDown", **session), wait=90, every=2, what="BgpSessionDown resolved")
+
+
+# ---- monitoring on real hosts: Prometheus on the control host, exporters on the members' hosts ----
+
+
+def test_prometheus_on_the_control_host_scrapes_every_reachable_member(deployed):
+    """Every target of the plan is up, scraped from the control host's address over the
+    Internet; the control-plane exporter reads Netmaker's API by its name (the control host
+    resolves nm.staging.test) and the broker's loopback listener; node-b, behind NAT, is
+    listed by Netmaker though no exporter of its own is reached."""
+    expected = plan_targets(deployed.cfg)
+    assert {(job, address) for job, address, _ in expected} == {
+        ("bird", "203.0.113.10:9324"), ("member", "203.0.113.10:9586"), ("member", "203.0.113.30:9586"), ("control", "127.0.0.1:9587"),
+    }
+    wait_for(lambda: all_up(deployed, expected), wait=90, every=2, what="every planned target up")
+    assert {r["metric"]["source"]: r["value"][1] for r in query(deployed, "bgp4mesh_control_scrape_ok")} == {"netmaker": "1", "broker": "1"}
+    online = eventually(lambda: _online(deployed), wait=60, every=2, what="every member online in Netmaker")
+    assert online == {"border": "1", "node-a": "1", "node-b": "1"}
+    assert float(query(deployed, "bgp4mesh_broker_clients_connected")[0]["value"][1]) >= 3  # netmaker and the members
+
+
+def _online(d: Deployment) -> dict[str, str]:
+    found = {r["metric"]["member"]: r["value"][1] for r in query(d, "bgp4mesh_netmaker_member_online")}
+    assert set(found.values()) == {"1"}, found
+    return found
+
+
+EXPORTERS = ("203.0.113.10:9586", "203.0.113.10:9324", "203.0.113.30:9586")
+
+
+def test_exporters_answer_the_monitoring_hosts_address_alone(deployed):
+    """From the control host (Prometheus's source) every exporter answers; from a member host
+    (node-a, edge), which is on the Internet like anyone, the same ports time out. The scan
+    from the Internet (test_only_the_roles_ports_are_open_from_the_internet) finds none of
+    them, nor Prometheus (9090), Alertmanager (9093) or the broker's plain listener (1883)."""
+    for address in EXPORTERS:
+        assert "# TYPE " in deployed.out("control", f"curl -sf -m 10 http://{address}/metrics"), address
+    for host, address in (("node-a", EXPORTERS[0]), ("node-a", EXPORTERS[1]), ("edge", EXPORTERS[2])):
+        proc = deployed.on(host, f"curl -s -o /dev/null -m 5 http://{address}/metrics")
+        assert proc.returncode == 28, f"{host} reached {address} (curl exit {proc.returncode}; 28 is a timeout: dropped)"
 
 
 def test_certificate_survives_a_replaced_front(deployed):

@@ -185,6 +185,27 @@ def test_mosquitto_clients_only_over_websockets_behind_acme():
     assert ["allow_anonymous", "false"] in listeners[str(ne.MQ_WS_PORT)]
 
 
+def test_behind_acme_the_monitoring_user_keeps_a_plain_listener_published_on_the_hosts_loopback_alone(dev):
+    nm = Netmaker(domain="nm.example.net", tls="acme", acme_email="noc@example.net", images="pull")
+    listeners = _listeners(ne.mosquitto_conf(nm, None, monitor=True))
+    assert set(listeners) == {str(ne.MQ_SERVER_PORT), str(ne.MQ_WS_PORT), str(ne.MQ_PORT)}
+    fl = ne.flavor(nm)
+    for port in (ne.MQ_PORT, ne.MQ_WS_PORT):  # the clients' ACL, and their file with the monitoring user
+        assert ["acl_file", fl.mosquitto_acl] in listeners[str(port)] and ["password_file", fl.clients_passwd] in listeners[str(port)]
+    assert ["password_file", fl.mosquitto_passwd] in listeners[str(ne.MQ_SERVER_PORT)]  # the server's alone
+    assert ne.monitor_ports(ne.control_plane(nm, None), True) == [("127.0.0.1", ne.MQ_PORT)] and ne.MONITOR_BROKER == "tcp://127.0.0.1:1883"
+    assert ne.monitor_ports(ne.control_plane(nm, None), False) == [] and ne.monitor_ports(ne.control_plane(*dev), True) == []
+
+
+def test_the_pulled_brokers_start_script_adds_the_monitoring_user_to_the_clients_file_only():
+    nm = Netmaker(domain="nm.example.net", tls="acme", acme_email="noc@example.net", images="pull")
+    fl = ne.flavor(nm)
+    script = ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, clients=fl.clients_passwd, conf=fl.mosquitto_conf)
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    assert f'mosquitto_passwd {fl.clients_passwd} "$MONITOR_USERNAME"' in script
+    assert f'mosquitto_passwd {fl.mosquitto_passwd} "$MONITOR_USERNAME"' not in script and "mosquitto_passwd -b" not in script
+
+
 def test_mosquitto_image_below_the_cve_fix_is_refused():
     from bgp4mesh.config import UpstreamImages
 

@@ -157,14 +157,46 @@ def test_members_serve_their_exporters_to_prometheus_alone_and_routers_the_looki
     assert served(plan.nodes[0]) == {("member exporter", "tcp/9586", ("172.31.0.8/32",))}
 
 
-def test_monitoring_is_refused_outside_a_lab_and_on_an_unknown_host():
-    raw, _ = raw_from_file("prod")
-    raw = copy.deepcopy(raw)
-    raw["monitoring"] = {"host": "nowhere"}
+STAGING, _ = raw_from_file("staging")
+
+
+def staging_with(monitoring: dict, **changes) -> dict:
+    raw = copy.deepcopy(STAGING)
+    return {**raw, "monitoring": monitoring, **changes}
+
+
+def test_monitoring_on_real_hosts_scrapes_each_member_at_its_host_from_the_control_hosts_address():
+    plan = plan_stack(staging_with({}))
+    mon = plan.monitoring
+    assert (mon.host, str(mon.address), mon.links) == ("control", "203.0.113.20", {})
+    assert {(t.job, t.address, t.labels) for t in mon.targets} == {
+        ("bird", "203.0.113.10:9324", (("router", "border"),)),
+        ("member", "203.0.113.10:9586", (("member", "border"),)),
+        ("member", "203.0.113.30:9586", (("member", "node-a"),)),
+        ("control", "127.0.0.1:9587", ()),
+    }
+    assert mon.unscraped == ("node-b",)  # behind NAT: no address to scrape
+    assert mon.host_network and mon.web == "127.0.0.1:9090" and mon.url == "http://127.0.0.1:9090"
+    assert mon.broker == "tcp://127.0.0.1:1883"  # the broker's plain listener, on the control host's loopback
+    served = {m.member.name: {(s.name, str(s.port), tuple(map(str, s.sources))) for s in m.member.edge.services} for m in (*plan.routers, *plan.nodes)}
+    assert served["border"] == {("member exporter", "tcp/9586", ("203.0.113.20/32",)), ("bird exporter", "tcp/9324", ("203.0.113.20/32",))}
+    assert served["node-a"] == served["node-b"] == {("member exporter", "tcp/9586", ("203.0.113.20/32",))}
+
+
+def test_a_lab_serves_prometheus_on_its_networks_and_reads_the_clients_broker_listener():
+    mon = build_plan(validate(copy.deepcopy(DEV))).monitoring
+    assert not mon.host_network and mon.web == "0.0.0.0:9090" and mon.url == "http://172.31.0.8:9090"
+    assert mon.broker == "tcp://broker.nm.lab:1883"
+
+
+def test_two_members_on_one_host_would_share_the_exporter_ports_and_are_refused_with_their_keys():
+    raw = staging_with({})
+    raw["mesh"] = {**raw["mesh"], "nodes": [{**raw["mesh"]["nodes"][0]}, {"name": "node-c", "host": "node-a"}]}
     with pytest.raises(ConfigError) as exc:
         plan_stack(raw)
-    text = str(exc.value)
-    assert "monitoring.host = 'nowhere': no such host" in text and "bgp4mesh:monitoring: runs in a lab stack only" in text, text
+    assert "bgp4mesh:mesh.nodes[1].host = 'node-a': node-a (mesh.nodes[0]) already runs on this address: both exporters would listen on 203.0.113.30:9586" in str(exc.value)
+    del raw["monitoring"]
+    assert plan_stack(raw).monitoring is None  # without monitoring nothing listens there
 
 
 def test_the_monitoring_address_is_taken_on_the_underlay():
@@ -172,3 +204,17 @@ def test_the_monitoring_address_is_taken_on_the_underlay():
     raw["rpki"]["caches"] = [{"address": "172.31.0.8"}]
     with pytest.raises(ConfigError, match="172.31.0.8: already the underlay address of monitoring"):
         plan_stack(raw)
+
+
+def test_check_says_where_prometheus_scrapes_from_and_how_an_operator_reaches_it():
+    from bgp4mesh.cli import plan_data, summary
+
+    plan = plan_stack(staging_with({}))
+    text = summary("staging", plan)
+    assert "  monitoring on host control with its network, scraping from 203.0.113.20: 4 targets every 15s" in text, text
+    assert "    Prometheus at http://127.0.0.1:9090 (ssh -L 9090:127.0.0.1:9090 to host control); the control-plane exporter reads the broker at tcp://127.0.0.1:1883" in text
+    assert "    not scraped (no address Prometheus reaches): node-b" in text
+    data = plan_data(plan)["monitoring"]
+    assert (data["address"], data["host_network"], data["web"], data["broker"]) == ("203.0.113.20", True, "127.0.0.1:9090", "tcp://127.0.0.1:1883")
+    lab = summary("dev", build_plan(validate(copy.deepcopy(DEV))))
+    assert "monitoring on host local at 172.31.0.8:" in lab and "Prometheus at http://172.31.0.8:9090; the control-plane exporter reads the broker at tcp://broker.nm.lab:1883" in lab

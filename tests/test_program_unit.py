@@ -427,3 +427,43 @@ def test_staging_config_refuses_an_image_the_simulation_did_not_publish():
     del info["digests"]
     with pytest.raises(sim.SimError, match="run ./scripts/sim up"):
         staging.config(info)
+
+
+# ---- monitoring on real hosts ---------------------------------------------------------------
+
+
+def _upload(resource, path: str) -> str:
+    return next(u["content"] for u in resource.inputs["uploads"] if u["file"] == path)
+
+
+def test_staging_with_monitoring_runs_prometheus_with_the_control_hosts_network_and_exporters_on_the_members(remote):
+    from bgp4mesh.control_exporter import CONFIG_PATH
+    from harness import sim, staging
+
+    published = [*sim.UPSTREAM, *(f"{sim.REGISTRY}/bgp4mesh/{kind}:0123abcd" for kind in sim.PUBLISHED)]
+    digests = {name: "sha256:" + hashlib.sha256(name.encode()).hexdigest() for name in published}
+    raw = {key.split(":", 1)[1]: value for key, value in staging.config(_sim_info(digests)).items()} | {"monitoring": {"scrape_interval": 10}}
+    mocks, outputs, _ = remote("staging", raw=raw)
+    monitoring = container(mocks, "bgp4mesh-staging-monitoring")
+    image = f"{sim.REGISTRY}/bgp4mesh/monitoring:0123abcd"
+    assert _pulled(mocks)["control-image-monitoring"] == f"{image}@{digests[image]}"  # on the control host, pinned
+    assert monitoring.inputs["networkMode"] == "host" and not monitoring.inputs.get("networksAdvanced")
+    assert monitoring.inputs["envs"] == ["PROMETHEUS_LISTEN=127.0.0.1:9090"] and not monitoring.inputs.get("ports")
+    assert unwrap(outputs["monitoring"])["prometheus"] == "http://127.0.0.1:9090"
+    control = json.loads(_upload(monitoring, CONFIG_PATH))
+    assert (control["broker"]["host"], control["broker"]["port"]) == ("127.0.0.1", 1883)
+    assert control["netmaker"]["api_url"] == "https://nm.staging.test"
+    update = next(r for r in mocks.resources if r.name == "monitoring-update")  # the targets go into the running container
+    assert json.loads(json.loads(update.inputs["stdin"])["/etc/prometheus/targets/bird.json"])[0]["targets"] == ["203.0.113.10:9324"]
+    mq = container(mocks, "bgp4mesh-staging-netmaker-mq")
+    assert mq.inputs["ports"] == [{"internal": 1883, "external": 1883, "ip": "127.0.0.1"}]  # the monitoring listener, loopback alone
+    assert "MONITOR_USERNAME=bgp4mesh-monitor" in mq.inputs["envs"]
+    conf = _upload(mq, "/mosquitto/config/mosquitto.conf")  # the pulled eclipse-mosquitto
+    assert "listener 1883\nprotocol mqtt" in conf and "password_file /mosquitto/config/clients-password.txt" in conf
+    assert 'mosquitto_passwd /mosquitto/config/clients-password.txt "$MONITOR_USERNAME"' in _upload(mq, "/mosquitto/config/bgp4mesh-start.sh")
+    envs = lambda name: sorted(e for e in container(mocks, f"bgp4mesh-staging-{name}").inputs["envs"] if "EXPORTER_LISTEN" in e)  # noqa: E731
+    assert envs("border") == ["BIRD_EXPORTER_LISTEN=203.0.113.10:9324", "EXPORTER_LISTEN=203.0.113.10:9586"]
+    assert envs("node-a") == ["EXPORTER_LISTEN=203.0.113.30:9586"] and envs("node-b") == []  # behind NAT: not scraped
+    prep = {r.name: r.inputs["stdin"] for r in mocks.resources if r.name.endswith("-host-prep")}
+    assert 'ip saddr 203.0.113.20 tcp dport 9586 accept' in prep["node-a-host-prep"]
+    assert "9090" not in prep["control-host-prep"]

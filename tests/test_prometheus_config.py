@@ -106,3 +106,18 @@ def test_a_stack_without_monitoring_has_no_config():
     cfg = load_file("dev")
     with pytest.raises(ValueError, match="monitoring"):
         render_prometheus(plans.of(cfg.model_copy(update={"monitoring": None})))
+
+
+def test_a_real_hosts_config_passes_promtool_and_scrapes_every_reachable_member(tmp_path):
+    """Staging with `monitoring`: the members at their hosts' addresses, none behind NAT."""
+    from bgp4mesh.stack import plan_stack, raw_from_file
+
+    raw, _ = raw_from_file("staging")
+    plan = plan_stack({**raw, "monitoring": {}})
+    write(plan, tmp_path)
+    proc = promtool("check", "config", str(tmp_path / PROMETHEUS_FILE))
+    assert proc.returncode == 0 and "SUCCESS: 1 rule files found" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert "WARNING" not in proc.stdout + proc.stderr
+    assert {(job, address) for job, address, _ in scraped(plan)} == {
+        ("bird", "203.0.113.10:9324"), ("member", "203.0.113.10:9586"), ("member", "203.0.113.30:9586"), ("control", "127.0.0.1:9587"),
+    }

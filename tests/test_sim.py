@@ -162,6 +162,6 @@ def test_a_changed_base_image_rebuilds_the_images_built_from_it(tmp_path, monkey
     before = images.own_image_labels()
     (tmp_path / "images" / "bird" / "Dockerfile").write_text("FROM scratch # bird 2\n")
     after = images.own_image_labels()
-    assert {kind for kind in before if before[kind] != after[kind]} == {"bird", "netclient", "border"}
+    assert {kind for kind in before if before[kind] != after[kind]} == {"bird", "netclient", "border", "monitoring"}
     assert images._with_bases("border") == ["bird", "netclient", "border"]
     assert images._with_bases("netclient") == ["bird", "netclient"]

@@ -47,6 +47,7 @@ OWN_IMAGES = {
     "bird": ("images/bird", {}),
     "netclient": ("images/netclient", {"BIRD_IMAGE": "bird"}),  # supervise.sh ships in the bird image
     "border": ("images/border", {"NETCLIENT_IMAGE": "netclient", "BIRD_IMAGE": "bird"}),
+    "monitoring": ("images/monitoring", {"BIRD_IMAGE": "bird"}),  # supervise.sh, as for netclient
 }
 
 
@@ -54,7 +55,7 @@ def own_ref(kind: str) -> str:
     return f"bgp4mesh/{kind}:release"
 
 
-PUBLISHED = {"border": own_ref("border"), "netclient": own_ref("netclient")}
+PUBLISHED = {kind: own_ref(kind) for kind in ("border", "netclient", "monitoring")}
 
 
 def build(ref: str, context: str, dockerfile: Optional[str] = None, build_args: Optional[dict] = None, label: Optional[str] = None) -> None:

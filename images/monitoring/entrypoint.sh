@@ -1,11 +1,13 @@
 #!/bin/bash
-# The monitoring container: Prometheus on 0.0.0.0:9090 (its API and console pages),
+# The monitoring container: Prometheus on $PROMETHEUS_LISTEN (its API and console pages;
+# default 0.0.0.0:9090, a lab's networks; a real host's loopback, with host networking),
 # Alertmanager on 127.0.0.1:9093 (Prometheus's alerts, read through its API), and, when
 # bgp4mesh uploaded its config, the control-plane exporter on 127.0.0.1:9587. Each runs
 # under supervise (supervise.sh) and is started again a second after it exits; Prometheus
 # and Alertmanager as Debian's `prometheus` user. A config promtool or amtool rejects stops
 # the container at once, with the reason in its log.
 #   PROMETHEUS_RETENTION   how long Prometheus keeps samples (default 2d: a lab's window)
+#   PROMETHEUS_LISTEN      ip:port Prometheus serves on (bgp4mesh sets the plan's)
 set -euo pipefail
 # shellcheck source=../bird/supervise.sh
 source /usr/local/lib/bgp4mesh/supervise.sh
@@ -43,7 +45,7 @@ run_supervised alertmanager "${as_prometheus[@]}" prometheus-alertmanager \
 run_supervised prometheus "${as_prometheus[@]}" prometheus \
     --config.file="$ETC/prometheus.yml" --storage.tsdb.path="$DATA/metrics2" \
     --storage.tsdb.retention.time="${PROMETHEUS_RETENTION:-2d}" \
-    --web.listen-address=0.0.0.0:9090 \
+    --web.listen-address="${PROMETHEUS_LISTEN:-0.0.0.0:9090}" \
     --web.console.templates="$ETC/consoles" --web.console.libraries="$ETC/console_libraries"
 if [[ -s "$CONTROL_CONFIG" ]]; then
     run_supervised control-exporter bgp4mesh-control-exporter "$CONTROL_CONFIG"
