@@ -90,6 +90,12 @@ def converge(
     return host.run(name, script, opts, triggers=[container.id])
 
 
+def join_script(container: str, network: str, wants: Sequence[str]) -> str:
+    """`netclient-join` in `container` (images/netclient/netclient-join), then waiting for
+    `wants` ("{network}" stands for the network's id)."""
+    return shlex.join(["docker", "exec", "-i", container, "netclient-join", network, *(w.format(network=network) for w in wants)])
+
+
 class MeshJoinArgs(TypedDict):
     access: MeshAccess
     """How to join the mesh."""
@@ -108,12 +114,13 @@ class MeshJoinArgs(TypedDict):
 class MeshJoin(pulumi.ComponentResource):
     """A container made a mesh member: a one-use enrollment key of its own, the join, the
     node Netmaker made for it (pinned when the config pins it), and a gate that completes
-    once the container really holds its mesh address (fetching it from the server while not)."""
+    once the container really holds its mesh address (fetching it from the server while not):
+    the join itself for a member without a pin, a command after the pin for one with it."""
 
     address: pulumi.Output[str]
     node_id: pulumi.Output[str]
     ready: pulumi.Resource
-    """Completes once the container holds its mesh address."""
+    """Completes once the container holds its mesh address (and its pin, when pinned)."""
 
     def __init__(self, name: str, args: MeshJoinArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MeshJoin", name, None, opts)
@@ -134,10 +141,13 @@ class MeshJoin(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[container, *args["join_after"]]),
         )
         # A member keeps its identity on its volume: re-run with a new key (an update), the
-        # script finds the host a member already and reads no token.
+        # script finds the host a member already and reads no token. Without a pin the join
+        # is also the gate (it waits until the container holds the address Netmaker gave);
+        # a pin is set only once the node exists, so a gate after it waits for that address.
+        gate = [] if args["pinned"] else ["addressed:{network}"]
         join = args["host"].run(
             f"{name}-join",
-            pulumi.Output.all(container.name, access.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
+            pulumi.Output.all(container.name, access.network).apply(lambda a: join_script(a[0], a[1], gate)),
             pulumi.ResourceOptions(parent=self, depends_on=list(args["join_after"])),
             stdin=pulumi.Output.secret(key.token),
             triggers=[container.id],
@@ -147,6 +157,6 @@ class MeshJoin(pulumi.ComponentResource):
             MeshMemberArgs(connection=access.connection, network=access.network, host_name=host_name, pinned_address=args["pinned"]),
             pulumi.ResourceOptions(parent=self, depends_on=[join]),
         )
-        self.ready = converge(f"{name}-address-applied", container, member.address, [], args["host"], member_of)
+        self.ready = converge(f"{name}-address-applied", container, member.address, [], args["host"], member_of) if args["pinned"] else join
         self.address, self.node_id = member.address, member.node_id
         self.register_outputs({"address": self.address, "node_id": self.node_id})

@@ -474,6 +474,17 @@ def test_mesh_join_member_follows_the_join_and_the_gate_checks_its_address(joine
     assert applied.inputs["triggers"] == ["app-id"]
 
 
+def test_mesh_join_without_a_pin_is_its_own_gate():
+    """No pin to wait for: the join waits until the container holds the address Netmaker
+    gave, and no separate gate command is made (one resource fewer per such member)."""
+    free = declare_join(pinned=None)
+    join = free.named("app-1-join", LOCAL_COMMAND)
+    assert shlex.split(join.inputs["create"])[-2:] == [MESH_NETWORK, f"addressed:{MESH_NETWORK}"]
+    assert [r.name for r in free.of_type(LOCAL_COMMAND) if r.name.startswith("app-1")] == ["app-1-join"]
+    assert free.one(MEMBER).inputs.get("pinned_address") is None
+    assert join.urn in free.one(MEMBER).dependencies
+
+
 # --- MockIsp -----------------------------------------------------------------------------------
 
 EXCHANGE = "bgp4mesh-blue-exchange"

@@ -217,7 +217,7 @@ def test_enrollment_token_only_on_the_join_commands_stdin(dev):
     assert sorted(j.name for j in joins) == ["border-join", "node1-join", "node2-join"]
     for j in joins:
         assert j.inputs["stdin"] == "TOKEN" and rpc_secret(j.raw_inputs["stdin"])
-        assert j.inputs["create"].endswith(" netclient-join bgp4mesh") and not j.inputs.get("update")
+        assert " netclient-join bgp4mesh" in j.inputs["create"] and not j.inputs.get("update")
 
 
 def test_every_member_joins_with_a_one_use_key_of_its_own(dev):
@@ -323,6 +323,27 @@ def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address(
     assert deps["node3-join"] == {"border-address-applied"}
     # node1's .10 is not: it joins once the low pins are held, so it is never handed one
     assert deps["node1-join"] == {"node3-address-applied"}
+
+
+def test_members_without_a_pin_join_in_bounded_waves_each_gated_by_its_own_join():
+    """mesh.join_parallel chains: the i-th member without a pin joins once the (i-K)-th's
+    join (which is its gate: no address-applied command for it) is done."""
+    deps = {}
+
+    def observe(args):
+        if args.type_ == "command:local:Command" and args.name.endswith("-join"):
+            deps[args.name] = {d._name for d in (args.opts.depends_on or [])}
+
+    raw = copy.deepcopy(raw_from_file("dev")[0])
+    raw["mesh"]["nodes"] += [{"name": f"free{i}"} for i in range(5)]
+    raw["mesh"]["join_parallel"] = 2
+    mocks, _, _ = run_stack("dev", raw, observe=observe)
+    free = ["node2"] + [f"free{i}" for i in range(5)]
+    assert deps["node2-join"] == deps["free0-join"] == {"border-address-applied", "node1-address-applied"}
+    for i in range(2, len(free)):
+        assert deps[f"{free[i]}-join"] == {f"{free[i - 2]}-join"}
+    gates = {r.name for r in mocks.of_type("command:local:Command") if r.name.endswith("-address-applied")}
+    assert gates == {"border-address-applied", "node1-address-applied"}
 
 
 def _signature(run, stack: str) -> dict:
