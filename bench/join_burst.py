@@ -3,10 +3,11 @@
   .venv/bin/python -m bench.join_burst EVENT_LOG [--stack NAME]
 
 EVENT_LOG is the engine's events of the up, as `pulumi up --json` streams them
-(`./scripts/lab up --stack NAME -- --json > FILE`). Printed: the up's span, the join phase (first join started to last gate
-done), how long each member's join command and gate took (median, max), how many joins ran
-at once at most, and, with --stack, the Netmaker server's registrations per minute and how
-long its API took per request kind from its log (the lab's server logs every request).
+(`./scripts/lab up --stack NAME -- --json > FILE`). Printed: the up's span, the join phase
+(first join started to last gate done), how long each member's join command and gate took
+(median, max), how many joins ran at once at most; with --stack, the Netmaker server's
+registrations per minute and the pulls it served; and the kernel's neighbour-table limit
+and overflows (what failed connections at 40+ nodes on this machine).
 Why: issue #18 asks where the time goes (front, handlers, database, MQTT fan-out) before
 anyone tunes the control plane; this reads the evidence instead of guessing.
 """
@@ -79,6 +80,18 @@ def server_log(stack: str) -> None:
     print("pulls served:", sum("completed a pull" in line for line in lines))
 
 
+def neighbour_table() -> None:
+    """The kernel's ARP table is one for all network namespaces: on a lab underlay every member
+    reaches its WireGuard peers' endpoints directly, ~n*n entries for n members. Past gc_thresh3
+    new neighbours go unresolved and connections time out (issue #18: registrations' "dial tcp
+    ...: i/o timeout", the Pulumi host's own API calls, missing handshakes)."""
+    limit = Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+    proc = subprocess.run(["dmesg"], capture_output=True, text=True)
+    overflows = sum("neighbor table overflow" in line for line in proc.stdout.splitlines())
+    print(f"neighbour table: gc_thresh3 {limit.read_text().strip() if limit.exists() else '?'}, "
+          f"{overflows if proc.returncode == 0 else '?'} overflow messages in the kernel log")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("event_log", type=Path)
@@ -87,6 +100,7 @@ def main() -> None:
     report(steps(args.event_log))
     if args.stack:
         server_log(args.stack)
+    neighbour_table()
 
 
 if __name__ == "__main__":
