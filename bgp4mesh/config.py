@@ -64,6 +64,9 @@ open on every member: the egress failover probes gateways there, as Netmaker Pro
 MAX_ITEMS = 1000
 MAX_NODES = 10_000
 """List bounds: far above any real stack, low enough that `check` stays fast on hostile input."""
+JOIN_PARALLEL = 8
+"""Joins at once by default: see Mesh.join_parallel."""
+JOIN_PARALLEL_MAX = 64
 
 
 class Strict(BaseModel):
@@ -462,6 +465,10 @@ class Mesh(Strict):
     refuses any range that overlaps the mesh, 0.0.0.0/0 included (its internet gateway is '*')."""
     nodes: list[MeshNode] = Field([], max_length=MAX_NODES)
     wireguard_port: Int = Field(51821, ge=1, le=65535)
+    join_parallel: Int = Field(JOIN_PARALLEL, ge=1, le=JOIN_PARALLEL_MAX)
+    """How many members without a pinned address join at once (bgp4mesh.plan._join_order):
+    each join registers with the server and makes it push peer updates to every member, so
+    a burst of them overruns one control host (measured in issue #18)."""
     internet_gateway: bool = False
     """The border routers are the mesh's gateway to the whole Internet (Netmaker's
     internet gateway, range '*'): nodes send everything but the mesh through them."""

@@ -343,15 +343,21 @@ def _join_order(cfg: StackConfig) -> dict[str, tuple[str, ...]]:
     could each be handed the other's and wait for it forever, and a member handed another's
     pin for a moment has been seen to go back to it later (netclient re-applying a stale
     address). The other pinned members join once those hold theirs, so they are only ever
-    handed addresses nobody pins; members without a pin join last."""
+    handed addresses nobody pins; members without a pin join last, `mesh.join_parallel` (K)
+    at a time: the i-th joins after the (i-K)-th, so K chains run side by side, each one join
+    at a time. All at once, fifty joins overran the control plane (registrations timed out),
+    and a failed join stops only the members queued behind it in its chain."""
     members = [(r.name, r.mesh_ip) for r in cfg.border_routers] + [(n.name, n.ip) for n in cfg.mesh.nodes]
     pinned = [name for name, ip in members if ip is not None]
+    unpinned = {name: i for i, name in enumerate(name for name, ip in members if ip is None)}
     handed_out = set(islice(cfg.mesh.range.hosts(), len(pinned)))
     low = [name for name, ip in members if ip in handed_out]
+    waves, queue = cfg.mesh.join_parallel, list(unpinned)
     order: dict[str, tuple[str, ...]] = {}
     for name, ip in members:
         if ip is None:
-            order[name] = tuple(pinned)
+            i = unpinned[name]
+            order[name] = tuple(pinned) if i < waves else (queue[i - waves],)
         elif ip in handed_out:
             order[name] = tuple(low[low.index(name) - 1:low.index(name)])
         else:

@@ -165,7 +165,7 @@ class BorderRouter(pulumi.ComponentResource):
         self.member = MeshJoin(
             name,
             MeshJoinArgs(access=mesh.join, host_name=name, pinned=mesh.pinned, container=container, host=args["host"], join_after=mesh.join_after),
-            pulumi.ResourceOptions(parent=self),
+            self,
         )
         self.ready = self.member.ready
         self.mesh_ip = self.member.address

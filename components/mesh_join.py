@@ -1,7 +1,7 @@
 """Joining the mesh: what every member's container needs (`MeshAccess`: an identity
 volume so a restart keeps the same node and address, the TUN device for userspace
-WireGuard, the CA to trust, a static endpoint where one is known), and `MeshJoin`, the
-component that makes a container a member.
+WireGuard, the CA to trust, a static endpoint where one is known), and `MeshJoin`, what
+makes a container a member (resources of the component that owns the container).
 
 netclient uses the kernel's WireGuard when the host has the module, wireguard-go on the TUN
 device when not; without a static endpoint it finds its own with STUN. Each member joins
@@ -90,6 +90,12 @@ def converge(
     return host.run(name, script, opts, triggers=[container.id])
 
 
+def join_script(container: str, network: str, wants: Sequence[str]) -> str:
+    """`netclient-join` in `container` (images/netclient/netclient-join), then waiting for
+    `wants` ("{network}" stands for the network's id)."""
+    return shlex.join(["docker", "exec", "-i", container, "netclient-join", network, *(w.format(network=network) for w in wants)])
+
+
 class MeshJoinArgs(TypedDict):
     access: MeshAccess
     """How to join the mesh."""
@@ -105,20 +111,35 @@ class MeshJoinArgs(TypedDict):
     """Join only once these completed (see bgp4mesh.plan's join order)."""
 
 
-class MeshJoin(pulumi.ComponentResource):
+MESH_JOIN_TYPE = "bgp4mesh:index:MeshJoin"
+"""The component the join's resources had for parent up to issue #18 (aliased, see MeshJoin)."""
+
+
+def former_parent(owner_urn: str, name: str) -> str:
+    """The URN the MeshJoin component `name` under `owner_urn` had: the owner's type chain
+    with MeshJoin's type appended (urn:pulumi:STACK::PROJECT::TYPES::NAME)."""
+    head, _, _ = owner_urn.rpartition("::")
+    return f"{head}${MESH_JOIN_TYPE}::{name}"
+
+
+class MeshJoin:
     """A container made a mesh member: a one-use enrollment key of its own, the join, the
     node Netmaker made for it (pinned when the config pins it), and a gate that completes
-    once the container really holds its mesh address (fetching it from the server while not)."""
+    once the container really holds its mesh address (fetching it from the server while not):
+    the join itself for a member without a pin, a command after the pin for one with it.
+    Its resources are children of `owner` (the MeshNode or BorderRouter): a component of
+    their own carried nothing but one more resource per member, so it went, with an alias
+    that keeps stacks made before from replacing them (a replaced member leaves the mesh)."""
 
     address: pulumi.Output[str]
     node_id: pulumi.Output[str]
     ready: pulumi.Resource
-    """Completes once the container holds its mesh address."""
+    """Completes once the container holds its mesh address (and its pin, when pinned)."""
 
-    def __init__(self, name: str, args: MeshJoinArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("bgp4mesh:index:MeshJoin", name, None, opts)
+    def __init__(self, name: str, args: MeshJoinArgs, owner: pulumi.Resource):
         access, container, host_name = args["access"], args["container"], args["host_name"]
-        member_of = pulumi.ResourceOptions(parent=self)
+        was = [pulumi.Alias(parent=owner.urn.apply(lambda u: former_parent(u, name)))]
+        member_of = pulumi.ResourceOptions(parent=owner, aliases=was)
         # Made only now, so it lives seconds before its one use; the token reaches the
         # container only on the join's stdin, never its configuration (`docker inspect`).
         key = EnrollmentKey(
@@ -131,22 +152,24 @@ class MeshJoin(pulumi.ComponentResource):
                 valid_for_seconds=MEMBER_KEY_SECONDS,
                 for_host=host_name,
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[container, *args["join_after"]]),
+            pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=[container, *args["join_after"]])),
         )
         # A member keeps its identity on its volume: re-run with a new key (an update), the
-        # script finds the host a member already and reads no token.
+        # script finds the host a member already and reads no token. Without a pin the join
+        # is also the gate (it waits until the container holds the address Netmaker gave);
+        # a pin is set only once the node exists, so a gate after it waits for that address.
+        gate = [] if args["pinned"] else ["addressed:{network}"]
         join = args["host"].run(
             f"{name}-join",
-            pulumi.Output.all(container.name, access.network).apply(lambda a: shlex.join(["docker", "exec", "-i", a[0], "netclient-join", a[1]])),
-            pulumi.ResourceOptions(parent=self, depends_on=list(args["join_after"])),
+            pulumi.Output.all(container.name, access.network).apply(lambda a: join_script(a[0], a[1], gate)),
+            pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=list(args["join_after"]))),
             stdin=pulumi.Output.secret(key.token),
             triggers=[container.id],
         )
         member = MeshMember(
             f"{name}-member",
             MeshMemberArgs(connection=access.connection, network=access.network, host_name=host_name, pinned_address=args["pinned"]),
-            pulumi.ResourceOptions(parent=self, depends_on=[join]),
+            pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=[join])),
         )
-        self.ready = converge(f"{name}-address-applied", container, member.address, [], args["host"], member_of)
+        self.ready = converge(f"{name}-address-applied", container, member.address, [], args["host"], member_of) if args["pinned"] else join
         self.address, self.node_id = member.address, member.node_id
-        self.register_outputs({"address": self.address, "node_id": self.node_id})

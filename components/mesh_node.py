@@ -90,7 +90,7 @@ class MeshNode(pulumi.ComponentResource):
                 access=join, host_name=node.name, pinned=str(node.ip) if node.ip else None,
                 container=container, host=args["host"], join_after=args.get("join_after", ()),
             ),
-            pulumi.ResourceOptions(parent=self),
+            self,
         )
         self.ready = member.ready
         self.container = container

@@ -33,6 +33,8 @@ class Registered:
     delete_before_replace: bool
     inputs: dict
     raw_inputs: dict
+    former_parents: list = field(default_factory=list)
+    """The parent URNs of its aliases (where it lived before a refactoring)."""
 
 
 class ComponentMocks(RecordingMocks):
@@ -65,6 +67,7 @@ class WiringMonitor(MockMonitor):
             self.registered[response.urn] = Registered(
                 request.type, request.name, response.urn, request.parent, set(request.dependencies),
                 request.provider, request.deleteBeforeReplace, unwrap(raw), raw,
+                [a.spec.parentUrn for a in request.aliases if a.HasField("spec")],
             )
         return response
 

@@ -67,6 +67,12 @@ MEMBER = ":MeshMember"
 # --- shared assertions -----------------------------------------------------------------------
 
 
+def join_family(declared: Declaration, name: str, pinned: bool = True) -> set[tuple[str, str]]:
+    """What MeshJoin `name` adds to its owner: key, join, member, and a gate after a pin."""
+    family = {(declared.one(KEY).typ, f"{name}-key"), (LOCAL_COMMAND, f"{name}-join"), (declared.one(MEMBER).typ, f"{name}-member")}
+    return family | ({(LOCAL_COMMAND, f"{name}-address-applied")} if pinned else set())
+
+
 def component(declared: Declaration, typ: str, name: str) -> Registered:
     """The one component of `typ`, checked to carry the bgp4mesh:index:<Type> token and `name`."""
     found = declared.one(COMPONENT + typ)
@@ -194,7 +200,7 @@ def test_border_router_children_are_its_own(meshed_router, plain_router):
     comp = component(meshed_router, "BorderRouter", "edge-1")
     assert_family(
         meshed_router, comp,
-        {(CONTAINER, "edge-1-router"), (VOLUME, "edge-1-identity"), (COMPONENT + "MeshJoin", "edge-1"), (LOCAL_COMMAND, "edge-1-maintenance")},
+        {(CONTAINER, "edge-1-router"), (VOLUME, "edge-1-identity"), (LOCAL_COMMAND, "edge-1-maintenance"), *join_family(meshed_router, "edge-1")},
         outside={"docker-local", "earlier-member-ready"},
     )
     plain = component(plain_router, "BorderRouter", "edge-1")
@@ -335,7 +341,7 @@ def test_mesh_node_children_are_its_own(lab_node):
     comp = component(lab_node, "MeshNode", "web-1")
     assert_family(
         lab_node, comp,
-        {(CONTAINER, "web-1-netclient"), (VOLUME, "web-1-identity"), (COMPONENT + "MeshJoin", "web-1")},
+        {(CONTAINER, "web-1-netclient"), (VOLUME, "web-1-identity"), *join_family(lab_node, "web-1")},
         outside={"docker-local", "earlier-member-ready"},
     )
 
@@ -409,7 +415,9 @@ def declare_join(join_after: bool = True, pinned: Optional[str] = "203.0.113.30"
             access=mesh_access(), host_name="app", pinned=pinned, container=container, host=local_host(),
             join_after=[gate()] if join_after else [],
         )
-        MeshJoin("app-1", args)
+        owner = pulumi.ComponentResource(COMPONENT + "MeshNode", "app-1")
+        joined = MeshJoin("app-1", args, owner)
+        owner.register_outputs({"address": joined.address, "node_id": joined.node_id})
 
     return declare(program)
 
@@ -419,19 +427,19 @@ def joined() -> Declaration:
     return declare_join()
 
 
-def test_mesh_join_children_are_its_own(joined):
-    comp = component(joined, "MeshJoin", "app-1")
-    key_type = joined.one(KEY).typ
-    member_type = joined.one(MEMBER).typ
-    assert_family(
-        joined, comp,
-        {(key_type, "app-1-key"), (LOCAL_COMMAND, "app-1-join"), (member_type, "app-1-member"), (LOCAL_COMMAND, "app-1-address-applied")},
-        outside={"app", "docker-local", "earlier-member-ready"},
-    )
+def test_mesh_join_children_are_its_owners_and_keep_their_former_urns(joined):
+    """No MeshJoin component (it carried nothing); each resource is aliased to where it
+    lived under one, so a stack made before keeps them instead of replacing them."""
+    owner = component(joined, "MeshNode", "app-1")
+    assert_family(joined, owner, join_family(joined, "app-1"), outside={"app", "docker-local", "earlier-member-ready"})
+    assert not joined.of_type(COMPONENT + "MeshJoin")
+    former = owner.urn.rpartition("::")[0] + "$" + COMPONENT + "MeshJoin::app-1"
+    for child in joined.children(owner):
+        assert child.former_parents == [former], child.name
 
 
 def test_mesh_join_registers_the_member_address_and_node(joined):
-    outputs = joined.outputs_of(component(joined, "MeshJoin", "app-1"))
+    outputs = joined.outputs_of(component(joined, "MeshNode", "app-1"))
     assert outputs == {"address": "203.0.113.30", "node_id": "node-of-app"}
 
 
@@ -472,6 +480,17 @@ def test_mesh_join_member_follows_the_join_and_the_gate_checks_its_address(joine
     applied = joined.named("app-1-address-applied", LOCAL_COMMAND)
     assert shlex.split(applied.inputs["create"]) == ["docker", "exec", docker_name(STACK, "app"), "netclient-converge", "address:203.0.113.30"]
     assert applied.inputs["triggers"] == ["app-id"]
+
+
+def test_mesh_join_without_a_pin_is_its_own_gate():
+    """No pin to wait for: the join waits until the container holds the address Netmaker
+    gave, and no separate gate command is made (one resource fewer per such member)."""
+    free = declare_join(pinned=None)
+    join = free.named("app-1-join", LOCAL_COMMAND)
+    assert shlex.split(join.inputs["create"])[-2:] == [MESH_NETWORK, f"addressed:{MESH_NETWORK}"]
+    assert [r.name for r in free.of_type(LOCAL_COMMAND) if r.name.startswith("app-1")] == ["app-1-join"]
+    assert free.one(MEMBER).inputs.get("pinned_address") is None
+    assert join.urn in free.one(MEMBER).dependencies
 
 
 # --- MockIsp -----------------------------------------------------------------------------------

@@ -33,6 +33,38 @@ def test_members_pinned_low_join_one_after_another_then_the_other_pins_then_the_
     assert set(order) == set(after)
 
 
+@pytest.mark.parametrize("parallel", [1, 3, 8])
+def test_members_without_a_pin_join_at_most_join_parallel_at_a_time(parallel):
+    raw = copy.deepcopy(LAB)
+    raw["mesh"]["nodes"] = [{"name": "node1", "ip": "44.30.127.10"}] + [{"name": f"free{i}"} for i in range(10)]
+    raw["mesh"]["join_parallel"] = parallel
+    plan = build_plan(validate(raw))
+    after = {m.member.name: m.member.join_after for m in (*plan.routers, *plan.nodes)}
+    pinned = ("border-a", "border-b", "node1")
+    free = [f"free{i}" for i in range(10)]
+    for i, name in enumerate(free):
+        assert after[name] == (pinned if i < parallel else (free[i - parallel],)), name
+    # pinned members keep their order; the queue follows the config's order
+    assert after["node1"] == ("border-b",) and after["border-b"] == ("border-a",)
+    order = plan.join_order
+    assert all(order.index(a) < order.index(m) for m, deps in after.items() for a in deps), order
+    # simulate: a join runs once what it waits for is done; never more than `parallel` at once
+    done: set[str] = set(pinned)
+    while len(done) < len(after):
+        running = [m for m in free if m not in done and set(after[m]) <= done]
+        assert 0 < len(running) <= parallel
+        done |= set(running)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65, "many"])
+def test_join_parallel_is_a_small_positive_count(bad):
+    raw = copy.deepcopy(LAB)
+    raw["mesh"]["join_parallel"] = bad
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    assert "mesh.join_parallel" in str(err.value)
+
+
 def test_sessions_carry_their_bird_names_links_and_the_path_an_upstream_must_see():
     raw = copy.deepcopy(LAB)
     raw["border_routers"][1]["maintenance"] = True

@@ -56,3 +56,28 @@ restart_daemon() {
     local pid
     pid="$(cat "$DAEMON_PID" 2>/dev/null)" && [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null
 }
+
+# ---- retries ----------------------------------------------------------------------------
+# retry_backoff SECONDS COMMAND...: run COMMAND until it succeeds, for at most SECONDS in
+# all, waiting RETRY_FIRST_WAIT (default 5) s, then twice as long each time up to 30 s, plus
+# up to half as much again of jitter (members that failed together do not come back
+# together), between attempts. COMMAND exits 0 (done), 1 (worth another attempt) or anything
+# else (it never will be: stop). ATTEMPT holds the attempt's number, for COMMAND's messages.
+# Returns COMMAND's last status.
+retry_backoff() {
+    local budget="$1" deadline=$((SECONDS + $1)) wait="${RETRY_FIRST_WAIT:-5}" rc pause
+    shift
+    ATTEMPT=1
+    while :; do
+        rc=0; "$@" || rc=$?
+        (( rc == 1 )) || return "$rc"
+        pause=$((wait + RANDOM % (wait / 2 + 1)))
+        if (( SECONDS + pause >= deadline )); then
+            log "giving up after $ATTEMPT attempt(s) in ${budget}s"
+            return 1
+        fi
+        log "attempt $ATTEMPT failed: again in ${pause}s"
+        sleep "$pause"
+        ATTEMPT=$((ATTEMPT + 1)); wait=$((wait * 2 > 30 ? 30 : wait * 2))
+    done
+}
