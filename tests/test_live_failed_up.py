@@ -26,7 +26,7 @@ VICTIM = f"node{NODES}"
 
 
 def stop(member: str) -> None:
-    docker("stop", "--time", "1", docker_name(STACK, member))
+    docker("stop", "--time", "1", docker_name(STACK, member), check=False)
 
 
 def failed_up(stack) -> str:
@@ -39,11 +39,13 @@ def failed_up(stack) -> str:
         except EngineError as exc:
             outcome["error"] = str(exc)
 
+    def victim_up_or_run_over() -> bool:
+        return not runner.is_alive() or bool(docker("ps", "-q", "--filter", f"name=^{docker_name(STACK, VICTIM)}$"))
+
     runner = threading.Thread(target=up)
     runner.start()
     try:
-        names = lambda: docker("ps", "-q", "--filter", f"name=^{docker_name(STACK, VICTIM)}$")  # noqa: E731
-        eventually(names, wait=600, every=0.2, what=f"{VICTIM}'s container")
+        eventually(victim_up_or_run_over, wait=600, every=0.2, what=f"{VICTIM}'s container")
         stop(VICTIM)
     finally:
         runner.join()
