@@ -118,9 +118,10 @@ def preview(stack: Stack, figures: dict) -> None:
         raise StepFailed("preview", str(exc)) from None
 
 
-def cycle(n: int, added: int, wait: float) -> dict:
-    """One cycle at N nodes; its figures by step name."""
-    stack, figures = generated(STACK, n), {}
+def cycle(n: int, added: int, wait: float, figures: dict) -> dict:
+    """One cycle at N nodes; its figures by step name, filled in as the steps pass (so a
+    failed cycle still shows how far it got)."""
+    stack = generated(STACK, n)
     up(stack, "up", figures)
     verify("verify", wait, figures)
     preview(stack, figures)
@@ -158,17 +159,18 @@ def main() -> int:
     parser.add_argument("--keep-on-failure", action="store_true", help="leave the stack up after a failed step")
     args = parser.parse_args()
     print(__doc__, flush=True)
-    step = "clean start"
+    step, figures = "clean start", {}
     try:
         for n in args.nodes:
             clean_start(n)
             runs = []
             for i in range(1, args.cycles + 1):
-                step = f"N={n} cycle {i}"
-                runs.append(cycle(n, args.add, args.wait))
+                step, figures = f"N={n} cycle {i}", {}
+                runs.append(cycle(n, args.add, args.wait, figures))
                 print(line(f"N={n:3d} cycle {i}", runs[-1]), flush=True)
             print(line(f"N={n:3d} median of {len(runs)} cycle(s)", medians(runs)), flush=True)
     except StepFailed as exc:
+        print(line(f"{step}, steps passed", figures), flush=True)
         print(f"FAILED at {step}, {exc}", file=sys.stderr, flush=True)
         if not args.keep_on_failure:
             stack_for(STACK).destroy()  # the config the engine last ran: what is up
