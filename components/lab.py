@@ -37,7 +37,7 @@ from .mesh_join import MeshAccess, converge
 from .mesh_node import MeshNode, MeshNodeArgs
 from .mock_isp import MockIsp, MockIspArgs
 from .monitoring import Monitoring, MonitoringArgs, MonitoringLink
-from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs
+from .netmaker_server import IMAGE_KINDS, NetmakerServer, NetmakerServerArgs, objects_deleted_with
 from .rtr_cache import RtrCache, RtrCacheArgs
 
 
@@ -67,6 +67,7 @@ def build(plan: StackPlan) -> dict[str, Any]:
         ),
         control.opts(),
     )
+    pulumi.runtime.register_stack_transformation(objects_deleted_with(server.store))
     mesh = _mesh(plan, server, underlay)
     isps = _mock_isps(plan, stack, control, links, exchange)
     probe = _probe(plan, stack, exchange, control) if plan.probe else None

@@ -35,6 +35,7 @@ import pulumi_tls as tls
 from bgp4mesh import netmaker_env as ne
 from bgp4mesh.addressing import UnderlayPlan
 from bgp4mesh.config import Netmaker
+from bgp4mesh.providers.base import NetmakerResource
 
 from .docker_parts import docker_name, fixed_name, lab_network, labels
 
@@ -100,6 +101,9 @@ class NetmakerServer(pulumi.ComponentResource):
     """{api_url, master_key, ca_pem} for bgp4mesh.providers (secret)."""
     containers: pulumi.Output[dict]
     """Docker container names by role: mq, server, tls."""
+    store: docker.Volume
+    """The volume holding Netmaker's database: every object its API makes lives there
+    (see `objects_deleted_with`)."""
     ready: pulumi.Output[str]
     """JSON printed by the readiness check: seconds waited, /api/server/status, settings corrected."""
     broker_monitor: Optional[pulumi.Output[dict]]
@@ -264,7 +268,7 @@ class NetmakerServer(pulumi.ComponentResource):
         return self._container("mq", image, network, [], envs=envs, uploads=files, **extra)
 
     def _server(self, image, network, master_key: pulumi.Output[str], mq_password: pulumi.Output[str], mq) -> docker.Container:
-        data = docker.Volume(
+        data = self.store = docker.Volume(
             f"{self._name}-data",
             name=docker_name(self._stack, "netmaker-data"),
             labels=[docker.VolumeLabelArgs(**label) for label in labels(self._stack)],
@@ -329,3 +333,23 @@ class NetmakerServer(pulumi.ComponentResource):
             triggers=[c.id for c in containers],
             opts=pulumi.ResourceOptions(parent=self, depends_on=containers),
         )
+
+
+def objects_deleted_with(store: pulumi.Resource) -> pulumi.ResourceTransformation:
+    """A stack transformation: every Netmaker object (a resource of bgp4mesh.providers) is
+    deleted with `store`, the server's database volume, where the object lives.
+
+    Why: a `destroy` deletes the objects (members, their keys, gateways, the network)
+    before the server, and each through the API. When the server does not answer (stopped,
+    or swamped by a mesh that failed to come up), the first such delete fails, the engine
+    stops there, and every container, network and volume behind those objects stays. With
+    `deleted_with`, the engine skips their Delete calls whenever the store is deleted in the
+    same run (the objects go with it), so a destroy needs no answering server; removing one
+    member while the server stays still deletes its host on the server."""
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+        if not isinstance(args.resource, NetmakerResource):
+            return None
+        return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(deleted_with=store)))
+
+    return transform

@@ -34,6 +34,11 @@ from bgp4mesh.stack import PROJECT_DIR, stack_file, validate
 CACHE = Path(os.environ.get("BGP4MESH_CACHE", Path.home() / ".cache" / "bgp4mesh"))
 
 
+def ran_with(stack: str) -> Path:
+    """The config file the engine last ran `stack` with (Stack.config_file)."""
+    return CACHE / "stacks" / f"Pulumi.{stack}.yaml"
+
+
 class EngineError(RuntimeError):
     """A pulumi command failed; the message carries its last lines."""
 
@@ -97,7 +102,7 @@ class Stack:
         self.config = config if config is not None else yaml.safe_load(stack_file(name, project_dir).read_text())["config"]
         """`namespace:key` -> value, as under `config:` in a stack file."""
         self.env = environment()
-        self.config_file = CACHE / "stacks" / f"Pulumi.{name}.yaml"
+        self.config_file = ran_with(name)
         """What `--config-file` points at: written before every command (config may change)."""
         self._salt: str | None = None
 
@@ -168,8 +173,17 @@ class Stack:
         return validate({key.split(":", 1)[1]: value for key, value in self.config.items()})
 
     # -- what an operator runs --------------------------------------------------------------
-    def up(self, *extra: str) -> Result:
-        return self.run(*self._with_config("up", "--yes", "--skip-preview", *extra))
+    def up(self, *extra: str, event_log: Path | None = None) -> Result:
+        """`pulumi up`; with `event_log`, the engine's events written there, one JSON
+        object a line (harness.events reads them): the flag exists only with
+        PULUMI_DEBUG_COMMANDS set."""
+        if event_log is None:
+            return self.run(*self._with_config("up", "--yes", "--skip-preview", *extra))
+        plain, self.env = self.env, {**self.env, "PULUMI_DEBUG_COMMANDS": "true"}
+        try:
+            return self.run(*self._with_config("up", "--yes", "--skip-preview", "--event-log", str(event_log), *extra))
+        finally:
+            self.env = plain
 
     def preview(self, *extra: str, check: bool = True) -> Result:
         return self.run(*self._with_config("preview", *extra), check=check)

@@ -8,16 +8,23 @@ import argparse
 import json
 import sys
 
-from harness.engine import EngineError, Stack, available
+import yaml
+
+from bgp4mesh.stack import stack_file
+from harness.engine import EngineError, Stack, available, ran_with
 
 
 def stack_for(name: str) -> Stack:
-    """A shipped stack as it is, or staging (and its two-router variant) with the
-    simulation's values filled in."""
+    """A shipped stack as it is, staging (and its two-router variant) with the
+    simulation's values filled in, or a stack that exists only in the config the engine
+    last ran it with (a generated one, harness.generated: a bench or test that stopped
+    half-way leaves it for `down`)."""
     if name in ("staging", "staging-ha"):
         from harness import staging
 
         return staging.stack(name)
+    if not stack_file(name).exists() and ran_with(name).exists():
+        return Stack(name, yaml.safe_load(ran_with(name).read_text())["config"])
     return Stack(name)
 
 

@@ -497,3 +497,27 @@ def test_staging_with_monitoring_runs_prometheus_with_the_control_hosts_network_
     prep = {r.name: r.inputs["stdin"] for r in mocks.resources if r.name.endswith("-host-prep")}
     assert 'ip saddr 203.0.113.20 tcp dport 9586 accept' in prep["node-a-host-prep"]
     assert "9090" not in prep["control-host-prep"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "lab"])
+def test_netmaker_objects_are_deleted_with_the_servers_database(stack, monkeypatch):
+    """A destroy must not need an answering Netmaker (tests/test_live_failed_up.py): every
+    Netmaker object registers `deleted_with` the server's data volume, and nothing else does."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    registered = {}
+    original = MockMonitor.RegisterResource
+
+    def record(self, request):
+        registered[request.name] = (request.type, request.deletedWith)
+        return original(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", record)
+    run_stack(stack)
+    volume = next(n for n, (t, _) in registered.items() if n == "netmaker-data" and t == "docker:index/volume:Volume")
+    with_store = {n for n, (_, w) in registered.items() if w}
+    netmaker_objects = {n for n, (t, _) in registered.items() if t.startswith("pulumi-python:dynamic/bgp4mesh:")}
+    assert netmaker_objects and with_store == netmaker_objects, with_store ^ netmaker_objects
+    assert {w.rsplit("::", 1)[1] for n, (_, w) in registered.items() if w} == {volume}
+    assert "mesh-network" in netmaker_objects
+    assert {n.rsplit("-", 1)[1] for n in netmaker_objects} >= {"key", "member", "network"}

@@ -1,0 +1,59 @@
+"""Phases of an engine run, from its event log (`pulumi up --event-log FILE`): when the
+steps of a set of resources started and ended. The bench tells the join phase (every
+resource inside a MeshJoin: enrollment key, join, member, address gate) apart from the
+rest of an `up` this way, whatever resources the joins are made of.
+
+The engine stamps events in whole seconds, so a phase is known to about a second."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+JOIN_COMPONENT = "bgp4mesh:index:MeshJoin"
+
+
+@dataclass(frozen=True)
+class Phase:
+    start: int
+    end: int
+    steps: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
+def events(log: Path) -> list[dict]:
+    """The events the engine wrote, one JSON object a line."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def _urn(event: dict) -> Optional[str]:
+    for kind in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"):
+        if kind in event:
+            return event[kind]["metadata"]["urn"]
+    return None
+
+
+def phase(log: Path, member_of: Callable[[str], bool]) -> Optional[Phase]:
+    """From the first step start to the last step end of the resources whose URN
+    `member_of` accepts (steps that change nothing are left out); None if there were none."""
+    stamps, steps = [], 0
+    for event in events(log):
+        urn = _urn(event)
+        if urn is None or not member_of(urn):
+            continue
+        meta = next(iter(v for k, v in event.items() if k.endswith("Event")))["metadata"]
+        if meta.get("op") == "same":
+            continue
+        stamps.append(int(event["timestamp"]))
+        steps += "resourcePreEvent" in event
+    return Phase(min(stamps), max(stamps), steps) if stamps else None
+
+
+def in_joins(urn: str) -> bool:
+    """A resource inside a MeshJoin component (its type chain names the component)."""
+    return f"{JOIN_COMPONENT}$" in urn.split("::")[2]
