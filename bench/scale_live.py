@@ -5,7 +5,7 @@ stack with N mesh nodes on lab subnets of its own, harness.generated; node1 pinn
 rest unpinned):
   up       `pulumi up` from empty (images already built); the join phase is told apart
            from the engine's event log: first to last step of the resources inside the
-           MeshJoin components (enrollment keys, joins, members, address gates), ~1 s;
+           join resources of each member (enrollment keys, joins, members, address gates), ~1 s;
   verify   `python -m bgp4mesh verify` (every check retried up to --wait s), must pass;
   preview  `pulumi preview` on the up stack;
   memory   `docker stats --no-stream`: each mesh node's container, and the control plane's

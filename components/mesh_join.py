@@ -111,6 +111,8 @@ class MeshJoinArgs(TypedDict):
     """Join only once these completed (see bgp4mesh.plan's join order)."""
 
 
+JOIN_PARTS = ("key", "join", "member", "address-applied")
+"""The suffixes of a member's join resources (`<member>-<part>`): what a bench times as the join."""
 MESH_JOIN_TYPE = "bgp4mesh:index:MeshJoin"
 """The component the join's resources had for parent up to issue #18 (aliased, see MeshJoin)."""
 
@@ -143,7 +145,7 @@ class MeshJoin:
         # Made only now, so it lives seconds before its one use; the token reaches the
         # container only on the join's stdin, never its configuration (`docker inspect`).
         key = EnrollmentKey(
-            f"{name}-key",
+            f"{name}-{JOIN_PARTS[0]}",
             EnrollmentKeyArgs(
                 connection=access.connection,
                 networks=[access.network],
@@ -160,16 +162,16 @@ class MeshJoin:
         # a pin is set only once the node exists, so a gate after it waits for that address.
         gate = [] if args["pinned"] else ["addressed:{network}"]
         join = args["host"].run(
-            f"{name}-join",
+            f"{name}-{JOIN_PARTS[1]}",
             pulumi.Output.all(container.name, access.network).apply(lambda a: join_script(a[0], a[1], gate)),
             pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=list(args["join_after"]))),
             stdin=pulumi.Output.secret(key.token),
             triggers=[container.id],
         )
         member = MeshMember(
-            f"{name}-member",
+            f"{name}-{JOIN_PARTS[2]}",
             MeshMemberArgs(connection=access.connection, network=access.network, host_name=host_name, pinned_address=args["pinned"]),
             pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=[join])),
         )
-        self.ready = converge(f"{name}-address-applied", container, member.address, [], args["host"], member_of) if args["pinned"] else join
+        self.ready = converge(f"{name}-{JOIN_PARTS[3]}", container, member.address, [], args["host"], member_of) if args["pinned"] else join
         self.address, self.node_id = member.address, member.node_id

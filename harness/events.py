@@ -1,6 +1,6 @@
 """Phases of an engine run, from its event log (`pulumi up --event-log FILE`): when the
 steps of a set of resources started and ended. The bench tells the join phase (every
-resource inside a MeshJoin: enrollment key, join, member, address gate) apart from the
+member's join resources: enrollment key, join, member, address gate) apart from the
 rest of an `up` this way, whatever resources the joins are made of.
 
 The engine stamps events in whole seconds, so a phase is known to about a second."""
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-JOIN_COMPONENT = "bgp4mesh:index:MeshJoin"
+from components.mesh_join import JOIN_PARTS
 
 
 @dataclass(frozen=True)
@@ -55,5 +55,8 @@ def phase(log: Path, member_of: Callable[[str], bool]) -> Optional[Phase]:
 
 
 def in_joins(urn: str) -> bool:
-    """A resource inside a MeshJoin component (its type chain names the component)."""
-    return f"{JOIN_COMPONENT}$" in urn.split("::")[2]
+    """One of a member's join resources (components.mesh_join: `<member>-<part>`, under the
+    MeshNode or BorderRouter)."""
+    types, name = urn.split("::")[2], urn.rsplit("::", 1)[1]
+    owner = types.split("$")[-2] if "$" in types else ""
+    return owner in ("bgp4mesh:index:MeshNode", "bgp4mesh:index:BorderRouter") and name.endswith(tuple(f"-{p}" for p in JOIN_PARTS))

@@ -48,9 +48,11 @@ def _event(kind: str, op: str, urn: str, at: int) -> str:
     return json.dumps({"timestamp": at, kind: {"metadata": {"op": op, "urn": urn}}})
 
 
-JOIN = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:MeshNode$bgp4mesh:index:MeshJoin$command:local:Command::node2-join"
+JOIN = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:MeshNode$command:local:Command::node2-join"
+GATE = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:BorderRouter$command:local:Command::border-address-applied"
 CONTAINER = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:MeshNode$docker:index/container:Container::node2-netclient"
-KEY = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:MeshNode$bgp4mesh:index:MeshJoin$pulumi-python:dynamic/bgp4mesh:EnrollmentKey::node3-key"
+KEY = "urn:pulumi:s::bgp4mesh::bgp4mesh:index:MeshNode$pulumi-python:dynamic/bgp4mesh:EnrollmentKey::node3-key"
+CONVERGED = "urn:pulumi:s::bgp4mesh::command:local:Command::node2-converged"
 
 
 def test_join_phase_spans_the_steps_inside_mesh_joins(tmp_path):
@@ -61,11 +63,14 @@ def test_join_phase_spans_the_steps_inside_mesh_joins(tmp_path):
         _event("resourcePreEvent", "create", JOIN, 105),
         _event("resOutputsEvent", "create", CONTAINER, 106),
         _event("resOutputsEvent", "create", JOIN, 131),
+        _event("resourcePreEvent", "create", GATE, 132),
+        _event("resOutputsEvent", "create", GATE, 134),
+        _event("resourcePreEvent", "create", CONVERGED, 135),  # not a join resource
         _event("resourcePreEvent", "create", CONTAINER.replace("node2", "node9"), 140),
         json.dumps({"timestamp": 141, "summaryEvent": {}}),
     ]))
     phase = events.phase(log, events.in_joins)
-    assert (phase.start, phase.end, phase.seconds, phase.steps) == (105, 131, 26, 1)
+    assert (phase.start, phase.end, phase.seconds, phase.steps) == (105, 134, 29, 2)
     assert events.phase(log, lambda urn: False) is None
 
 
