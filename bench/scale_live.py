@@ -4,7 +4,7 @@ For each N of --nodes and each of --cycles cycles, on the generated stack `bench
 stack with N mesh nodes on lab subnets of its own, harness.generated; node1 pinned, the
 rest unpinned):
   up       `pulumi up` from empty (images already built); the join phase is told apart
-           from the engine's event log: first to last step of the resources inside the
+           from the engine's event log: first to last step of the
            join resources of each member (enrollment keys, joins, members, address gates), ~1 s;
   verify   `python -m bgp4mesh verify` (every check retried up to --wait s), must pass;
   preview  `pulumi preview` on the up stack;
