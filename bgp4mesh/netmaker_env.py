@@ -428,6 +428,12 @@ exec /usr/sbin/mosquitto -c {conf}
 """
 
 
+def mosquitto_pull_start(nm: Netmaker) -> str:
+    """The pulled eclipse-mosquitto's start script (MOSQUITTO_PULL_START) with its flavor's paths."""
+    fl = flavor(nm)
+    return MOSQUITTO_PULL_START.format(secret=MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, clients=fl.clients_passwd, conf=fl.mosquitto_conf)
+
+
 # --- readiness ----------------------------------------------------------------------
 
 READY_SCRIPT = (Path(__file__).parent / "netmaker_ready.py").read_text()

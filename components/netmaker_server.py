@@ -259,7 +259,7 @@ class NetmakerServer(pulumi.ComponentResource):
         extra: dict = {}
         if fl.images == "pull":  # eclipse-mosquitto: our start script makes the password files
             start = "/mosquitto/config/bgp4mesh-start.sh"
-            script = ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, clients=fl.clients_passwd, conf=fl.mosquitto_conf)
+            script = ne.mosquitto_pull_start(self._nm)
             files.append(docker.ContainerUploadArgs(file=start, content=script, executable=True))
             extra["entrypoints"] = ["/bin/sh", start]
         published = ne.monitor_ports(self._cp, bool(monitor))

@@ -155,7 +155,7 @@ def _files(nm: Netmaker, plan, password: str) -> dict[str, tuple[bytes, int]]:
         ne.MQ_PASSWORD_FILE: (password.encode(), 0o600),
     }
     if fl.images == "pull":
-        start = ne.MOSQUITTO_PULL_START.format(secret=ne.MQ_PASSWORD_FILE, passwd=fl.mosquitto_passwd, conf=fl.mosquitto_conf)
+        start = ne.mosquitto_pull_start(nm)
         files["/mosquitto/config/bgp4mesh-start.sh"] = (start.encode(), 0o755)
     return files
 
