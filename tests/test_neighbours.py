@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-
+from bench.scale import stack_with_nodes
 from bgp4mesh.neighbours import lab_neighbours, neighbour_warning
 from bgp4mesh.stack import plan_stack, raw_from_file
 
 
 def lab_with_nodes(n: int):
-    """The dev stack with `n` unpinned nodes on a /20 (as bench/scale.py builds it)."""
-    raw = copy.deepcopy(raw_from_file("dev")[0])
-    raw["mesh"]["range"] = "44.30.112.0/20"
-    raw["prefixes"] = ["44.30.112.0/20"]
-    raw["lab"]["underlay"] = "172.31.0.0/20"
-    raw["mesh"]["nodes"] = [{"name": f"node{i}"} for i in range(n)]
-    return plan_stack(raw)
+    """The dev stack with `n` unpinned nodes on a /20 (bench/scale.py's)."""
+    return plan_stack(stack_with_nodes(n))
 
 
 def cap(tmp_path, value: str):
