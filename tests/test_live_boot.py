@@ -131,15 +131,18 @@ def host() -> Iterator[str]:
 
 def units(*names: str) -> dict[str, dict[str, str]]:
     """systemd's record of this boot (PID 1 is new at every reboot) for each unit."""
-    props = "ActiveState,Result,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic,ExecMainStartTimestampMonotonic,InvocationID"
+    props = "ActiveState,Result,InactiveExitTimestampMonotonic,ActiveEnterTimestampMonotonic,ExecMainStartTimestampMonotonic,ExecMainStartTimestamp"
     blocks = run("systemctl", "show", "-p", props, *names).split("\n\n")
     return {n: dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for n, b in zip(names, blocks)}
 
 
-def said_by(record: dict[str, str]) -> str:
-    """What a unit's run of this boot wrote: its journal lines, by invocation (the journal
-    outlives reboots, and a container shares the machine's boot id)."""
-    return run("journalctl", "-o", "cat", f"_SYSTEMD_INVOCATION_ID={record['InvocationID']}")
+def said_by(unit: str, record: dict[str, str]) -> str:
+    """What a unit's run of this boot wrote: its journal lines since that run started (the
+    journal outlives reboots, and a container shares the machine's boot id). Matched by
+    unit, not invocation: journald stamps the unit from the output stream's header, while
+    the invocation id it looks up from the writer's cgroup, which a process that has
+    already exited no longer has (one CI run lost the line that way)."""
+    return run("journalctl", "-o", "cat", f"_SYSTEMD_UNIT={unit}", "--since", record["ExecMainStartTimestamp"])
 
 
 def input_policy() -> str:
@@ -188,7 +191,7 @@ def test_a_failed_host_prep_keeps_docker_down_and_the_host_closed(host):
     assert reboot() == "degraded"
     u = units(PREP, "docker.service")
     assert (u[PREP]["ActiveState"], u[PREP]["Result"]) == ("failed", "exit-code"), u[PREP]
-    eventually(lambda: "no interface uplink on host edge" in said_by(u[PREP]), 10, what="host-prep's reason in its journal")
+    eventually(lambda: "no interface uplink on host edge" in said_by(PREP, u[PREP]), 10, what="host-prep's reason in its journal")
     assert u["docker.service"]["ActiveState"] == "inactive", u["docker.service"]
     assert u["docker.service"]["ExecMainStartTimestampMonotonic"] == "0", "dockerd ran this boot"
     assert input_policy() == "drop"

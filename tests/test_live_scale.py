@@ -7,7 +7,6 @@ mock ISP's Internet test address; `destroy` leaves nothing behind. The bench
 
 from __future__ import annotations
 
-import os
 import time
 from ipaddress import ip_address
 
@@ -19,14 +18,6 @@ from bgp4mesh.verify import build_checks, mesh_ip, run_checks
 from harness.generated import generated, node_names
 from tests import plans
 from tests.live import leftovers
-
-# Opt-in until the cause below is fixed: in a full CI run a 30-node up failed because node13's
-# `converged` gate ran out (netclient on wireguard-go logged "could not configure netmaker
-# interface: read: wguser: errno=-98" while the machine was loaded), after passing alone.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("BGP4MESH_SCALE") != "1",
-    reason="opt-in (BGP4MESH_SCALE=1): a 30-node up failed once in a full CI run on a node's converge gate (issue #18)",
-)
 
 STACK = "scale"
 NODES = 30

@@ -169,3 +169,52 @@ def test_every_failing_member_is_named_within_one_budget():
     checks = [Check(f"mesh node{i}", down(f"node{i}")) for i in range(20)]
     assert run_checks(checks, wait=0.2, out=lines.append, workers=4) == 1
     assert sorted(lines[:-1]) == sorted(f"FAIL mesh node{i}: node{i} has no handshake" for i in range(20))
+
+
+# -- mesh pings, batched per node ---------------------------------------------------------------
+class _Member:
+    """A member container as `verify` asks it: its mesh address, and which addresses answer
+    its pings (one `sh -c` per round, its argv kept)."""
+
+    def __init__(self, name: str, address: str, answers: set[str] = frozenset()) -> None:
+        self.container, self.address, self.answers = name, address, set(answers)
+        self.pinged: list[list[str]] = []
+        self.address_reads = 0
+
+    def run(self, *cmd, timeout=20):
+        if cmd[:2] == ("ip", "-4"):
+            self.address_reads += 1
+            return subprocess.CompletedProcess(cmd, 0, f"9: netmaker    inet {self.address}/24 scope global netmaker", "")
+        assert cmd[:2] == ("sh", "-c") and cmd[3] == "ping-each", cmd
+        self.pinged.append(list(cmd[4:]))
+        return subprocess.CompletedProcess(cmd, 0, "".join(f"{a}\n" for a in cmd[4:] if a in self.answers), "")
+
+
+def test_mesh_pings_run_as_one_exec_per_node_and_name_every_peer_that_does_not_answer():
+    from bgp4mesh.verify import CheckFailed, HeldAddresses, _pings_from
+
+    peers = {f"node{i}": _Member(f"c{i}", f"44.30.127.{10 + i}") for i in (2, 3, 4)}
+    src = _Member("c1", "44.30.127.11", answers={"44.30.127.12"})
+    check = _pings_from(src, peers, HeldAddresses())
+    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 3: node3, node4"):
+        check()
+    src.answers.add("44.30.127.14")
+    with pytest.raises(CheckFailed, match=r"cannot reach 1 of 3: node3$"):
+        check()
+    src.answers.add("44.30.127.13")
+    assert check() == "all 3 answer"
+    # one exec per round, each pinging only those still silent; each address read once
+    assert src.pinged == [["44.30.127.12", "44.30.127.13", "44.30.127.14"], ["44.30.127.13", "44.30.127.14"], ["44.30.127.13"]]
+    assert [p.address_reads for p in peers.values()] == [1, 1, 1]
+
+
+def test_the_ping_script_reports_only_addresses_that_answered(tmp_path):
+    """PING_EACH itself, with a `ping` that answers one address only."""
+    from bgp4mesh.verify import PING_EACH
+
+    fake = tmp_path / "ping"
+    fake.write_text('#!/bin/sh\nfor a; do :; done\n[ "$a" = 192.0.2.1 ]\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    proc = subprocess.run(["sh", "-c", PING_EACH, "ping-each", "192.0.2.1", "192.0.2.2", "192.0.2.3"], env=env, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0 and proc.stdout.split() == ["192.0.2.1"], proc
