@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import cache
 from email.utils import parsedate_to_datetime
 from ipaddress import ip_address, ip_network
 from typing import Callable
@@ -73,26 +73,9 @@ def mesh_ip(t: Target) -> str:
     return found.group(1)
 
 
-class HeldAddresses:
-    """Each member's mesh address, read from its interface once it holds one: every check
-    that pings a member needs it, and a verify run of a 100-node mesh has thousands."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def of(self, t: Target) -> str:
-        with self._lock:
-            known = self._held.get(t.container)
-        if known is None:
-            known = mesh_ip(t)
-            with self._lock:
-                self._held[t.container] = known
-        return known
-
-
 def build_checks(plan: StackPlan, stack: str) -> list[Check]:
-    cfg, held = plan.model, HeldAddresses()
+    cfg = plan.model
+    held = cache(mesh_ip)  # a member's address, read once a run (a failed read is not kept)
     members = {m.member.name: target(plan, stack, m.member.name, m.member.host) for m in (*plan.routers, *plan.nodes)}
     checks: list[Check] = []
     for router in plan.routers:
@@ -135,7 +118,7 @@ def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Chec
     return checks
 
 
-def _upstream_ping_checks(plan: StackPlan, stack: str, held: HeldAddresses) -> list[Check]:
+def _upstream_ping_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
     """Each node to each upstream's Internet address and, from a mock ISP's test address, back."""
     isps = {i.name: i for i in plan.isps}
     checks: list[Check] = []
@@ -156,7 +139,7 @@ def _upstream_ping_checks(plan: StackPlan, stack: str, held: HeldAddresses) -> l
     return checks
 
 
-def _probe_checks(plan: StackPlan, stack: str, held: HeldAddresses) -> list[Check]:
+def _probe_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
     """The lab's Internet host: pings both ways and the AS path it sees to the own prefixes."""
     if plan.probe is None:
         return []
@@ -465,9 +448,9 @@ def _ping(src: Target, address: str, source: str | None = None) -> Callable[[], 
     return run
 
 
-def _ping_to_member(src: Target, dst: Target, held: HeldAddresses, source: str | None = None) -> Callable[[], str]:
+def _ping_to_member(src: Target, dst: Target, held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
     def run() -> str:
-        return _ping(src, held.of(dst), source)()
+        return _ping(src, held(dst), source)()
 
     return run
 
@@ -476,13 +459,13 @@ PING_EACH = 'for a in "$@"; do (ping -c 1 -W 1 -q "$a" >/dev/null 2>&1 && echo "
 """Ping every address given at once; print those that answered."""
 
 
-def _pings_from(src: Target, peers: dict[str, Target], held: HeldAddresses) -> Callable[[], str]:
+def _pings_from(src: Target, peers: dict[str, Target], held: Callable[[Target], str]) -> Callable[[], str]:
     """`src` reaches every peer's mesh address: one `docker exec` pings them all at once,
     and a retry pings only those that have not answered yet. Fails naming them."""
     left = dict(peers)
 
     def run() -> str:
-        wanted = {held.of(t): name for name, t in sorted(left.items())}
+        wanted = {held(t): name for name, t in sorted(left.items())}
         proc = src.run("sh", "-c", PING_EACH, "ping-each", *wanted)
         for address in proc.stdout.split():
             left.pop(wanted.get(address, ""), None)
