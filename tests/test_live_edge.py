@@ -21,6 +21,7 @@ from bgp4mesh.naming import docker_name
 from bgp4mesh.stack import load_file
 from bgp4mesh.docker_cli import docker
 from harness import sim
+from tests.live import eventually
 
 CFG = load_file("dev")
 PROBE = "198.51.100.1"  # the mock ISP's Internet test address (exempt from the lab's bogons)
@@ -189,3 +190,32 @@ def test_the_mesh_and_its_agents_still_work(dev_lab):
     for container in (BORDER, NODE1, NODE2):
         assert docker("exec", container, "iptables", "-w", "-S", "INPUT", "1").strip() == "-A INPUT -j BGP4MESH-INPUT"
     assert docker("exec", BORDER, "iptables", "-w", "-S", "FORWARD", "1").strip() == "-A FORWARD -j BGP4MESH-FORWARD"
+
+
+def _first_rule(container: str, chain: str) -> str:
+    return docker("exec", container, "iptables", "-w", "-S", chain, "1").strip()
+
+
+def _watcher_children(container: str) -> set[str]:
+    """What the edge watcher (its bash and subshells) runs right now, by command line."""
+    rows = [line.split(None, 2) for line in docker("top", container, "-eo", "pid,ppid,args").splitlines()[1:]]
+    watchers = {pid for pid, _, args in rows if "edge-firewall watch" in args}
+    return {args for pid, ppid, args in rows if ppid in watchers and pid not in watchers}
+
+
+def test_a_rule_put_ahead_of_the_edge_is_put_behind_it_on_the_change_itself(dev_lab):
+    """netclient inserts its rules at the top of INPUT on every start and peer update.
+    edge-firewall watch hears the change (xtables-monitor) and puts the edge's jump first
+    again; between changes it runs nothing (a 2 s poll cost each member about 1 % of a core)."""
+    rule = ["INPUT", "1", "-s", "192.0.2.99", "-j", "ACCEPT"]
+    docker("exec", NODE1, "iptables", "-w", "-I", *rule)
+    try:
+        eventually(lambda: _first_rule(NODE1, "INPUT") == "-A INPUT -j BGP4MESH-INPUT", wait=10, every=0.1)
+    finally:
+        docker("exec", NODE1, "iptables", "-w", "-D", rule[0], *rule[2:])
+    seen = []
+    for _ in range(12):
+        seen.append(_watcher_children(NODE1))
+        time.sleep(0.5)
+    assert all("xtables-monitor --event" in children for children in seen), seen
+    assert not any(args.startswith("sleep") for children in seen for args in children), seen
