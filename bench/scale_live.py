@@ -8,8 +8,9 @@ rest unpinned):
            join resources of each member (enrollment keys, joins, members, address gates), ~1 s;
   verify   `python -m bgp4mesh verify` (every check retried up to --wait s), must pass;
   preview  `pulumi preview` on the up stack;
-  memory   `docker stats --no-stream`: each mesh node's container, and the control plane's
-           (netmaker server, broker, TLS front);
+  memory   `docker stats --no-stream` on the up stack, at rest: each mesh node's container's
+           memory and CPU (% of one core, one sample), and the control plane's (netmaker
+           server, broker, TLS front);
   add      N+10 nodes (--add), `pulumi up` (join phase as above), then `verify` again;
   remove   back to N nodes, `pulumi up`;
   down     `pulumi destroy`, which must leave no labelled container, network or volume.
@@ -87,12 +88,17 @@ def mebibytes(usage: str) -> float:
 
 
 def memory(nodes: list[str], figures: dict) -> None:
-    """Median MiB of a mesh node's container, and the control plane's containers' sum."""
+    """Median MiB and CPU % of a mesh node's container, and the control plane's containers'
+    sums (CPU: % of one core, as `docker stats` samples it)."""
     try:
-        out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *docker_names(nodes + list(CONTROL_PLANE)))
-        used = {name: mebibytes(usage) for name, usage in (line.split("\t") for line in out.splitlines())}
+        out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}", *docker_names(nodes + list(CONTROL_PLANE)))
+        rows = [line.split("\t") for line in out.splitlines()]
+        used = {name: mebibytes(usage) for name, usage, _ in rows}
+        cpu = {name: float(share.rstrip("%")) for name, _, share in rows}
         figures["MiB per node"] = statistics.median(used[n] for n in docker_names(nodes))
         figures["MiB control plane"] = sum(used[n] for n in docker_names(list(CONTROL_PLANE)))
+        figures["CPU% per node"] = statistics.median(cpu[n] for n in docker_names(nodes))
+        figures["CPU% control plane"] = sum(cpu[n] for n in docker_names(list(CONTROL_PLANE)))
     except (DockerError, KeyError, ValueError) as exc:
         raise StepFailed("memory", f"{type(exc).__name__}: {exc}") from None
 
@@ -143,7 +149,7 @@ def clean_start(n: int) -> None:
 
 
 def line(label: str, figures: dict) -> str:
-    return f"{label}: " + ", ".join(f"{k} {v:.1f}{'' if k.startswith('MiB') else 's'}" for k, v in figures.items())
+    return f"{label}: " + ", ".join(f"{k} {v:.1f}{'' if k.startswith(('MiB', 'CPU%')) else 's'}" for k, v in figures.items())
 
 
 def medians(runs: list[dict]) -> dict:

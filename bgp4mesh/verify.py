@@ -128,12 +128,13 @@ def _upstream_ping_checks(plan: StackPlan, stack: str, held: Callable[[Target], 
             isp = target(plan, stack, up.name, router.spec.host) if s.kind == "mock" else None
             mock_probe = isps[up.name].test_address if isp is not None else None
             probe = str(up.probe) if up.probe is not None else mock_probe
+            if mock_probe and plan.nodes:
+                # An Internet host: the ISP's test address, not its link address (which is
+                # no route the mesh knows, as on the real Internet).
+                nodes = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
+                checks.append(Check(f"ping inbound {up.name} {mock_probe} -> every node", _pings_from(isp, nodes, held, source=mock_probe)))
             for node in plan.nodes:
                 node_t = target(plan, stack, node.name, node.member.host)
-                if mock_probe:
-                    # An Internet host: the ISP's test address, not its link address (which
-                    # is no route the mesh knows, as on the real Internet).
-                    checks.append(Check(f"ping inbound {up.name} {mock_probe} -> {node.name}", _ping_to_member(isp, node_t, held, source=mock_probe)))
                 if probe:
                     checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
     return checks
@@ -147,11 +148,11 @@ def _probe_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) ->
     checks: list[Check] = []
     probe_t = target(plan, stack, PROBE_NAME, cfg.netmaker.host)
     routed = plan.gateways.internet is not None or any(ip_address(probe) in r for v in plan.families for r in plan.egress[v])
-    for node in plan.nodes:
-        node_t = target(plan, stack, node.name, node.member.host)
-        checks.append(Check(f"ping inbound probe {probe} -> {node.name}", _ping_to_member(probe_t, node_t, held, source=probe)))
-        if routed:
-            checks.append(Check(f"ping outbound {node.name} -> probe {probe}", _ping(node_t, probe)))
+    nodes = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
+    if nodes:
+        checks.append(Check(f"ping inbound probe {probe} -> every node", _pings_from(probe_t, nodes, held, source=probe)))
+    if routed:
+        checks += [Check(f"ping outbound {name} -> probe {probe}", _ping(t, probe)) for name, t in nodes.items()]
     checks.append(Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t)))
     return checks
 
@@ -438,9 +439,9 @@ def _no_reusable_key(server: Target, network: str) -> Callable[[], str]:
     return run
 
 
-def _ping(src: Target, address: str, source: str | None = None) -> Callable[[], str]:
+def _ping(src: Target, address: str) -> Callable[[], str]:
     def run() -> str:
-        proc = src.run("ping", "-c", "1", "-W", "1", *(["-I", source] if source else []), address)
+        proc = src.run("ping", "-c", "1", "-W", "1", address)
         require(proc.returncode == 0, f"{src.container} cannot reach {address}")
         rtt = re.search(r"time=([\d.]+) ms", proc.stdout)
         return f"{address} answers ({rtt.group(1) if rtt else '?'} ms)"
@@ -448,25 +449,19 @@ def _ping(src: Target, address: str, source: str | None = None) -> Callable[[], 
     return run
 
 
-def _ping_to_member(src: Target, dst: Target, held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
-    def run() -> str:
-        return _ping(src, held(dst), source)()
-
-    return run
+PING_EACH = 'src=$1; shift; for a in "$@"; do (ping -c 1 -W 1 -q ${src:+-I "$src"} "$a" >/dev/null 2>&1 && echo "$a") & done; wait'
+"""Ping every address given after the source (empty: the route's) at once; print those that answered."""
 
 
-PING_EACH = 'for a in "$@"; do (ping -c 1 -W 1 -q "$a" >/dev/null 2>&1 && echo "$a") & done; wait'
-"""Ping every address given at once; print those that answered."""
-
-
-def _pings_from(src: Target, peers: dict[str, Target], held: Callable[[Target], str]) -> Callable[[], str]:
-    """`src` reaches every peer's mesh address: one `docker exec` pings them all at once,
-    and a retry pings only those that have not answered yet. Fails naming them."""
+def _pings_from(src: Target, peers: dict[str, Target], held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
+    """`src` (from `source`, else the route's address) reaches every peer's mesh address:
+    one `docker exec` pings them all at once, and a retry pings only those that have not
+    answered yet. Fails naming them."""
     left = dict(peers)
 
     def run() -> str:
         wanted = {held(t): name for name, t in sorted(left.items())}
-        proc = src.run("sh", "-c", PING_EACH, "ping-each", *wanted)
+        proc = src.run("sh", "-c", PING_EACH, "ping-each", source or "", *wanted)
         for address in proc.stdout.split():
             left.pop(wanted.get(address, ""), None)
         require(not left, f"{src.container} cannot reach {len(left)} of {len(peers)}: {', '.join(sorted(left))}")

@@ -179,6 +179,7 @@ class _Member:
     def __init__(self, name: str, address: str, answers: set[str] = frozenset()) -> None:
         self.container, self.address, self.answers = name, address, set(answers)
         self.pinged: list[list[str]] = []
+        self.sources: list[str] = []
         self.address_reads = 0
 
     def run(self, *cmd, timeout=20):
@@ -186,8 +187,9 @@ class _Member:
             self.address_reads += 1
             return subprocess.CompletedProcess(cmd, 0, f"9: netmaker    inet {self.address}/24 scope global netmaker", "")
         assert cmd[:2] == ("sh", "-c") and cmd[3] == "ping-each", cmd
-        self.pinged.append(list(cmd[4:]))
-        return subprocess.CompletedProcess(cmd, 0, "".join(f"{a}\n" for a in cmd[4:] if a in self.answers), "")
+        self.sources.append(cmd[4])
+        self.pinged.append(list(cmd[5:]))
+        return subprocess.CompletedProcess(cmd, 0, "".join(f"{a}\n" for a in cmd[5:] if a in self.answers), "")
 
 
 def test_mesh_pings_run_as_one_exec_per_node_and_name_every_peer_that_does_not_answer():
@@ -208,15 +210,44 @@ def test_mesh_pings_run_as_one_exec_per_node_and_name_every_peer_that_does_not_a
     # one exec per round, each pinging only those still silent; each address read once
     assert src.pinged == [["44.30.127.12", "44.30.127.13", "44.30.127.14"], ["44.30.127.13", "44.30.127.14"], ["44.30.127.13"]]
     assert [p.address_reads for p in peers.values()] == [1, 1, 1]
+    assert src.sources == ["", "", ""]  # the route's source address
 
 
-def test_the_ping_script_reports_only_addresses_that_answered(tmp_path):
-    """PING_EACH itself, with a `ping` that answers one address only."""
+def test_inbound_pings_from_an_internet_address_run_as_one_exec_from_that_address():
+    from functools import cache
+
+    from bgp4mesh.verify import _pings_from, mesh_ip
+
+    peers = {f"node{i}": _Member(f"c{i}", f"44.30.127.{10 + i}") for i in (1, 2)}
+    isp = _Member("isp", "", answers={"44.30.127.11", "44.30.127.12"})
+    assert _pings_from(isp, peers, cache(mesh_ip), source="198.51.100.1")() == "all 2 answer"
+    assert isp.sources == ["198.51.100.1"] and isp.pinged == [["44.30.127.11", "44.30.127.12"]]
+
+
+def test_the_ping_script_reports_only_addresses_that_answered_and_pings_from_the_source(tmp_path):
+    """PING_EACH itself, with a `ping` that answers one address only and logs its arguments."""
     from bgp4mesh.verify import PING_EACH
 
-    fake = tmp_path / "ping"
-    fake.write_text('#!/bin/sh\nfor a; do :; done\n[ "$a" = 192.0.2.1 ]\n')
+    fake, calls = tmp_path / "ping", tmp_path / "calls"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nfor a; do :; done\n[ "$a" = 192.0.2.1 ]\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    proc = subprocess.run(["sh", "-c", PING_EACH, "ping-each", "192.0.2.1", "192.0.2.2", "192.0.2.3"], env=env, capture_output=True, text=True, timeout=20)
-    assert proc.returncode == 0 and proc.stdout.split() == ["192.0.2.1"], proc
+    for source, option in (("", ""), ("198.51.100.1", "-I 198.51.100.1 ")):
+        calls.write_text("")
+        proc = subprocess.run(["sh", "-c", PING_EACH, "ping-each", source, "192.0.2.1", "192.0.2.2", "192.0.2.3"], env=env, capture_output=True, text=True, timeout=20)
+        assert proc.returncode == 0 and proc.stdout.split() == ["192.0.2.1"], proc
+        assert sorted(calls.read_text().splitlines()) == [f"-c 1 -W 1 -q {option}192.0.2.{i}" for i in (1, 2, 3)]
+
+
+def test_each_internet_address_pings_every_node_in_one_check():
+    """The HA lab: each mock ISP and the probe, one inbound check each (not one per node)."""
+    from bgp4mesh.stack import load_file
+    from bgp4mesh.verify import build_checks
+    from tests import plans
+
+    plan = plans.of(load_file("lab"))
+    names = [c.name for c in build_checks(plan, "lab")]
+    sources = [(i.name, i.test_address) for i in plan.isps] + [("probe", plan.probe.test_address)]
+    assert len(plan.nodes) > 1 and len(sources) == 3
+    assert sorted(n for n in names if n.startswith("ping inbound ")) == sorted(f"ping inbound {who} {at} -> every node" for who, at in sources)
+    assert sum(n.startswith("ping outbound ") for n in names) == len(plan.nodes) * len(sources)
