@@ -84,11 +84,13 @@ def build_checks(plan: StackPlan, stack: str) -> list[Check]:
     for name, t in members.items():
         checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t)))
     checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(plan, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
-    checks += _upstream_ping_checks(plan, stack, held) + _probe_checks(plan, stack, held) + _gateway_checks(plan, stack)
+    checks += _inbound_checks(plan, stack, held) + _probe_checks(plan, stack) + _gateway_checks(plan, stack)
+    internet = _internet_addresses(plan)
     for a in plan.nodes:
-        others = {b.name: members[b.name] for b in plan.nodes if b.name != a.name}
-        if others:
-            checks.append(Check(f"ping mesh {a.name} -> every other node", _pings_from(members[a.name], others, held)))
+        others: dict[str, Target | str] = {b.name: members[b.name] for b in plan.nodes if b.name != a.name}
+        if others or internet:
+            reached = ", ".join((["every other node"] if others else []) + list(internet))
+            checks.append(Check(f"ping {a.name} -> {reached}", _pings_from(members[a.name], {**others, **internet}, held)))
     return checks
 
 
@@ -118,43 +120,44 @@ def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Chec
     return checks
 
 
-def _upstream_ping_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
-    """Each node to each upstream's Internet address and, from a mock ISP's test address, back."""
+def _internet_addresses(plan: StackPlan) -> dict[str, str]:
+    """What every node must reach on the Internet through the border, by label: each
+    upstream's probe address (a mock ISP's test address unless one is set), and the lab's
+    probe where the mesh routes to it."""
     isps = {i.name: i for i in plan.isps}
-    checks: list[Check] = []
-    for router in plan.routers:
-        for s in router.sessions:
-            up = s.upstream
-            isp = target(plan, stack, up.name, router.spec.host) if s.kind == "mock" else None
-            mock_probe = isps[up.name].test_address if isp is not None else None
-            probe = str(up.probe) if up.probe is not None else mock_probe
-            if mock_probe and plan.nodes:
-                # An Internet host: the ISP's test address, not its link address (which is
-                # no route the mesh knows, as on the real Internet).
-                nodes = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
-                checks.append(Check(f"ping inbound {up.name} {mock_probe} -> every node", _pings_from(isp, nodes, held, source=mock_probe)))
-            for node in plan.nodes:
-                node_t = target(plan, stack, node.name, node.member.host)
-                if probe:
-                    checks.append(Check(f"ping outbound {node.name} -> {up.name} {probe}", _ping(node_t, probe)))
-    return checks
+    found: dict[str, str] = {}
+    for s in (s for router in plan.routers for s in router.sessions):
+        up = s.upstream
+        probe = str(up.probe) if up.probe is not None else isps[up.name].test_address if s.kind == "mock" else None
+        if probe:
+            found[f"{up.name} {probe}"] = probe
+    if plan.probe is not None:
+        probe = plan.probe.test_address
+        if plan.gateways.internet is not None or any(ip_address(probe) in r for v in plan.families for r in plan.egress[v]):
+            found[f"probe {probe}"] = probe
+    return found
 
 
-def _probe_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
-    """The lab's Internet host: pings both ways and the AS path it sees to the own prefixes."""
+def _inbound_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
+    """From each mock ISP's test address and the lab probe's (Internet hosts, not link
+    addresses, which are no route the mesh knows), every node's mesh address answers."""
+    if not plan.nodes:
+        return []
+    nodes: dict[str, Target | str] = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
+    hosts = {r.name: r.spec.host for r in plan.routers}  # a mock ISP runs beside its router
+    sources = {i.name: (target(plan, stack, i.name, hosts[i.router]), i.test_address) for i in plan.isps if i.test_address}
+    if plan.probe is not None:
+        sources["probe"] = (target(plan, stack, PROBE_NAME, plan.model.netmaker.host), plan.probe.test_address)
+    return [Check(f"ping inbound {who} {at} -> every node", _pings_from(t, nodes, held, source=at)) for who, (t, at) in sources.items()]
+
+
+def _probe_checks(plan: StackPlan, stack: str) -> list[Check]:
+    """The lab's Internet host: the AS path it sees to the own prefixes."""
     if plan.probe is None:
         return []
-    cfg, probe = plan.model, plan.probe.test_address
-    checks: list[Check] = []
+    cfg = plan.model
     probe_t = target(plan, stack, PROBE_NAME, cfg.netmaker.host)
-    routed = plan.gateways.internet is not None or any(ip_address(probe) in r for v in plan.families for r in plan.egress[v])
-    nodes = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
-    if nodes:
-        checks.append(Check(f"ping inbound probe {probe} -> every node", _pings_from(probe_t, nodes, held, source=probe)))
-    if routed:
-        checks += [Check(f"ping outbound {name} -> probe {probe}", _ping(t, probe)) for name, t in nodes.items()]
-    checks.append(Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t)))
-    return checks
+    return [Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t))]
 
 
 def _gateway_checks(plan: StackPlan, stack: str) -> list[Check]:
@@ -439,28 +442,18 @@ def _no_reusable_key(server: Target, network: str) -> Callable[[], str]:
     return run
 
 
-def _ping(src: Target, address: str) -> Callable[[], str]:
-    def run() -> str:
-        proc = src.run("ping", "-c", "1", "-W", "1", address)
-        require(proc.returncode == 0, f"{src.container} cannot reach {address}")
-        rtt = re.search(r"time=([\d.]+) ms", proc.stdout)
-        return f"{address} answers ({rtt.group(1) if rtt else '?'} ms)"
-
-    return run
-
-
 PING_EACH = 'src=$1; shift; for a in "$@"; do (ping -c 1 -W 1 -q ${src:+-I "$src"} "$a" >/dev/null 2>&1 && echo "$a") & done; wait'
 """Ping every address given after the source (empty: the route's) at once; print those that answered."""
 
 
-def _pings_from(src: Target, peers: dict[str, Target], held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
-    """`src` (from `source`, else the route's address) reaches every peer's mesh address:
-    one `docker exec` pings them all at once, and a retry pings only those that have not
-    answered yet. Fails naming them."""
+def _pings_from(src: Target, peers: dict[str, Target | str], held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
+    """`src` (from `source`, else the route's address) reaches every peer: a member's mesh
+    address or a fixed one. One `docker exec` pings them all at once, and a retry pings only
+    those that have not answered yet. Fails naming them."""
     left = dict(peers)
 
     def run() -> str:
-        wanted = {held(t): name for name, t in sorted(left.items())}
+        wanted = {(t if isinstance(t, str) else held(t)): name for name, t in sorted(left.items())}
         proc = src.run("sh", "-c", PING_EACH, "ping-each", source or "", *wanted)
         for address in proc.stdout.split():
             left.pop(wanted.get(address, ""), None)

@@ -55,7 +55,7 @@ def deployed():
 def test_verify_passes_over_ssh_and_outputs_name_every_address(deployed):
     proc = verify()
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ping outbound node-b -> transit 198.51.100.1" in proc.stdout and "FAIL" not in proc.stdout
+    assert "PASS ping node-b -> every other node, transit 198.51.100.1: all 2 answer" in proc.stdout and "FAIL" not in proc.stdout
     out = deployed.outputs
     assert out["mesh_nodes"]["node-a"] == "44.30.127.10"
     assert out["mesh_nodes"]["node-b"].startswith("44.30.127.")

@@ -224,6 +224,19 @@ def test_inbound_pings_from_an_internet_address_run_as_one_exec_from_that_addres
     assert isp.sources == ["198.51.100.1"] and isp.pinged == [["44.30.127.11", "44.30.127.12"]]
 
 
+def test_a_node_pings_fixed_internet_addresses_with_its_peers_and_names_the_silent_one():
+    from functools import cache
+
+    from bgp4mesh.verify import CheckFailed, _pings_from, mesh_ip
+
+    node2 = _Member("c2", "44.30.127.12")
+    src = _Member("c1", "44.30.127.11", answers={"44.30.127.12"})
+    check = _pings_from(src, {"node2": node2, "isp 198.51.100.1": "198.51.100.1"}, cache(mesh_ip))
+    with pytest.raises(CheckFailed, match=r"cannot reach 1 of 2: isp 198.51.100.1$"):
+        check()
+    assert src.pinged == [["198.51.100.1", "44.30.127.12"]]  # by name: "isp ..." sorts first
+
+
 def test_the_ping_script_reports_only_addresses_that_answered_and_pings_from_the_source(tmp_path):
     """PING_EACH itself, with a `ping` that answers one address only and logs its arguments."""
     from bgp4mesh.verify import PING_EACH
@@ -239,8 +252,9 @@ def test_the_ping_script_reports_only_addresses_that_answered_and_pings_from_the
         assert sorted(calls.read_text().splitlines()) == [f"-c 1 -W 1 -q {option}192.0.2.{i}" for i in (1, 2, 3)]
 
 
-def test_each_internet_address_pings_every_node_in_one_check():
-    """The HA lab: each mock ISP and the probe, one inbound check each (not one per node)."""
+def test_each_internet_address_pings_every_node_in_one_check_and_each_node_pings_them_all_in_one():
+    """The HA lab: each mock ISP and the probe, one inbound check each (not one per node);
+    each node, one check for the other nodes and the Internet addresses."""
     from bgp4mesh.stack import load_file
     from bgp4mesh.verify import build_checks
     from tests import plans
@@ -250,4 +264,6 @@ def test_each_internet_address_pings_every_node_in_one_check():
     sources = [(i.name, i.test_address) for i in plan.isps] + [("probe", plan.probe.test_address)]
     assert len(plan.nodes) > 1 and len(sources) == 3
     assert sorted(n for n in names if n.startswith("ping inbound ")) == sorted(f"ping inbound {who} {at} -> every node" for who, at in sources)
-    assert sum(n.startswith("ping outbound ") for n in names) == len(plan.nodes) * len(sources)
+    # each node: one check for every other node and each Internet address
+    internet = ", ".join(f"{who} {at}" for who, at in sources)
+    assert sorted(n for n in names if n.startswith("ping ") and not n.startswith("ping inbound ")) == sorted(f"ping {n.name} -> every other node, {internet}" for n in plan.nodes)
