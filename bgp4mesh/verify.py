@@ -82,7 +82,7 @@ def build_checks(plan: StackPlan, stack: str) -> list[Check]:
         checks += _router_checks(plan, stack, router)
     checks += rpki_checks(plan, stack)
     for name, t in members.items():
-        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t)))
+        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t, held)))
     checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(plan, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
     checks += _inbound_checks(plan, stack, held) + _probe_checks(plan, stack) + _gateway_checks(plan, stack)
     internet = _internet_addresses(plan)
@@ -374,14 +374,17 @@ def latest_handshakes(t: Target) -> dict[str, int]:
     return {key: int(ts) for key, ts in (line.split() for line in proc.stdout.splitlines() if line.strip())}
 
 
-def _handshakes(t: Target) -> Callable[[], str]:
+def _handshakes(t: Target, held: Callable[[Target], str]) -> Callable[[], str]:
+    """Every peer's handshake is recent; then the member's mesh address, read once here
+    (these checks run first, spread over the workers) for the ping checks that need it."""
+
     def run() -> str:
         rows = list(latest_handshakes(t).items())
         require(rows, f"{t.container} has no WireGuard peers")
         now = time.time()
         stale = [key[:8] for key, ts in rows if ts == 0 or now - ts > HANDSHAKE_FRESH_SECONDS]
         require(not stale, f"{len(stale)} of {len(rows)} peers without a recent handshake ({', '.join(stale)})")
-        return f"{len(rows)} peer(s)"
+        return f"{len(rows)} peer(s), holds {held(t)}"
 
     return run
 
