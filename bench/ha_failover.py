@@ -3,9 +3,9 @@ real Pulumi engine, with BFD and without it, in one run.
 
 For each configuration: the stack is brought up from empty (`pulumi destroy`, `pulumi up`,
 then `verify` until every check passes); then, --runs times each, a failure is injected while
-two ping trains run (50 ms interval, 20 s): one from the probe's Internet address to node1
-(traffic that starts on the Internet: in through BGP, back out through the egress), one from
-node1 to the probe (starts in the mesh). A train's loss window is its longest run of
+ping trains run (50 ms interval, 20 s), in each address family: from the probe's Internet
+address to node1 (traffic that starts on the Internet: in through BGP, back out through the
+egress), and from node1 to the probe (starts in the mesh); IPv4 and IPv6 side by side. A train's loss window is its longest run of
 unanswered requests times the interval. Failures, each repaired without `pulumi up`:
 
   router kill     `docker kill` border-a; repaired by `docker start`
@@ -46,7 +46,7 @@ from bgp4mesh.plan import build_plan  # noqa: E402
 from bgp4mesh.birdc import Target, protocols, routes  # noqa: E402
 from bgp4mesh.naming import docker_name  # noqa: E402
 from bgp4mesh.naming import bird_protocol  # noqa: E402
-from bgp4mesh.verify import EGRESS_FAILOVER, GSHUT, build_checks, run_checks, state_file  # noqa: E402
+from bgp4mesh.verify import EGRESS_FAILOVER, GSHUT, build_checks, mesh_ip, run_checks, state_file  # noqa: E402
 from bgp4mesh.waiting import until  # noqa: E402
 from bgp4mesh.docker_cli import docker  # noqa: E402
 from harness.engine import Stack  # noqa: E402
@@ -54,6 +54,9 @@ from tests.live import PingTrain, bird_time, container_started_at  # noqa: E402
 
 STACK = "lab"
 PROBE, NODE, NODE_IP, OWN = "192.0.2.1", "node1", "44.30.127.10", "44.30.127.0/24"
+PROBE6 = "2001:db8:1920::1"
+DIRECTIONS = ("in", "out", "in6", "out6")
+"""The trains: from the probe and from the node, in IPv4, then in IPv6."""
 INTERVAL, COUNT, LEAD = 0.05, 400, 3.0
 WIREGUARD = [["INPUT", "-p", "udp", "--dport", "51821", "-j", "DROP"], ["OUTPUT", "-p", "udp", "--sport", "51821", "-j", "DROP"]]
 
@@ -93,14 +96,21 @@ def preferred() -> bool:
     return state_file(t(NODE), EGRESS_FAILOVER).get("active") == "44.30.127.1" and best == bird_protocol("isp-a")
 
 
-def trains() -> tuple[PingTrain, PingTrain]:
-    return (PingTrain(name("probe"), NODE_IP, COUNT, INTERVAL, source=PROBE), PingTrain(name(NODE), PROBE, COUNT, INTERVAL))
+def trains() -> dict[str, PingTrain]:
+    """The trains by DIRECTIONS key (node1's v6 address is Netmaker's: read where it is held)."""
+    node6 = mesh_ip(t(NODE), 6)
+    return {
+        "in": PingTrain(name("probe"), NODE_IP, COUNT, INTERVAL, source=PROBE),
+        "out": PingTrain(name(NODE), PROBE, COUNT, INTERVAL),
+        "in6": PingTrain(name("probe"), node6, COUNT, INTERVAL, source=PROBE6),
+        "out6": PingTrain(name(NODE), PROBE6, COUNT, INTERVAL),
+    }
 
 
-def during(action) -> tuple[float, float, float]:
-    """(gap from the probe, gap from the node, seconds until the preferred paths hold again
-    or 0) for `action` run LEAD seconds into both trains."""
-    inbound, outbound = trains()
+def during(action) -> tuple[dict[str, float], float]:
+    """(each train's longest gap by direction, seconds until the preferred paths hold again
+    or 0) for `action` run LEAD seconds into the trains."""
+    running = trains()
     time.sleep(LEAD)
     started = time.monotonic()
     action()
@@ -108,7 +118,11 @@ def during(action) -> tuple[float, float, float]:
     if action.__name__.startswith("repair"):
         until(preferred, 60, every=0.1, retry_on=(Exception,))
         back = time.monotonic() - started
-    return inbound.result().window, outbound.result().window, back
+    return {d: train.result().window for d, train in running.items()}, back
+
+
+def shown(gaps: dict[str, float]) -> str:
+    return f"IPv4 {gaps['in']:.2f}s from the probe, {gaps['out']:.2f}s from the node; IPv6 {gaps['in6']:.2f}s / {gaps['out6']:.2f}s"
 
 
 def link(up: bool) -> None:
@@ -148,10 +162,10 @@ def drain(stack: Stack) -> int:
     stack.config["bgp4mesh:border_routers"][0]["maintenance"] = True
     stack.up()
     until(lambda: state_file(t(NODE), EGRESS_FAILOVER).get("active") == "44.30.127.2", 30, every=0.1, retry_on=(Exception,))
-    inbound, outbound = trains()
+    running = trains()
     time.sleep(LEAD)
     docker("stop", name("border-a"))
-    lost = inbound.result().lost + outbound.result().lost
+    lost = sum(train.result().lost for train in running.values())
     docker("start", name("border-a"))
     stack.config["bgp4mesh:border_routers"][0]["maintenance"] = False
     stack.up()
@@ -212,18 +226,19 @@ def run_configuration(label: str, config: dict, runs: int, only: str | None) -> 
     for what, breaks, repair in failures():
         if only and what != only:
             continue
-        samples = {"in": [], "out": [], "back_in": [], "back_out": [], "back": []}
+        samples: dict[str, list[float]] = {}
         for i in range(runs):
             check_configuration(bfd)
-            gap_in, gap_out, _ = during(breaks)
-            back_in, back_out, back = during(repair)
+            gaps, _ = during(breaks)
+            backs, back = during(repair)
             verify(stack)
-            for key, value in zip(samples, (gap_in, gap_out, back_in, back_out, back)):
-                samples[key].append(value)
-            print(f"{what} {i + 1}: loss {gap_in:.2f}s from the probe, {gap_out:.2f}s from the node; "
-                  f"failback loss {back_in:.2f}s / {back_out:.2f}s, preferred paths back after {back:.2f}s", flush=True)
-        print(f"{what}, median of {runs}: loss window from the probe {median(samples['in'])}, from the node {median(samples['out'])}; "
-              f"failback window {median(samples['back_in'])} / {median(samples['back_out'])}, preferred paths back after {median(samples['back'])}")
+            for key, value in [*gaps.items(), *((f"back_{d}", v) for d, v in backs.items()), ("back", back)]:
+                samples.setdefault(key, []).append(value)
+            print(f"{what} {i + 1}: loss {shown(gaps)}; failback loss {shown(backs)}; preferred paths back after {back:.2f}s", flush=True)
+        loss = {d: statistics.median(samples[d]) for d in DIRECTIONS}
+        failback = {d: statistics.median(samples[f"back_{d}"]) for d in DIRECTIONS}
+        print(f"{what}, median of {runs}: loss window {shown(loss)}; failback window {shown(failback)}; "
+              f"preferred paths back after {median(samples['back'])}")
     if only:
         return
     lost = [drain(stack) for _ in range(runs)]
@@ -244,8 +259,10 @@ def measure_once(stack: Stack) -> dict[str, float]:
     sample: dict[str, float] = {}
     for what, breaks, repair in failures():
         check_configuration(True)
-        sample[f"{what}: loss from the probe"], sample[f"{what}: loss from the node"], _ = during(breaks)
-        sample[f"{what}: failback from the probe"], sample[f"{what}: failback from the node"], sample[f"{what}: preferred paths back"] = during(repair)
+        gaps, _ = during(breaks)
+        backs, sample[f"{what}: preferred paths back"] = during(repair)
+        for d in DIRECTIONS:
+            sample[f"{what}: loss {d}"], sample[f"{what}: failback {d}"] = gaps[d], backs[d]
         verify(stack)
     sample["restart: Established"], sample["restart: announced normally"] = restart_convergence(stack)
     return sample

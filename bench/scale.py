@@ -31,7 +31,7 @@ from bgp4mesh.stack import raw_from_file  # noqa: E402
 
 def stack_with_nodes(n: int) -> dict:
     raw = copy.deepcopy(raw_from_file("dev")[0])
-    raw["prefixes"] = ["44.30.112.0/20"]
+    raw["prefixes"] = ["44.30.112.0/20", *(p for p in raw["prefixes"] if ":" in p)]  # dev's IPv6 block stays
     raw["mesh"]["range"] = "44.30.112.0/20"
     raw["lab"]["underlay"] = "172.31.0.0/20"
     raw["mesh"]["nodes"] = [{"name": f"node{i}"} for i in range(n)]

@@ -8,7 +8,7 @@ bridge gateway is placed on the highest address nobody in the config uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from .config import StackConfig
 from .problems import ConfigError, Problem
@@ -37,6 +37,9 @@ class LinkPlan:
     border_address: IPv4Address
     monitor_address: IPv4Address | None = None
     """Prometheus's address on the link (with `monitoring`): it scrapes the mock ISP there."""
+    subnet6: IPv6Network | None = None
+    """The link's IPv6 subnet (the upstream's link6): the network is dual-stack."""
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class UnderlayPlan:
     control_hosts: dict[str, IPv4Address]
     monitoring: IPv4Address | None = None
     """Prometheus and Alertmanager (with `monitoring`)."""
+    subnet6: IPv6Network | None = None
+    """lab.underlay6: the border routers' IPv6 iBGP addresses, at their IPv4 slots."""
+    gateway6: IPv6Address | None = None
+    routers6: dict[str, IPv6Address] | None = None
 
     @property
     def control_gateway(self) -> IPv4Address:
@@ -68,27 +75,36 @@ class ExchangePlan:
     gateway: IPv4Address
     isps: dict[str, IPv4Address]
     probe: IPv4Address | None
+    subnet6: IPv6Network | None = None
+    """lab.exchange6: the same slots in IPv6."""
+    gateway6: IPv6Address | None = None
+    isps6: dict[str, IPv6Address] | None = None
+    probe6: IPv6Address | None = None
 
 
-def bridge_gateway(subnet: IPv4Network, taken: set[IPv4Address]) -> IPv4Address | None:
-    """The highest host address of `subnet` that the config does not use."""
+def bridge_gateway(subnet, taken: set) -> IPv4Address | IPv6Address | None:
+    """The highest host address of `subnet` (IPv4 or IPv6) that the config does not use."""
+    kind = IPv4Address if subnet.version == 4 else IPv6Address
     for i in range(int(subnet.broadcast_address) - 1, int(subnet.network_address), -1):
-        if IPv4Address(i) not in taken:
-            return IPv4Address(i)
+        if kind(i) not in taken:
+            return kind(i)
     return None
 
 
 def link_plans(cfg: StackConfig) -> list[LinkPlan]:
-    by_subnet: dict[IPv4Network, set[IPv4Address]] = {}
+    by_subnet: dict = {}
     for u in cfg.upstreams:
         by_subnet.setdefault(u.link, set()).update({u.neighbor, u.local_address})
+        if u.link6 is not None:
+            by_subnet.setdefault(u.link6, set()).update({u.neighbor6, u.local_address6})
     plans, problems = [], []
     for i, u in enumerate(cfg.upstreams):
         gateway = bridge_gateway(u.link, by_subnet[u.link])
         monitor = bridge_gateway(u.link, by_subnet[u.link] | {gateway}) if gateway and cfg.monitoring else None
         if gateway is None or (cfg.monitoring and monitor is None):
             problems.append(Problem(f"upstreams[{i}].link", u.link, "no free address left for the lab's Docker bridge gateway and monitoring; use a /29 or larger"))
-        plans.append(LinkPlan(u.name, u.link, gateway, u.neighbor, u.local_address, monitor))
+        gateway6 = bridge_gateway(u.link6, by_subnet[u.link6]) if u.link6 is not None else None
+        plans.append(LinkPlan(u.name, u.link, gateway, u.neighbor, u.local_address, monitor, u.link6, gateway6))
     if problems:
         raise ConfigError(problems=problems)
     return plans
@@ -115,6 +131,8 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
     if problems:
         raise ConfigError(problems=problems)
     slot = lambda n: IPv4Address(base + n)  # noqa: E731
+    six = cfg.lab.underlay6
+    slot6 = lambda n: IPv6Address(int(six.network_address) + n)  # noqa: E731
     return UnderlayPlan(
         subnet,
         gateway,
@@ -124,6 +142,9 @@ def underlay_plan(cfg: StackConfig) -> UnderlayPlan:
         control,
         {k: IPv4Address(int(control.network_address) + v) for k, v in CONTROL_SLOTS.items()},
         slot(MONITORING_SLOT) if cfg.monitoring else None,
+        six,
+        _last_host6(six) if six else None,
+        {r.name: slot6(ROUTER_BASE + i) for i, r in enumerate(cfg.border_routers)} if six else None,
     )
 
 
@@ -148,12 +169,23 @@ def exchange_plan(cfg: StackConfig) -> ExchangePlan | None:
     wanted = len(mocks) + (cfg.lab.probe is not None)
     if base + wanted >= int(gateway):
         raise ConfigError(problems=[Problem("lab.exchange", subnet, f"too small for {len(mocks)} mock ISP(s), the probe and a bridge gateway; use a /{_fit(wanted + 3)} or larger")])
+    six = cfg.lab.exchange6
+    slot6 = lambda n: IPv6Address(int(six.network_address) + n)  # noqa: E731
     return ExchangePlan(
         subnet,
         gateway,
         {name: IPv4Address(base + 1 + i) for i, name in enumerate(mocks)},
         IPv4Address(base + 1 + len(mocks)) if cfg.lab.probe is not None else None,
+        six,
+        _last_host6(six) if six else None,
+        {name: slot6(1 + i) for i, name in enumerate(mocks)} if six else None,
+        slot6(1 + len(mocks)) if six and cfg.lab.probe is not None else None,
     )
+
+
+def _last_host6(subnet: IPv6Network) -> IPv6Address:
+    """A v6 lab network's bridge gateway: its last address but one, as in IPv4."""
+    return IPv6Address(int(subnet.broadcast_address) - 1)
 
 
 def _fit(count: int) -> int:

@@ -24,17 +24,18 @@ def probe(failover: Failover) -> "schema.Probe":
                         down_after=failover.down_after, up_after=failover.up_after)
 
 
-def router_config(protocols: Sequence[str], gateways: Sequence[tuple[str, str]], self_ip: Optional[str],
-                  mesh_range: Optional[str], failover: Failover) -> AgentConfig:
+def router_config(protocols: Sequence[str], gateways: Sequence[tuple[str, str, str]], self_ip: Optional[str],
+                  mesh_range: Optional[str], failover: Failover, mesh_range6: Optional[str] = None) -> AgentConfig:
     """A border router's: its eBGP sessions' BIRD protocols; with several routers, every
-    router as (mesh address, iBGP address) in the nodes' order, its own mesh address and
-    the mesh range."""
+    router as (mesh address, iBGP address, IPv6 iBGP address or "") in the nodes' order, its
+    own mesh address and the mesh ranges."""
     several = len(gateways) > 1
     router = schema.Router(
         bgp_protocols=tuple(protocols),
-        gateways=tuple(schema.Gateway(mesh=m, ibgp=i) for m, i in gateways) if several else (),
+        gateways=tuple(schema.Gateway(mesh=m, ibgp=i, ibgp6=i6) for m, i, i6 in gateways) if several else (),
         self_ip=(self_ip or "") if several else "",
         mesh_range=(mesh_range or "") if several else "",
+        mesh_range6=(mesh_range6 or "") if several else "",
     )
     return AgentConfig(probe=probe(failover), router=router)
 

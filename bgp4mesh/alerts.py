@@ -83,9 +83,11 @@ def plan_facts(plan: StackPlan) -> list[Fact]:
     own = _own_prefix_facts(plan)
     facts += own
     facts += [
-        Fact(metrics.FACT_UPSTREAM_OWN_PREFIXES, {metrics.TARGET_UPSTREAM: isp.name, "name": isp.session.peer, **f.labels}, f.value)
+        Fact(metrics.FACT_UPSTREAM_OWN_PREFIXES, {metrics.TARGET_UPSTREAM: isp.name, "name": s.peer, **f.labels}, f.value)
         for isp in plan.isps
+        for s in isp.sessions
         for f in own
+        if f.labels["ip_version"] == str(s.version)
     ]
     facts += [Fact(metrics.FACT_MESH_MEMBER, {"member": m.name}) for m in (*plan.routers, *plan.nodes)]
     return facts
@@ -99,7 +101,7 @@ def _router_facts(plan: StackPlan, router: RouterPlan) -> list[Fact]:
         session = {**at, "name": s.protocol, "peer": s.upstream.name}
         facts += [Fact(metrics.FACT_BGP_SESSION, session), Fact(metrics.FACT_IMPORT_LIMIT, session, s.upstream.max_prefixes)]
         if s.upstream.bfd:
-            facts.append(Fact(metrics.FACT_BFD_SESSION, {**at, "ip": str(s.upstream.neighbor), "peer": s.upstream.name}))
+            facts.append(Fact(metrics.FACT_BFD_SESSION, {**at, "ip": str(s.neighbor), "peer": s.upstream.name}))
     for p in router.ibgp:
         facts.append(Fact(metrics.FACT_BGP_SESSION, {**at, "name": p.protocol, "peer": p.router}))
         if plan.model.policy.ibgp_bfd:

@@ -143,16 +143,19 @@ def tag_only_warnings(cfg: StackConfig) -> list[str]:
 
 def summary(stack: str, plan: StackPlan) -> str:
     cfg = plan.model
+    own = sorted({p.version for p in cfg.prefixes})
+    longest = ", ".join(f"/{cfg.policy.length_range(v)[1]}" for v in own)
     lines = [
         f"stack {stack}: valid",
-        f"  AS {cfg.asn} announcing {', '.join(str(p) for p in cfg.prefixes)} (IPv{'/'.join(map(str, plan.families))})",
-        f"  policy: bogon filter {'on' if cfg.policy.bogon_filter else 'OFF'}, max /{cfg.policy.max_prefix_length_v4}, "
+        f"  AS {cfg.asn} announcing {', '.join(str(p) for p in cfg.prefixes)} (IPv{'/'.join(map(str, own))})",
+        f"  policy: bogon filter {'on' if cfg.policy.bogon_filter else 'OFF'}, max {longest}, "
         f"path <= {cfg.policy.max_as_path_length}, hold {cfg.policy.timers.hold}s",
     ]
     for r in plan.routers:
         lines += _router_lines(r)
     egress = ["the Internet (*)"] * cfg.mesh.internet_gateway + [str(x) for v in plan.families for x in plan.egress[v]]
-    lines.append(f"  mesh {cfg.mesh.network} on {cfg.mesh.range}, egress {', '.join(egress) or 'none'}")
+    ranges = f"{cfg.mesh.range}" + (f" and {cfg.mesh.range6}" if cfg.mesh.range6 else "")
+    lines.append(f"  mesh {cfg.mesh.network} on {ranges}, egress {', '.join(egress) or 'none'}")
     if len(plan.gateways.egress) > 1:
         lines.append(f"    gateways in order: {', '.join(plan.member_name(a) for a in plan.gateways.egress)}")
     for m in (x.member for x in (*plan.routers, *plan.nodes)):
@@ -187,7 +190,7 @@ def _router_lines(r: RouterPlan) -> list[str]:
         extra = f", local-pref {u.local_pref}" + (f", prepend {u.prepend}" if u.prepend else "")
         extra += f", BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}" if u.bfd else ""
         lines.append(
-            f"    session {u.name} ({s.kind}, BIRD {s.protocol}): {u.local_address} -> {u.neighbor} AS {u.asn}, "
+            f"    session {u.name} ({s.kind}, BIRD {s.protocol}): {s.local_address} -> {s.neighbor} AS {u.asn}, "
             f"max {u.max_prefixes} prefixes ({u.limit_action}){extra}"
         )
     lines += [f"    iBGP {p.router} ({p.protocol}): -> {p.address}" for p in r.ibgp]

@@ -23,6 +23,7 @@ from .problems import ConfigError, Problem, problem
 from .scalars import (
     Address,
     Address4,
+    Address6,
     AdminUser,
     Asn,
     Digest,
@@ -44,6 +45,7 @@ from .scalars import (
     Pem,
     Prefix,
     Prefix4,
+    Prefix6,
     RouterId,
     SshUser,
     U32,
@@ -303,10 +305,12 @@ class MockIsp(Strict):
 
     router_id: Optional[RouterId] = None
     """Defaults to the ISP's address on the link."""
-    announce: list[Prefix4] = Field([], max_length=MAX_ITEMS)
-    """Prefixes it originates; the first address of each answers ping."""
+    announce: list[Prefix] = Field([], max_length=MAX_ITEMS)
+    """Prefixes it originates (IPv6 ones over the upstream's IPv6 session); the first
+    address of each answers ping."""
     default_route: bool = True
-    """Also announce 0.0.0.0/0, as a real transit upstream would."""
+    """Also announce the default route (0.0.0.0/0, and ::/0 over an IPv6 session), as a
+    real transit upstream would."""
     honor_graceful_shutdown: bool = True
     """Routes tagged 65535:0 (RFC 8326) get local-pref 0 here, as at an ISP that honors
     a drain; off, only the drain's prepends move its traffic."""
@@ -323,6 +327,14 @@ class Upstream(Strict):
     """The ISP's address on the link."""
     local_address: Address4
     """The border router's address on the link."""
+    link6: Optional[Prefix6] = None
+    """IPv6 on the same link: a second session, IPv6 routes only, between neighbor6 and
+    local_address6 (one session per address family, as upstreams expect). With it, both
+    addresses are required; without it, this upstream carries IPv4 only."""
+    neighbor6: Optional[Address6] = None
+    """The ISP's IPv6 address on link6."""
+    local_address6: Optional[Address6] = None
+    """The border router's IPv6 address on link6."""
     router: Optional[Name] = None
     """Border router holding the session; defaults to the first one."""
     max_prefixes: Int = Field(ge=1, le=U32)
@@ -378,18 +390,37 @@ class Upstream(Strict):
             found.append(Problem("mock", "...", "only an upstream of kind mock has mock ISP settings"))
         if self.kind == "mock" and self.interface is not None:
             found.append(Problem("interface", self.interface, "a mock ISP's link is a lab network; only a real upstream names a host interface"))
-        for field in ("neighbor", "local_address"):
-            addr = getattr(self, field)
-            if addr not in self.link:
-                found.append(Problem(field, addr, f"not inside link {self.link}"))
-            elif addr in (self.link.network_address, self.link.broadcast_address):
-                found.append(Problem(field, addr, f"the network or broadcast address of link {self.link}"))
-        if self.neighbor == self.local_address:
-            found.append(Problem("local_address", self.local_address, "same address as neighbor"))
+        for suffix in ("", "6"):
+            found += self._on_link(suffix)
         if self.max_received is not None and self.max_received < self.max_prefixes:
             found.append(Problem("max_received", self.max_received, f"below max_prefixes {self.max_prefixes}: received routes include the accepted ones"))
         _raise(found)
         return self
+
+    def _on_link(self, suffix: str) -> list[Problem]:
+        """The family's two addresses on its link (suffix '' IPv4, '6' IPv6): all three
+        fields or, for IPv6, none of them."""
+        link, keys = getattr(self, "link" + suffix), ("neighbor" + suffix, "local_address" + suffix)
+        if link is None:
+            return [Problem(k, getattr(self, k), "needs link6, the IPv6 peering subnet") for k in keys if getattr(self, k) is not None]
+        found = []
+        for key in keys:
+            addr = getattr(self, key)
+            if addr is None:
+                found.append(problem(key, f"required with link{suffix} {link}"))
+            elif addr not in link:
+                found.append(Problem(key, addr, f"not inside link{suffix} {link}"))
+            elif addr == link.network_address or (link.version == 4 and addr == link.broadcast_address):
+                found.append(Problem(key, addr, f"the network or broadcast address of link{suffix} {link}"))
+        first, second = (getattr(self, k) for k in keys)
+        if first is not None and first == second:
+            found.append(Problem(keys[1], second, f"same address as {keys[0]}"))
+        return found
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The address families it has sessions for: IPv4 always, IPv6 with link6."""
+        return (4, 6) if self.link6 is not None else (4,)
 
     @property
     def receive_limit(self) -> int:
@@ -414,6 +445,9 @@ class BorderRouter(Strict):
     """Where the other border routers reach this one for iBGP (a link they share, the
     session is `direct`). A lab uses the router's underlay address; required on real
     hosts when there are several routers."""
+    ibgp_address6: Optional[Address6] = None
+    """The same for the IPv6 iBGP session (one per family), needed on real hosts with
+    several routers and IPv6 sessions. A lab uses the router's lab.underlay6 address."""
     maintenance: bool = False
     """Drain before maintenance: announce with the graceful-shutdown community and
     `policy.drain_prepend` prepends, and stop being an egress gateway, so traffic moves
@@ -558,15 +592,19 @@ class Probe(Strict):
     prefix: Prefix4
     """Must pass the border's import policy (a lab exempts RFC 5737 test nets); add it to
     mesh.egress_ranges for nodes to reach it."""
+    prefix6: Optional[Prefix6] = None
+    """Its IPv6 test prefix, announced over the exchange's IPv6 sessions (lab.exchange6)."""
 
 
 LAB_RTR_SLOT = 5
 """A lab's default RTR cache: this many addresses into lab.underlay (free in its plan)."""
 RTR_CACHE_NAME = "rtr-cache-{n}"
 """The container name of a lab's n-th RTR cache."""
-FAMILIES = (4,)
-"""The address families bgp4mesh deploys (IP versions). `check` refuses a value of another
-family rather than let the program drop it."""
+FAMILIES = (4, 6)
+"""The address families bgp4mesh announces and peers in (IP versions)."""
+MESH_FAMILIES = (4, 6)
+"""The address families the mesh carries (members' addresses, egress, the edge firewall).
+`check` refuses a mesh value of another family rather than let the program drop it."""
 
 
 class RtrCache(Strict):
@@ -631,9 +669,14 @@ class Lab(Strict):
 
     underlay: Prefix4 = ip_network("172.31.0.0/24")
     """Docker network standing in for the Internet between hosts (control plane, WireGuard)."""
+    underlay6: Optional[Prefix6] = None
+    """IPv6 on the underlay: border routers hold addresses there (the same slots as in
+    `underlay`) for their IPv6 iBGP sessions; needed with several routers and IPv6 sessions."""
     exchange: Optional[Prefix4] = None
     """A LAN where the mock ISPs peer with each other (eBGP, every pair) and with the probe;
     None: the mock ISPs only know their border router."""
+    exchange6: Optional[Prefix6] = None
+    """IPv6 on the exchange: the mock ISPs and the probe peer over IPv6 too (same slots)."""
     probe: Optional[Probe] = None
     """A host on the Internet beyond the mock ISPs (needs `exchange`)."""
     roas: list[Roa] = Field([], max_length=MAX_NODES)

@@ -87,7 +87,7 @@ def picture(plan: StackPlan, seen: Optional[Observed] = None) -> Picture:
         Node(node_id("netmaker", "netmaker"), "netmaker", ("Netmaker control plane", cfg.netmaker.domain, f"host {cfg.netmaker.host}"), True),
         Node(node_id("mesh", cfg.mesh.network), "mesh", (f"mesh {cfg.mesh.network}", str(cfg.mesh.range)), True),
         *(Node(node_id("node", n.name), "node", (n.name, _mesh_address(n.member), f"host {n.member.host}"), True) for n in plan.nodes),
-        *(_upstream_node(s) for r in plan.routers for s in r.sessions),
+        *(_upstream_node(s) for r in plan.routers for s in r.sessions if s.version == 4),
         *_lab_internet(plan),
     )
     edges = (*_sessions(plan, seen), *_ibgp(plan, seen), *_mesh_edges(plan), *_exchange_edges(plan))
@@ -129,27 +129,28 @@ def _sessions(plan: StackPlan, seen: Optional[Observed]) -> list[Edge]:
     for r in plan.routers:
         for s in r.sessions:
             u = s.upstream
-            parts = ["eBGP", f"local-pref {u.local_pref}"]
+            parts = ["eBGP" if s.version == 4 else f"eBGP IPv{s.version}", f"local-pref {u.local_pref}"]
             parts += [f"prepend {len(s.as_path) - 1}"] if len(s.as_path) > 1 else []
             parts += [f"BFD {u.bfd.interval_ms} ms x {u.bfd.multiplier}"] if u.bfd else []
             edge = Edge(node_id("router", r.name), node_id("upstream", u.name), "ebgp", ", ".join(parts))
-            bfd = str(u.neighbor) if u.bfd else None
+            bfd = str(s.neighbor) if u.bfd else None
             edges.append(edge if seen is None else _observed(edge, [_end_state(seen, r.name, s.protocol, bfd)]))
     return edges
 
 
 def _ibgp(plan: StackPlan, seen: Optional[Observed]) -> list[Edge]:
-    """One edge per pair of routers that peer (the plan lists each session from both ends);
-    live, healthy only when both ends show it Established (and BFD Up)."""
+    """One edge per pair of routers that peer and address family (the plan lists each
+    session from both ends); live, healthy only when both ends show it Established (and BFD Up)."""
     bfd = plan.model.policy.ibgp_bfd is not None
-    drawn: set[frozenset[str]] = set()
+    drawn: set[tuple[frozenset[str], int]] = set()
     edges = []
     for r in plan.routers:
         for peer in r.ibgp:
-            pair = frozenset((r.name, peer.router))
+            pair = (frozenset((r.name, peer.router)), peer.version)
             if pair not in drawn:
                 drawn.add(pair)
-                edge = Edge(node_id("router", r.name), node_id("router", peer.router), "ibgp", "iBGP, BFD" if bfd else "iBGP")
+                kind = "iBGP" if peer.version == 4 else f"iBGP IPv{peer.version}"
+                edge = Edge(node_id("router", r.name), node_id("router", peer.router), "ibgp", f"{kind}, BFD" if bfd else kind)
                 if seen is not None:
                     ends = [(r.name, peer), (peer.router, _reverse(plan, r.name, peer))]
                     edge = _observed(edge, [_end_state(seen, n, p.protocol, str(p.address) if bfd else None, n) for n, p in ends])
@@ -158,8 +159,8 @@ def _ibgp(plan: StackPlan, seen: Optional[Observed]) -> list[Edge]:
 
 
 def _reverse(plan: StackPlan, router: str, peer: IbgpPeer) -> IbgpPeer:
-    """The same iBGP session as the peer lists it."""
-    return next(p for p in plan.router(peer.router).ibgp if p.router == router)
+    """The same iBGP session (and family) as the peer lists it."""
+    return next(p for p in plan.router(peer.router).ibgp if p.router == router and p.version == peer.version)
 
 
 def _end_state(seen: Observed, router: str, protocol: str, bfd: Optional[str], who: str = "") -> tuple[bool, str]:

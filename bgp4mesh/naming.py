@@ -20,10 +20,11 @@ def bird_symbol(kind: str, name: str) -> str:
     return f"{kind}_{name.replace('-', '_')}"
 
 
-def bird_protocol(name: str) -> str:
-    """The BGP protocol's name in BIRD (and birdc) for an upstream on the border,
-    or for a border router on its mock ISP: `peer_<name>`, e.g. 'isp-a' -> 'peer_isp_a'."""
-    return bird_symbol("peer", name)
+def bird_protocol(name: str, version: int = 4) -> str:
+    """The BGP protocol's name in BIRD (and birdc) for an upstream on the border, or for a
+    border router on its mock ISP: `peer_<name>` for the IPv4 session, e.g. 'isp-a' ->
+    'peer_isp_a', and `peer6_<name>` for the IPv6 one (one session per family)."""
+    return bird_symbol("peer" if version == 4 else f"peer{version}", name)
 
 
 def roa_table(version: int) -> str:

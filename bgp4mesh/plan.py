@@ -11,13 +11,13 @@ network too small, an address clash) is a ConfigError with its key path, like th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_interface
 from itertools import islice
 from typing import Optional, Union
 
 from .agent_config import AgentConfig, node_config, router_config
 from .addressing import ExchangePlan, LinkPlan, UnderlayPlan, exchange_plan, link_plans, underlay_plan
-from .config import FAMILIES, LAB_RTR_SLOT, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
+from .config import FAMILIES, LAB_RTR_SLOT, MESH_FAMILIES, RTR_CACHE_NAME, BorderRouter, MeshNode, RtrCache, StackConfig, Upstream
 from .edge_rules import EdgePlan, Service, edge_plan
 from .host_plan import HostPlan, host_plan
 from .monitoring import MonitoringPlan, exporter_ports, monitoring_plan, scraper as scrape_source
@@ -27,6 +27,7 @@ from .naming import bird_protocol, bird_symbol
 from .problems import ConfigError, Problem
 
 Network = Union[IPv4Network, IPv6Network]
+Address = Union[IPv4Address, IPv6Address]
 
 RENDERED_FROM = frozenset({"asn", "prefixes", "policy", "upstreams", "border_routers", "rpki"})
 """Top-level config keys the BIRD configs are rendered from: if any came in secret, the
@@ -35,9 +36,12 @@ rendered files are secret too."""
 
 @dataclass(frozen=True)
 class Session:
-    """One eBGP session of a border router."""
+    """One eBGP session of a border router: one per upstream and address family, each
+    carrying the routes of its own family only."""
 
     upstream: Upstream
+    version: int
+    """Its address family (IP version): its neighbor, its routes, its own prefixes."""
     protocol: str
     """Its BIRD protocol on the router (and the router's on the mock ISP is `peer`)."""
     peer: str
@@ -51,12 +55,23 @@ class Session:
     def kind(self) -> str:
         return self.upstream.kind
 
+    @property
+    def neighbor(self) -> Address:
+        return self.upstream.neighbor if self.version == 4 else self.upstream.neighbor6
+
+    @property
+    def local_address(self) -> Address:
+        return self.upstream.local_address if self.version == 4 else self.upstream.local_address6
+
 
 @dataclass(frozen=True)
 class IbgpPeer:
+    """An iBGP session with another border router: one per address family."""
+
     router: str
     protocol: str
-    address: IPv4Address
+    address: Address
+    version: int = 4
 
 
 @dataclass(frozen=True)
@@ -108,20 +123,37 @@ class IspPlan:
     """A lab's mock ISP standing in for one upstream."""
 
     session: Session
+    """Its IPv4 session with the border router."""
+    session6: Optional[Session]
+    """Its IPv6 session (the upstream has link6)."""
     router: str
     """The border router it peers with."""
     router_id: IPv4Address
     loopbacks: tuple[str, ...]
-    """Its Internet test addresses (/32 on lo, the first of each announced prefix)."""
+    """Its Internet test addresses (/32 or /128 on lo, the first of each announced prefix)."""
     exchange_address: Optional[IPv4Address]
+    exchange_address6: Optional[IPv6Address] = None
 
     @property
     def name(self) -> str:
         return self.session.upstream.name
 
     @property
+    def exchange_addresses(self) -> dict[int, Address]:
+        """Its address on the exchange per family (lab.exchange, lab.exchange6)."""
+        return {v: a for v, a in ((4, self.exchange_address), (6, self.exchange_address6)) if a is not None}
+
+    @property
+    def sessions(self) -> tuple[Session, ...]:
+        return (self.session,) + ((self.session6,) if self.session6 else ())
+
+    def test_address_of(self, version: int) -> Optional[str]:
+        """Its first Internet test address of the family, if it announces one."""
+        return next((a.split("/")[0] for a in self.loopbacks if ip_interface(a).version == version), None)
+
+    @property
     def test_address(self) -> Optional[str]:
-        return self.loopbacks[0].split("/")[0] if self.loopbacks else None
+        return self.test_address_of(4)
 
 
 @dataclass(frozen=True)
@@ -131,6 +163,17 @@ class ProbePlan:
     asn: int
     address: IPv4Address
     test_address: str
+    address6: Optional[IPv6Address] = None
+    """Its address on lab.exchange6."""
+    test_address6: Optional[str] = None
+    """The first address of probe.prefix6 (on lo; answers ping)."""
+
+    @property
+    def addresses(self) -> dict[int, Address]:
+        return {v: a for v, a in ((4, self.address), (6, self.address6)) if a is not None}
+
+    def test_address_of(self, version: int) -> Optional[str]:
+        return self.test_address if version == 4 else self.test_address6
 
 
 @dataclass(frozen=True)
@@ -139,8 +182,9 @@ class Gateways:
 
     egress: tuple[str, ...]
     """Routers with a pinned mesh address: the nodes' egress-failover order."""
-    health: tuple[tuple[str, str], ...]
-    """(mesh address, iBGP address) of each router border-health forwards to (several routers)."""
+    health: tuple[tuple[str, str, str], ...]
+    """(mesh address, iBGP address, IPv6 iBGP address or "") of each router border-health
+    forwards to (several routers)."""
     internet: Optional[str]
     """The router every node uses as its internet gateway (mesh.internet_gateway)."""
 
@@ -149,6 +193,8 @@ class Gateways:
 class StackPlan:
     model: StackConfig
     families: tuple[int, ...]
+    mesh_families: tuple[int, ...]
+    """The families the mesh carries: IPv4, and IPv6 with mesh.range6."""
     routers: tuple[RouterPlan, ...]
     nodes: tuple[NodePlan, ...]
     isps: tuple[IspPlan, ...]
@@ -223,23 +269,23 @@ def _cache_clashes(cfg: StackConfig, underlay: UnderlayPlan) -> list[Problem]:
 def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> StackPlan:
     """The plan of a model that passed validation and the cross-section rules."""
     underlay, links, exchange = lab_addressing(cfg)
-    ibgp = _ibgp_addresses(cfg, underlay)
+    ibgp, ibgp6 = _ibgp_addresses(cfg, underlay)
     joins = _join_order(cfg)
     egress = {v: tuple(x for x in cfg.mesh.egress_ranges if x.version == v) for v in FAMILIES}
     gateways = Gateways(
         egress=tuple(str(r.mesh_ip) for r in cfg.border_routers if r.mesh_ip is not None),
-        health=tuple((str(r.mesh_ip), str(ibgp[r.name])) for r in cfg.border_routers if r.name in ibgp),
+        health=tuple((str(r.mesh_ip), str(ibgp[r.name]), str(ibgp6.get(r.name, ""))) for r in cfg.border_routers if r.name in ibgp),
         internet=cfg.border_routers[0].name if cfg.mesh.internet_gateway else None,
     )
     by_link = {p.upstream: p for p in links}
     scraper = scrape_source(cfg, underlay)
     served = _services(cfg, scraper, router=True)
-    routers = tuple(_router(cfg, r, underlay, ibgp, joins, by_link, gateways, served) for r in cfg.border_routers)
-    ranges = [str(x) for v in FAMILIES for x in egress[v]]
+    routers = tuple(_router(cfg, r, underlay, (ibgp, ibgp6), joins, by_link, gateways, served) for r in cfg.border_routers)
+    ranges = [str(x) for v in MESH_FAMILIES for x in egress[v]]
     served = _services(cfg, scraper, router=False)
     nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover), served) for n in cfg.mesh.nodes)
-    sessions = {s.upstream.name: (r.name, s) for r in routers for s in r.sessions}
-    isps = tuple(_isp(sessions[u.name], exchange) for u in cfg.upstreams if u.kind == "mock")
+    sessions = {(s.upstream.name, s.version): (r.name, s) for r in routers for s in r.sessions}
+    isps = tuple(_isp(sessions[u.name, 4], sessions.get((u.name, 6)), exchange) for u in cfg.upstreams if u.kind == "mock")
     members = [Scraped(f"border_routers[{i}]", r.name, r.member.host, True, r.member.endpoint) for i, r in enumerate(routers)]
     members += [Scraped(f"mesh.nodes[{i}]", n.name, n.member.host, False, n.member.endpoint) for i, n in enumerate(nodes)]
     monitor = monitoring_plan(
@@ -249,6 +295,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
     return StackPlan(
         model=cfg,
         families=FAMILIES,
+        mesh_families=(4, 6) if cfg.mesh.range6 else (4,),
         routers=routers,
         nodes=nodes,
         isps=isps,
@@ -285,36 +332,39 @@ def _node_wants(cfg: StackConfig, egress: dict, gateways: Gateways) -> tuple[str
     """Routes into the mesh, and a handshake with each gateway the node peers with: every
     egress gateway, or only the internet gateway (Netmaker gives its clients that one peer,
     and reaches them through it)."""
-    routes = tuple(f"route:{r}" for v in FAMILIES for r in egress[v])
+    routes = tuple(f"route:{r}" for v in MESH_FAMILIES for r in egress[v])
     if gateways.internet is not None:
         pinned = cfg.border_routers[0].mesh_ip
         return routes + ("internet",) + ((f"gateway:{pinned}",) if pinned else ())
     return routes + tuple(f"gateway:{address}" for address in gateways.egress) if routes else ()
 
 
-def _ibgp_addresses(cfg: StackConfig, underlay: Optional[UnderlayPlan]) -> dict[str, IPv4Address]:
-    """Where each border router takes iBGP sessions: its lab underlay address, else its
-    `ibgp_address`. Empty with one router (no iBGP)."""
+def _ibgp_addresses(cfg: StackConfig, underlay: Optional[UnderlayPlan]) -> tuple[dict[str, IPv4Address], dict[str, IPv6Address]]:
+    """Where each border router takes iBGP sessions, per family: its lab underlay addresses,
+    else its `ibgp_address` and `ibgp_address6`. Empty with one router (no iBGP)."""
     if len(cfg.border_routers) < 2:
-        return {}
+        return {}, {}
     if underlay is not None:
-        return dict(underlay.routers)
-    return {r.name: r.ibgp_address for r in cfg.border_routers if r.ibgp_address is not None}
+        return dict(underlay.routers), dict(underlay.routers6 or {})
+    return ({r.name: r.ibgp_address for r in cfg.border_routers if r.ibgp_address is not None},
+            {r.name: r.ibgp_address6 for r in cfg.border_routers if r.ibgp_address6 is not None})
 
 
-def _session(cfg: StackConfig, router: BorderRouter, up: Upstream, link: Optional[LinkPlan]) -> Session:
+def _sessions(cfg: StackConfig, router: BorderRouter, up: Upstream, link: Optional[LinkPlan]) -> tuple[Session, ...]:
+    """The upstream's sessions, one per address family it has addresses for."""
     path = (cfg.asn,) * (1 + up.prepend + cfg.policy.drain_prepend * router.maintenance)
-    return Session(up, bird_protocol(up.name), bird_protocol(router.name), link, path)
+    return tuple(Session(up, v, bird_protocol(up.name, v), bird_protocol(router.name, v), link, path) for v in up.families)
 
 
-def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins: dict, links: dict, gateways: Gateways, served: tuple) -> RouterPlan:
+def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: tuple[dict, dict], joins: dict, links: dict, gateways: Gateways, served: tuple) -> RouterPlan:
     peers = tuple(
-        IbgpPeer(r.name, bird_symbol("ibgp", r.name), ibgp[r.name])
+        IbgpPeer(r.name, bird_symbol("ibgp" if version == 4 else f"ibgp{version}", r.name), addresses[r.name], version)
+        for version, addresses in zip((4, 6), ibgp)
         for r in cfg.border_routers
-        if r.name != router.name and r.name in ibgp and router.name in ibgp
+        if r.name != router.name and r.name in addresses and router.name in addresses
     )
     lab_address = underlay.routers[router.name] if underlay else None
-    sessions = tuple(_session(cfg, router, u, links.get(u.name)) for u in cfg.upstreams_of(router))
+    sessions = tuple(s for u in cfg.upstreams_of(router) for s in _sessions(cfg, router, u, links.get(u.name)))
     pinned = str(router.mesh_ip) if router.mesh_ip else None
     return RouterPlan(
         spec=router,
@@ -322,7 +372,8 @@ def _router(cfg: StackConfig, router: BorderRouter, underlay, ibgp: dict, joins:
         sessions=sessions,
         ibgp=peers,
         kernel_table=cfg.bgp_kernel_table(router),
-        agent=router_config([s.protocol for s in sessions], gateways.health, pinned, str(cfg.mesh.range), cfg.mesh.failover),
+        agent=router_config([s.protocol for s in sessions if s.version == 4], gateways.health, pinned, str(cfg.mesh.range), cfg.mesh.failover,
+                            str(cfg.mesh.range6) if cfg.mesh.range6 else None),
     )
 
 
@@ -375,15 +426,17 @@ def _in_join_order(joins: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(done)
 
 
-def _isp(found: tuple[str, Session], exchange: Optional[ExchangePlan]) -> IspPlan:
+def _isp(found: tuple[str, Session], found6: Optional[tuple[str, Session]], exchange: Optional[ExchangePlan]) -> IspPlan:
     router, session = found
     up = session.upstream
     return IspPlan(
         session=session,
+        session6=found6[1] if found6 else None,
         router=router,
         router_id=up.mock_router_id or up.neighbor,
         loopbacks=tuple(f"{next(iter(p.hosts()))}/{p.max_prefixlen}" for p in up.mock.announce),
         exchange_address=exchange.isps[up.name] if exchange is not None else None,
+        exchange_address6=exchange.isps6[up.name] if exchange is not None and exchange.isps6 else None,
     )
 
 
@@ -391,4 +444,6 @@ def _probe(cfg: StackConfig, exchange: Optional[ExchangePlan]) -> Optional[Probe
     if exchange is None or exchange.probe is None:
         return None
     probe = cfg.lab.probe
-    return ProbePlan(probe.asn, exchange.probe, str(next(iter(probe.prefix.hosts()))))
+    six = exchange.probe6 is not None and probe.prefix6 is not None
+    first6 = str(probe.prefix6.network_address + 1) if six else None
+    return ProbePlan(probe.asn, exchange.probe, str(next(iter(probe.prefix.hosts()))), exchange.probe6 if six else None, first6)

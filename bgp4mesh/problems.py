@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, Iterable, Sequence
 
 from pydantic import SecretStr
@@ -74,7 +74,7 @@ def show(value: Any) -> str:
         return f"{{...}} (a mapping of {len(value)} keys)"
     if isinstance(value, (list, tuple)):
         return f"[...] (a list of {len(value)} items)"
-    if value is None or isinstance(value, (bool, int, float, IPv4Address, IPv4Network, IPv6Network)):
+    if value is None or isinstance(value, (bool, int, float, IPv4Address, IPv6Address, IPv4Network, IPv6Network)):
         text = str(value)
         return text if len(text) <= SHOW_MAX else f"{text[:40]}... ({len(text)} digits)"
     return f"a {type(value).__name__}"

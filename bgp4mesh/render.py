@@ -21,7 +21,7 @@ ISP) is `bird_protocol(name)`, e.g. upstream `isp-a` -> `peer_isp_a`, so
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from typing import Iterable, Sequence, Union
 
@@ -70,6 +70,7 @@ def _families(cfg: StackConfig) -> list[dict]:
         v_exempt = [e for e in policy.bogon_exempt_prefixes if e.version == version]
         families.append(
             {
+                "version": version,
                 "name": name,
                 "tag": tag,
                 "default": default,
@@ -85,24 +86,26 @@ def _families(cfg: StackConfig) -> list[dict]:
 
 
 def _upstream_sessions(plan: StackPlan, router: RouterPlan, families: list[dict], drained: bool) -> list[dict]:
-    """The router's eBGP sessions as the template lays them out."""
-    return [_upstream_session(plan, s, families, drained) for s in router.sessions]
+    """The router's eBGP sessions as the template lays them out, each with its own family."""
+    return [_upstream_session(plan, s, [f for f in families if f["version"] == s.version], drained) for s in router.sessions]
 
 
 def _upstream_session(plan: StackPlan, session: Session, families: list[dict], drained: bool) -> dict:
     u = session.upstream
     return {
             "name": u.name,
+            "description": f"{u.name} AS{u.asn}" + ("" if session.version == 4 else f" (IPv{session.version})"),
             "protocol": session.protocol,
             "asn": u.asn,
-            "neighbor": u.neighbor,
-            "local_address": u.local_address,
+            "neighbor": session.neighbor,
+            "local_address": session.local_address,
             "max_prefixes": u.max_prefixes,
             "receive_limit": u.receive_limit,
             "limit_action": u.limit_action,
             "ttl_security": u.ttl_security,
             "accept_default": u.accept_default,
             "password": _password(u),
+            "families": families,
             "import_filter": {f["tag"]: bird_symbol(f"import_{f['tag']}", u.name) for f in families},
             "local_pref": u.local_pref,
             "prepends": u.prepend + plan.model.policy.drain_prepend * drained,
@@ -120,7 +123,12 @@ def _border_text(plan: StackPlan, router: RouterPlan, families: list[dict], drai
     policy = cfg.policy
     exempt_asns = [(r.first, r.last) for r in policy.bogon_exempt_asns]
     upstreams = _upstream_sessions(plan, router, families, drained)
-    ibgp = [{"name": p.router, "protocol": p.protocol, "neighbor": p.address} for p in router.ibgp]
+    by_version = {f["version"]: f for f in families}
+    ibgp = [
+        {"name": p.router, "protocol": p.protocol, "neighbor": p.address, "families": [by_version[p.version]]}
+        for p in router.ibgp
+        if p.version in by_version
+    ]
     return template(BORDER_TEMPLATE).render(
         router=router.spec,
         asn=cfg.asn,
@@ -131,6 +139,7 @@ def _border_text(plan: StackPlan, router: RouterPlan, families: list[dict], drai
         exempt_asns=[_asn_range(a, b) for a, b in exempt_asns],
         upstreams=upstreams,
         ibgp=ibgp,
+        ibgp_families=[f for f in families if any(p["families"] == [f] for p in ibgp)],  # one iBGP session per family
         bfd=any(u["bfd"] for u in upstreams) or bool(ibgp and policy.ibgp_bfd),
         drained=drained,
         rpki=_rpki(cfg),
@@ -194,31 +203,34 @@ def render_vrps(plan: StackPlan) -> str:
 
 
 def render_isp(plan: StackPlan, isp: IspPlan) -> dict[str, str]:
-    """The /etc/bird files of the mock ISP `isp`: its border router, and on a lab exchange
-    the other mock ISPs and the probe."""
-    cfg, session = plan.model, isp.session
-    up, mock = session.upstream, session.upstream.mock
+    """The /etc/bird files of the mock ISP `isp`: its border router (a session per address
+    family), and on a lab exchange the other mock ISPs and the probe (IPv4)."""
+    cfg, up = plan.model, isp.session.upstream
+    mock = up.mock
     peers = [
         {
             "protocol": session.peer,
-            "description": f"border router {isp.router} AS{cfg.asn}",
-            "source": up.neighbor,
-            "neighbor": up.local_address,
+            "description": f"border router {isp.router} AS{cfg.asn}" + ("" if session.version == 4 else f" (IPv{session.version})"),
+            "source": session.neighbor,
+            "neighbor": session.local_address,
             "asn": cfg.asn,
             "password": _password(up),
             "ttl_security": up.ttl_security,
             "bfd": up.bfd,
             "honor_graceful_shutdown": mock.honor_graceful_shutdown,
             "transit": True,
+            "families": [_FAMILIES[session.version][1]],
         }
+        for session in isp.sessions
     ]
-    here = isp.exchange_address
-    if here is not None:
+    for version, here in isp.exchange_addresses.items():
         gshut = mock.honor_graceful_shutdown
-        peers += [_exchange_peer(o.name, f"mock ISP {o.name}", here, o.exchange_address, o.session.upstream.asn, gshut, transit=True) for o in plan.isps if o.name != isp.name]
+        peers += [_exchange_peer(o.name, f"mock ISP {o.name}", here, o.exchange_addresses[version], o.session.upstream.asn, gshut, True, version)
+                  for o in plan.isps if o.name != isp.name]
         if plan.probe is not None:
-            peers.append(_exchange_peer(PROBE_NAME, "the lab probe", here, plan.probe.address, plan.probe.asn, gshut, transit=True))
-    announce = [str(p) for p in mock.announce] + ["0.0.0.0/0"] * mock.default_route
+            peers.append(_exchange_peer(PROBE_NAME, "the lab probe", here, plan.probe.addresses[version], plan.probe.asn, gshut, True, version))
+    defaults = [_FAMILIES[s.version][2] for s in isp.sessions] if mock.default_route else []
+    announce = [str(p) for p in mock.announce] + defaults
     return {MAIN_FILE: _render_mock(cfg, f"mock ISP {up.name}", up.asn, isp.router_id, announce, peers)}
 
 
@@ -226,15 +238,20 @@ def render_probe(plan: StackPlan) -> dict[str, str]:
     """The /etc/bird files of the lab probe: its prefix announced to every mock ISP on the
     exchange, and nothing else (a customer, not transit between them); it takes all their
     routes (its best path shows where the Internet sends traffic for our prefixes)."""
-    probe = plan.probe
-    peers = [_exchange_peer(i.name, f"mock ISP {i.name}", probe.address, i.exchange_address, i.session.upstream.asn, False) for i in plan.isps]
-    return {MAIN_FILE: _render_mock(plan.model, "the lab probe", probe.asn, probe.address, [str(plan.model.lab.probe.prefix)], peers)}
+    probe, spec = plan.probe, plan.model.lab.probe
+    peers = [
+        _exchange_peer(i.name, f"mock ISP {i.name}", here, i.exchange_addresses[version], i.session.upstream.asn, False, version=version)
+        for version, here in probe.addresses.items()
+        for i in plan.isps
+    ]
+    announce = [str(p) for p in (spec.prefix, spec.prefix6) if p is not None and p.version in probe.addresses]
+    return {MAIN_FILE: _render_mock(plan.model, "the lab probe", probe.asn, probe.address, announce, peers)}
 
 
-def _exchange_peer(name: str, description: str, source, neighbor, asn: int, honor_gshut: bool, transit: bool = False) -> dict:
+def _exchange_peer(name: str, description: str, source, neighbor, asn: int, honor_gshut: bool, transit: bool = False, version: int = 4) -> dict:
     return {
-        "protocol": bird_protocol(name),
-        "description": f"{description} AS{asn}",
+        "protocol": bird_protocol(name, version),
+        "description": f"{description} AS{asn}" + ("" if version == 4 else f" (IPv{version})"),
         "source": source,
         "neighbor": neighbor,
         "asn": asn,
@@ -243,18 +260,19 @@ def _exchange_peer(name: str, description: str, source, neighbor, asn: int, hono
         "bfd": None,
         "honor_graceful_shutdown": honor_gshut,
         "transit": transit,
+        "families": [_FAMILIES[version][1]],
     }
 
 
 def _render_mock(cfg: StackConfig, what: str, asn: int, router_id, announce: list[str], peers: list[dict]) -> str:
     """A lab router (mock ISP or probe): static test prefixes, BGP with `peers`, learned
     routes in the kernel so it forwards by them."""
-    versions = {4} | {p.version for p in cfg.prefixes}
+    used = {tag for p in peers for tag in p["families"]}
     families = []
-    for version in sorted(versions):
-        name, tag, _default = _FAMILIES[version]
-        mine = announce if version == 4 else []
-        families.append({"name": name, "tag": tag, "announce": mine, "has_default": "0.0.0.0/0" in mine})
+    for version, (name, tag, default) in _FAMILIES.items():
+        mine = [p for p in announce if ip_network(p).version == version]
+        if tag in used:
+            families.append({"name": name, "tag": tag, "announce": mine, "has_default": default in mine})
     return template(ISP_TEMPLATE).render(
         what=what,
         asn=asn,

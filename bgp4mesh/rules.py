@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, ip_network
 from typing import Iterator
 
 from .bogons import BOGON_PREFIXES_V4, BOGON_PREFIXES_V6
-from .config import FAMILIES, PROBE_NAME, RTR_CACHE_NAME, RESERVED_NAMES, Host, StackConfig
+from .config import MESH_FAMILIES, PROBE_NAME, RTR_CACHE_NAME, RESERVED_NAMES, Host, StackConfig
 from .problems import Problem, problem
 
 Checks = Iterator[Problem]
@@ -104,10 +104,12 @@ def _check_references(cfg: StackConfig) -> Checks:
             yield problem(f"upstreams[{i}].kind", "a mock ISP needs a lab stack (add a 'lab' section)")
         if u.interface is not None and (u.router is None or u.router in routers) and _host(cfg, cfg.router_of(u).host).ssh is None:
             yield Problem(f"upstreams[{i}].interface", u.interface, "only for a router on a remote host (`ssh`); a lab link is a Docker network")
-        key = (u.neighbor,) if u.kind == "mock" else (u.neighbor, u.router)
-        if key in neighbors:
-            yield Problem(f"upstreams[{i}].neighbor", u.neighbor, f"already the neighbor of {neighbors[key]}")
-        neighbors.setdefault(key, f"upstreams[{i}]")
+        for field in ("neighbor", "neighbor6"):
+            address = getattr(u, field)
+            key = (address,) if u.kind == "mock" else (address, u.router)
+            if address is not None and key in neighbors:
+                yield Problem(f"upstreams[{i}].{field}", address, f"already the neighbor of {neighbors[key]}")
+            neighbors.setdefault(key, f"upstreams[{i}]")
     ids: dict[IPv4Address, str] = {}
     for i, r in enumerate(cfg.border_routers):
         if r.router_id in ids:
@@ -121,11 +123,12 @@ def _check_references(cfg: StackConfig) -> Checks:
 
 
 def _check_overlaps(cfg: StackConfig) -> Checks:
-    """Link subnets, the lab underlay and own IPv4 prefixes must be disjoint."""
+    """Link subnets (both families), the lab underlay and own prefixes must be disjoint."""
     ranges = [("link", f"upstreams[{i}].link", u.link) for i, u in enumerate(cfg.upstreams)]
+    ranges += [("link", f"upstreams[{i}].link6", u.link6) for i, u in enumerate(cfg.upstreams) if u.link6 is not None]
     ranges += [("lab", "lab.underlay", cfg.lab.underlay)] if cfg.lab else []
     ranges += [("lab", "lab.exchange", cfg.lab.exchange)] if cfg.lab and cfg.lab.exchange else []
-    ranges += [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes) if p.version == 4]
+    ranges += [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes)]
     for (kind_a, ka, a), (kind_b, kb, b) in _nested(ranges):
         shared_link = kind_a == kind_b == "link" and a == b  # an IXP LAN
         if not shared_link and not kind_a == kind_b == "own":  # own overlaps: _check_prefixes
@@ -137,7 +140,8 @@ def _check_inside(cfg: StackConfig) -> Checks:
     what Netmaker v1.6.0 refuses (logic.ValidateEgressCIDR: any overlap with the
     network's range or loopback; only '*' is its internet gateway, not 0.0.0.0/0)."""
     items = [("own", f"prefixes[{i}]", p) for i, p in enumerate(cfg.prefixes)]
-    items += [("addr", f"upstreams[{i}].{f}", ip_network(getattr(u, f))) for i, u in enumerate(cfg.upstreams) for f in ("neighbor", "local_address")]
+    fields = ("neighbor", "local_address", "neighbor6", "local_address6")
+    items += [("addr", f"upstreams[{i}].{f}", ip_network(getattr(u, f))) for i, u in enumerate(cfg.upstreams) for f in fields if getattr(u, f) is not None]
     items += [("egress", f"mesh.egress_ranges[{i}]", r) for i, r in enumerate(cfg.mesh.egress_ranges)]
     items += [("mesh", "mesh.range", cfg.mesh.range)] + ([("mesh", "mesh.range6", cfg.mesh.range6)] if cfg.mesh.range6 else [])
     items += [("loopback", "loopback", ip_network(n)) for n in ("127.0.0.0/8", "::1/128")]
@@ -286,20 +290,42 @@ def _check_inbound(cfg: StackConfig) -> Checks:
 
 
 def _check_families(cfg: StackConfig) -> Checks:
-    """A value of an address family the program does not deploy yet (IPv6) would be
-    dropped silently on the way to the routers and members: refuse it, naming its key."""
-    why = "IPv{v} is not deployed yet (only IPv" + "/".join(map(str, FAMILIES)) + "): remove it; bgp4mesh would drop it silently"
+    """Own prefixes of a family need a session of that family to be announced over; a mesh
+    value of a family the mesh does not carry yet (IPv6) would be dropped silently on the
+    way to the members: refuse both, naming the key."""
+    carried = {v for u in cfg.upstreams for v in u.families}
     for i, prefix in enumerate(cfg.prefixes):
-        if prefix.version not in FAMILIES:
-            yield Problem(f"prefixes[{i}]", prefix, why.format(v=prefix.version))
-    if cfg.mesh.range6 is not None and 6 not in FAMILIES:
-        yield Problem("mesh.range6", cfg.mesh.range6, why.format(v=6))
+        if prefix.version not in carried:
+            yield Problem(f"prefixes[{i}]", prefix, f"no upstream has an IPv{prefix.version} session to announce it over (give one link6, neighbor6 and local_address6)")
+    owned = {p.version for p in cfg.prefixes}
+    for i, u in enumerate(cfg.upstreams):
+        if u.link6 is not None and 6 not in owned:
+            yield Problem(f"upstreams[{i}].link6", u.link6, "an IPv6 session with nothing to announce: add your IPv6 block to `prefixes`")
+    if 6 in carried and len(cfg.border_routers) > 1 and cfg.lab is not None and cfg.lab.underlay6 is None:
+        yield problem("lab.underlay6", "IPv6 sessions with several border routers need IPv6 iBGP between them: give the underlay an IPv6 subnet")
+    yield from _real_hosts_v4_only(cfg, carried)
+    why = "the mesh carries IPv" + "/".join(map(str, MESH_FAMILIES)) + " only so far: remove it; bgp4mesh would drop it silently"
+    if cfg.mesh.range6 is not None and 6 not in MESH_FAMILIES:
+        yield Problem("mesh.range6", cfg.mesh.range6, why)
     for i, net in enumerate(cfg.mesh.egress_ranges):
-        if net.version not in FAMILIES:
-            yield Problem(f"mesh.egress_ranges[{i}]", net, why.format(v=net.version))
+        if net.version not in MESH_FAMILIES:
+            yield Problem(f"mesh.egress_ranges[{i}]", net, why)
     for i, net in enumerate(cfg.looking_glass.allow if cfg.looking_glass else []):
-        if net.version not in FAMILIES:
-            yield Problem(f"looking_glass.allow[{i}]", net, why.format(v=net.version))
+        if net.version not in MESH_FAMILIES:
+            yield Problem(f"looking_glass.allow[{i}]", net, why)
+
+
+def _real_hosts_v4_only(cfg: StackConfig, carried: set[int]) -> Checks:
+    """Dual stack on real hosts is not deployed yet (host preparation opens BGP, iBGP and the
+    members' v6 paths in IPv4 only): refuse it by key rather than run half of it."""
+    remote = {h.name for h in cfg.hosts if h.ssh is not None}
+    why = "IPv6 on real hosts (`ssh`) is not deployed yet: the host firewall and host preparation are IPv4 only"
+    for i, u in enumerate(cfg.upstreams):
+        if u.link6 is not None and (u.router is None or u.router in {r.name for r in cfg.border_routers}) and cfg.router_of(u).host in remote:
+            yield Problem(f"upstreams[{i}].link6", u.link6, why)
+    members = [r.host for r in cfg.border_routers] + [n.host for n in cfg.mesh.nodes]
+    if cfg.mesh.range6 is not None and remote & set(members):
+        yield Problem("mesh.range6", cfg.mesh.range6, why)
 
 
 def _check_observability(cfg: StackConfig) -> Checks:

@@ -107,6 +107,23 @@ def _ipv4(value: object) -> IPv4Address:
     return addr
 
 
+def _ipv6_network(value: object) -> IPv6Network:
+    net = _network(value)
+    if not isinstance(net, IPv6Network):
+        raise ValueError("must be an IPv6 prefix like 2001:db8:30::/64")
+    return net
+
+
+def _ipv6(value: object) -> IPv6Address:
+    try:
+        addr = value if isinstance(value, IPv6Address) else ip_address(value)
+    except ValueError:
+        raise ValueError("must be an IPv6 address like 2001:db8:30::1") from None
+    if not isinstance(addr, IPv6Address):
+        raise ValueError("must be an IPv6 address like 2001:db8:30::1")
+    return addr
+
+
 def _ip(value: object) -> Union[IPv4Address, IPv6Address]:
     try:
         return value if isinstance(value, (IPv4Address, IPv6Address)) else ip_address(value)
@@ -150,6 +167,8 @@ Asn = Annotated[int, BeforeValidator(_asn)]
 Prefix = Annotated[Union[IPv4Network, IPv6Network], BeforeValidator(_network)]
 Prefix4 = Annotated[IPv4Network, BeforeValidator(_ipv4_network)]
 Address4 = Annotated[IPv4Address, BeforeValidator(_ipv4)]
+Prefix6 = Annotated[IPv6Network, BeforeValidator(_ipv6_network)]
+Address6 = Annotated[IPv6Address, BeforeValidator(_ipv6)]
 RouterId = Annotated[IPv4Address, BeforeValidator(_ipv4), AfterValidator(_router_id)]
 Address = Annotated[Union[IPv4Address, IPv6Address], BeforeValidator(_ip)]
 Password = Annotated[SecretStr, AfterValidator(_password)]

@@ -24,7 +24,7 @@ from typing import Callable
 from .birdc import RTR_ANSWERING, Target, bfd_sessions, protocols, roa_state, route_count, routes
 from .config import FAILOVER_PORT, PROBE_NAME, BorderRouter, StackConfig
 from .agent_config import NODE_STATE, ROUTER_STATE, decode_state
-from .plan import RouterPlan, StackPlan
+from .plan import RouterPlan, Session, StackPlan
 from .naming import docker_name
 from .netmaker_api import MEMBER_KEY_SECONDS, key_expires_at, key_usable
 from .netmaker_env import API_PORT, SECRETS_FILE
@@ -66,32 +66,45 @@ def target(plan: StackPlan, stack: str, name: str, host: str = "local") -> Targe
     return Target(docker_name(stack, name), spec.docker, spec.ssh)
 
 
-def mesh_ip(t: Target) -> str:
-    proc = t.run("ip", "-4", "-o", "addr", "show", "dev", MESH_INTERFACE)
-    found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", proc.stdout)
-    require(found, f"{t.container} has no address on {MESH_INTERFACE} ({(proc.stderr or proc.stdout).strip()})")
+def mesh_ip(t: Target, version: int = 4) -> str:
+    """The member's mesh address of the family (its global one, not IPv6's link-local)."""
+    proc = t.run("ip", f"-{version}", "-o", "addr", "show", "dev", MESH_INTERFACE, "scope", "global")
+    found = re.search(r"inet6? ([0-9a-f.:]+)/", proc.stdout)
+    require(found, f"{t.container} has no IPv{version} address on {MESH_INTERFACE} ({(proc.stderr or proc.stdout).strip()})")
     return found.group(1)
 
 
 def build_checks(plan: StackPlan, stack: str) -> list[Check]:
     cfg = plan.model
-    held = cache(mesh_ip)  # a member's address, read once a run (a failed read is not kept)
+    held = cache(mesh_ip)  # a member's address per family, read once a run (a failed read is not kept)
     members = {m.member.name: target(plan, stack, m.member.name, m.member.host) for m in (*plan.routers, *plan.nodes)}
     checks: list[Check] = []
     for router in plan.routers:
         checks += _router_checks(plan, stack, router)
     checks += rpki_checks(plan, stack)
     for name, t in members.items():
-        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t, held)))
+        checks.append(Check(f"mesh {name}: WireGuard handshakes with every peer", _handshakes(t, held, plan.mesh_families)))
     checks.append(Check(f"mesh {cfg.mesh.network}: no reusable enrollment key", _no_reusable_key(target(plan, stack, "netmaker-server", cfg.netmaker.host), cfg.mesh.network)))
-    checks += _inbound_checks(plan, stack, held) + _probe_checks(plan, stack) + _gateway_checks(plan, stack)
-    internet = _internet_addresses(plan)
+    checks += _probe_checks(plan, stack) + _gateway_checks(plan, stack)
+    for version in plan.mesh_families:
+        checks += _inbound_checks(plan, stack, held, version) + _outbound_checks(plan, members, held, version)
+    return checks
+
+
+def _outbound_checks(plan: StackPlan, members: dict[str, Target], held: Callable, version: int) -> list[Check]:
+    """Each node reaches every other node and the Internet's test addresses, in the family."""
+    internet, checks = _internet_addresses(plan, version), []
     for a in plan.nodes:
         others: dict[str, Target | str] = {b.name: members[b.name] for b in plan.nodes if b.name != a.name}
         if others or internet:
             reached = ", ".join((["every other node"] if others else []) + list(internet))
-            checks.append(Check(f"ping {a.name} -> {reached}", _pings_from(members[a.name], {**others, **internet}, held)))
+            checks.append(Check(f"{_ping(version)} {a.name} -> {reached}", _pings_from(members[a.name], {**others, **internet}, held, version=version)))
     return checks
+
+
+def _ping(version: int) -> str:
+    """The check names' word: `ping` for IPv4 (as before IPv6), `ping6` for IPv6."""
+    return "ping" if version == 4 else f"ping{version}"
 
 
 def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Check]:
@@ -102,53 +115,65 @@ def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Chec
     own = [str(p) for p in cfg.prefixes]
     border = target(plan, stack, router.name, spec.host)
     for s in router.sessions:
-        up = s.upstream
-        checks.append(Check(f"bgp {router.name} -> {up.name} (AS {up.asn}) Established", _established(border, s.protocol)))
+        up, label = s.upstream, session_label(s)
+        checks.append(Check(f"bgp {router.name} -> {label} (AS {up.asn}) Established", _established(border, s.protocol)))
         if up.bfd is not None:
-            checks.append(Check(f"bfd {router.name} -> {up.name} {up.neighbor} Up", _bfd_up(border, str(up.neighbor))))
-        checks.append(Check(f"bgp {router.name}: nothing unwanted accepted from {up.name}", _nothing_unwanted(cfg, border, s.protocol)))
+            checks.append(Check(f"bfd {router.name} -> {up.name} {s.neighbor} Up", _bfd_up(border, str(s.neighbor))))
+        checks.append(Check(f"bgp {router.name}: nothing unwanted accepted from {label}", _nothing_unwanted(cfg, border, s.protocol)))
         if s.kind == "mock":
             isp = target(plan, stack, up.name, spec.host)
+            own = [str(p) for p in cfg.prefixes if p.version == s.version]
             shown = " ".join(map(str, s.as_path)) + (", 65535:0" if spec.maintenance else "")
-            checks.append(Check(f"bgp {up.name} sees {router.name} Established", _established(isp, s.peer)))
-            checks.append(Check(f"bgp {up.name} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(cfg, isp, s.peer, list(s.as_path), spec.maintenance)))
+            checks.append(Check(f"bgp {up.name} sees {router.name}{label[len(up.name):]} Established", _established(isp, s.peer)))
+            checks.append(Check(f"bgp {label} holds exactly {', '.join(own)} from AS {cfg.asn} ({shown})", _exactly_own(own, isp, s.peer, list(s.as_path), spec.maintenance)))
     for peer in router.ibgp:
-        checks.append(Check(f"bgp {router.name} -> {peer.router} (iBGP) Established", _established(border, peer.protocol)))
+        kind = "iBGP" if peer.version == 4 else f"iBGP IPv{peer.version}"
+        checks.append(Check(f"bgp {router.name} -> {peer.router} ({kind}) Established", _established(border, peer.protocol)))
         if cfg.policy.ibgp_bfd is not None:
             checks.append(Check(f"bfd {router.name} -> {peer.router} {peer.address} Up", _bfd_up(border, str(peer.address))))
     checks.append(Check(f"paths {router.name}: {'drained for maintenance' if spec.maintenance else 'announces, serves as gateway'}", _router_state(plan, border, spec)))
     return checks
 
 
-def _internet_addresses(plan: StackPlan) -> dict[str, str]:
-    """What every node must reach on the Internet through the border, by label: each
-    upstream's probe address (a mock ISP's test address unless one is set), and the lab's
-    probe where the mesh routes to it."""
+def _internet_addresses(plan: StackPlan, version: int) -> dict[str, str]:
+    """What every node must reach on the Internet through the border in the family, by
+    label: each upstream's probe address (IPv4: a mock ISP's test address unless one is
+    set; IPv6: a mock ISP's where the egress ranges route to it), and the lab's probe where
+    the mesh routes to it."""
     isps = {i.name: i for i in plan.isps}
     found: dict[str, str] = {}
-    for s in (s for router in plan.routers for s in router.sessions):
+    for s in (s for router in plan.routers for s in router.sessions if s.version == 4):
         up = s.upstream
-        probe = str(up.probe) if up.probe is not None else isps[up.name].test_address if s.kind == "mock" else None
-        if probe:
+        mock = isps[up.name].test_address_of(version) if s.kind == "mock" else None
+        probe = str(up.probe) if version == 4 and up.probe is not None else mock
+        if probe and (version == 4 or _routed(plan, probe)):
             found[f"{up.name} {probe}"] = probe
-    if plan.probe is not None:
-        probe = plan.probe.test_address
-        if plan.gateways.internet is not None or any(ip_address(probe) in r for v in plan.families for r in plan.egress[v]):
-            found[f"probe {probe}"] = probe
+    probe = plan.probe.test_address_of(version) if plan.probe else None
+    if probe and _routed(plan, probe):
+        found[f"probe {probe}"] = probe
     return found
 
 
-def _inbound_checks(plan: StackPlan, stack: str, held: Callable[[Target], str]) -> list[Check]:
+def _routed(plan: StackPlan, address: str) -> bool:
+    """The mesh sends `address` out through the border: an egress range or the internet gateway."""
+    return plan.gateways.internet is not None or any(ip_address(address) in r for r in plan.egress[ip_address(address).version])
+
+
+def _inbound_checks(plan: StackPlan, stack: str, held: Callable, version: int) -> list[Check]:
     """From each mock ISP's test address and the lab probe's (Internet hosts, not link
     addresses, which are no route the mesh knows), every node's mesh address answers."""
     if not plan.nodes:
         return []
     nodes: dict[str, Target | str] = {n.name: target(plan, stack, n.name, n.member.host) for n in plan.nodes}
     hosts = {r.name: r.spec.host for r in plan.routers}  # a mock ISP runs beside its router
-    sources = {i.name: (target(plan, stack, i.name, hosts[i.router]), i.test_address) for i in plan.isps if i.test_address}
-    if plan.probe is not None:
-        sources["probe"] = (target(plan, stack, PROBE_NAME, plan.model.netmaker.host), plan.probe.test_address)
-    return [Check(f"ping inbound {who} {at} -> every node", _pings_from(t, nodes, held, source=at)) for who, (t, at) in sources.items()]
+    sources = {i.name: (target(plan, stack, i.name, hosts[i.router]), i.test_address_of(version)) for i in plan.isps if i.test_address_of(version)}
+    probe = plan.probe.test_address_of(version) if plan.probe else None
+    if probe:
+        sources["probe"] = (target(plan, stack, PROBE_NAME, plan.model.netmaker.host), probe)
+    return [
+        Check(f"{_ping(version)} inbound {who} {at} -> every node", _pings_from(t, nodes, held, source=at, version=version))
+        for who, (t, at) in sources.items()
+    ]
 
 
 def _probe_checks(plan: StackPlan, stack: str) -> list[Check]:
@@ -157,7 +182,7 @@ def _probe_checks(plan: StackPlan, stack: str) -> list[Check]:
         return []
     cfg = plan.model
     probe_t = target(plan, stack, PROBE_NAME, cfg.netmaker.host)
-    return [Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t))]
+    return [Check(f"paths probe -> {', '.join(str(p) for p in cfg.prefixes)}", _probe_path(cfg, probe_t, tuple(plan.probe.addresses)))]
 
 
 def _gateway_checks(plan: StackPlan, stack: str) -> list[Check]:
@@ -184,10 +209,16 @@ def _established(t: Target, protocol: str) -> Callable[[], str]:
     return run
 
 
-def _exactly_own(cfg: StackConfig, isp: Target, protocol: str, path: list[int], drained: bool) -> Callable[[], str]:
-    """The ISP's view: exactly our prefixes (no other upstream's route, nothing learned over
-    iBGP), with the configured prepends, and the drain's community only when drained."""
-    want = sorted((str(p), path, drained) for p in cfg.prefixes)
+def session_label(session: Session) -> str:
+    """How checks name an upstream's session: its name, and the family unless IPv4."""
+    return session.upstream.name + ("" if session.version == 4 else f" IPv{session.version}")
+
+
+def _exactly_own(own: list[str], isp: Target, protocol: str, path: list[int], drained: bool) -> Callable[[], str]:
+    """The ISP's view of a session: exactly our prefixes of its family (no other upstream's
+    route, nothing learned over iBGP), with the configured prepends, and the drain's
+    community only when drained."""
+    want = sorted((p, path, drained) for p in own)
 
     def run() -> str:
         got = sorted((r.prefix, r.as_path, GSHUT in r.communities) for r in routes(isp, "protocol", protocol))
@@ -282,12 +313,13 @@ def _egress_via(t: Target, gateways: list[BorderRouter], serving) -> Callable[[]
     return run
 
 
-def _probe_path(cfg: StackConfig, probe: Target) -> Callable[[], str]:
-    """Which way the Internet sends traffic for our prefixes (the probe's best routes)."""
+def _probe_path(cfg: StackConfig, probe: Target, families: tuple[int, ...]) -> Callable[[], str]:
+    """Which way the Internet sends traffic for our prefixes (the probe's best routes) in
+    each family the probe peers in."""
 
     def run() -> str:
         shown = []
-        for prefix in (str(p) for p in cfg.prefixes if p.version == 4):
+        for prefix in (str(p) for p in cfg.prefixes if p.version in families):
             best = next((r for r in routes(probe, prefix) if r.best), None)
             require(best is not None, f"the probe has no route to {prefix}")
             isp = next((u.name for u in cfg.upstreams if best.as_path[:1] == [u.asn]), "?")
@@ -308,8 +340,9 @@ def _nothing_unwanted(cfg: StackConfig, border: Target, protocol: str) -> Callab
             net = ip_network(r.prefix)
             if any(net.version == p.version and net.subnet_of(p) for p in own):
                 bad.append(f"{r.prefix} is inside our own space")
-            if net.version == 4 and net.prefixlen > pol.max_prefix_length_v4:
-                bad.append(f"{r.prefix} is longer than /{pol.max_prefix_length_v4}")
+            longest = pol.length_range(net.version)[1]
+            if net.prefixlen > longest:
+                bad.append(f"{r.prefix} is longer than /{longest}")
             if 23456 in r.as_path:
                 bad.append(f"{r.prefix} has AS 23456 in its path")
             if len(r.as_path) > pol.max_as_path_length:
@@ -374,9 +407,9 @@ def latest_handshakes(t: Target) -> dict[str, int]:
     return {key: int(ts) for key, ts in (line.split() for line in proc.stdout.splitlines() if line.strip())}
 
 
-def _handshakes(t: Target, held: Callable[[Target], str]) -> Callable[[], str]:
-    """Every peer's handshake is recent; then the member's mesh address, read once here
-    (these checks run first, spread over the workers) for the ping checks that need it."""
+def _handshakes(t: Target, held: Callable[[Target, int], str], families: tuple[int, ...]) -> Callable[[], str]:
+    """Every peer's handshake is recent; then the member's mesh address of each family, read
+    once here (these checks run first, spread over the workers) for the ping checks."""
 
     def run() -> str:
         rows = list(latest_handshakes(t).items())
@@ -384,7 +417,7 @@ def _handshakes(t: Target, held: Callable[[Target], str]) -> Callable[[], str]:
         now = time.time()
         stale = [key[:8] for key, ts in rows if ts == 0 or now - ts > HANDSHAKE_FRESH_SECONDS]
         require(not stale, f"{len(stale)} of {len(rows)} peers without a recent handshake ({', '.join(stale)})")
-        return f"{len(rows)} peer(s), holds {held(t)}"
+        return f"{len(rows)} peer(s), holds {', '.join(held(t, v) for v in families)}"
 
     return run
 
@@ -449,21 +482,37 @@ PING_EACH = 'src=$1; shift; for a in "$@"; do (ping -c 1 -W 1 -q ${src:+-I "$src
 """Ping every address given after the source (empty: the route's) at once; print those that answered."""
 
 
-def _pings_from(src: Target, peers: dict[str, Target | str], held: Callable[[Target], str], source: str | None = None) -> Callable[[], str]:
+def _pings_from(src: Target, peers: dict[str, Target | str], held: Callable[[Target, int], str], source: str | None = None, version: int = 4) -> Callable[[], str]:
     """`src` (from `source`, else the route's address) reaches every peer: a member's mesh
-    address or a fixed one. One `docker exec` pings them all at once, and a retry pings only
-    those that have not answered yet. Fails naming them."""
+    address of the family or a fixed one. One `docker exec` pings them all at once, and a
+    retry pings only those that have not answered yet. Fails naming them."""
     left = dict(peers)
 
     def run() -> str:
-        wanted = {(t if isinstance(t, str) else held(t)): name for name, t in sorted(left.items())}
+        wanted = {(t if isinstance(t, str) else held(t, version)): name for name, t in sorted(left.items())}
         proc = src.run("sh", "-c", PING_EACH, "ping-each", source or "", *wanted)
         for address in proc.stdout.split():
             left.pop(wanted.get(address, ""), None)
-        require(not left, f"{src.container} cannot reach {len(left)} of {len(peers)}: {', '.join(sorted(left))}")
+        if left:
+            silent = {a: n for a, n in wanted.items() if n in left}
+            unheld = _unheld(src, [a for a, n in silent.items() if not isinstance(peers[n], str)]) if source is None else set()
+            shown = [f"{n} ({a}: no WireGuard peer here holds it)" if a in unheld else n for a, n in sorted(silent.items(), key=lambda x: x[1])]
+            raise CheckFailed(f"{src.container} cannot reach {len(left)} of {len(peers)}: {', '.join(shown)}")
         return f"all {len(peers)} answer"
 
     return run
+
+
+def _unheld(member: Target, addresses: list[str]) -> set[str]:
+    """Which of the mesh `addresses` no WireGuard peer of `member` lists as its own (a /32 or
+    /128 missing from its allowed IPs: a peer update that never arrived, not a lost ping)."""
+    if not addresses:
+        return set()
+    proc = member.run("wg", "show", MESH_INTERFACE, "allowed-ips")
+    if proc.returncode != 0:
+        return set()
+    listed = {ip.split("/")[0] for line in proc.stdout.splitlines() for ip in line.split()[1:]}
+    return {a for a in addresses if a not in listed}
 
 
 VERIFY_WORKERS = 8

@@ -12,7 +12,7 @@ import pulumi_docker as docker
 from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
 from bgp4mesh.looking_glass import LG_DIR, LG_FILE
 
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
+from .docker_parts import IPV6_FORWARD, IPV6_LINK, IPV6_ON, ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
 from .mesh_node import edge_upload
 
@@ -27,6 +27,10 @@ class Session(TypedDict):
     peer: str
     asn: int
     local_address: str
+    peer6: NotRequired[str]
+    """The upstream's IPv6 address, where it has an IPv6 session (a second session, IPv6 routes only)."""
+    local_address6: NotRequired[str]
+    """The router's IPv6 address on the same link, with peer6."""
     link_network: NotRequired[pulumi.Input[str]]
     """Docker network of the peering link (lab); absent on a real host, where the
     session runs on the host's own interfaces (host networking)."""
@@ -55,6 +59,10 @@ class RouterMesh:
     exporter: Optional[str] = None
     """ip:port where the member exporter serves WireGuard and agent state (a scrape target
     of the plan); None, no exporter runs."""
+    edge_rules6: Optional[str] = None
+    """The same in IPv6 (render_edge_rules6); None where the router has no IPv6."""
+    underlay6: Optional[str] = None
+    """Its IPv6 address on the lab underlay (lab.underlay6): its IPv6 iBGP sessions run there."""
 
 
 class BorderRouterArgs(TypedDict):
@@ -94,6 +102,7 @@ class BorderRouter(pulumi.ComponentResource):
     asn: pulumi.Output[int]
     upstream_sessions: pulumi.Output[list]
     mesh_ip: pulumi.Output[Optional[str]]
+    mesh_ip6: pulumi.Output[Optional[str]]
     member: Optional[pulumi.Resource]
     ready: Optional[pulumi.Resource]
 
@@ -102,7 +111,7 @@ class BorderRouter(pulumi.ComponentResource):
         stack = args["stack"]
         sessions = args["sessions"]
         networks = [
-            docker.ContainerNetworksAdvancedArgs(name=s["link_network"], ipv4_address=s["local_address"])
+            docker.ContainerNetworksAdvancedArgs(name=s["link_network"], ipv4_address=s["local_address"], ipv6_address=s.get("local_address6"))
             for s in sessions
             if "link_network" in s
         ]
@@ -112,14 +121,16 @@ class BorderRouter(pulumi.ComponentResource):
         envs = ["ROUTES_FROM_BGP_ONLY=1"] if networks else []
         envs += exporter_envs(bird=args.get("bird_exporter"))
         extra: dict = {}
+        sysctls = ROUTER_SYSCTLS | (IPV6_LINK if any("local_address6" in s for s in sessions) else {})
         mesh_args = args.get("mesh")
         if mesh_args is not None:
-            mesh = mesh_args.join.container_args(stack, name, mesh_args.endpoint, self)
+            mesh = mesh_args.join.container_args(stack, name, mesh_args.endpoint, self, mesh_args.underlay6)
             networks += mesh["networks"]
-            files += mesh["uploads"] + edge_upload(mesh_args.edge_rules) + uploads(agent_files(mesh_args.agent), AGENT_DIR)
+            files += mesh["uploads"] + edge_upload(mesh_args.edge_rules, mesh_args.edge_rules6) + uploads(agent_files(mesh_args.agent), AGENT_DIR)
             files += uploads({LG_FILE: args["looking_glass"]}, LG_DIR) if args.get("looking_glass") else []
             envs += ["NETCLIENT=1", *mesh["envs"], *exporter_envs(member=mesh_args.exporter)]
             extra = {"devices": mesh["devices"], "volumes": mesh["volumes"]}
+            sysctls |= (IPV6_ON | IPV6_FORWARD) if mesh_args.join.ipv6 else {}
         container = docker.Container(
             f"{name}-router",
             name=docker_name(stack, name),
@@ -129,7 +140,7 @@ class BorderRouter(pulumi.ComponentResource):
             network_mode=None if networks else "host",
             capabilities=ROUTER_CAPS,
             # runc refuses per-container sysctls in the host's namespace: host preparation sets them
-            sysctls=ROUTER_SYSCTLS if networks else None,
+            sysctls=sysctls if networks else None,
             envs=envs,
             uploads=files,
             restart="unless-stopped",
@@ -141,8 +152,8 @@ class BorderRouter(pulumi.ComponentResource):
         self.container_name = container.name
         self.router_id = pulumi.Output.from_input(args["router_id"])
         self.asn = pulumi.Output.from_input(args["asn"])
-        self.upstream_sessions = pulumi.Output.from_input(
-            [{"upstream": s["upstream"], "peer": s["peer"], "asn": s["asn"]} for s in sessions]
+        self.upstream_sessions = pulumi.Output.from_input(  # one per upstream and family
+            [{"upstream": s["upstream"], "peer": s[peer], "asn": s["asn"]} for s in sessions for peer in ("peer", "peer6") if peer in s]
         )
         self.register_outputs(
             {
@@ -151,6 +162,7 @@ class BorderRouter(pulumi.ComponentResource):
                 "asn": self.asn,
                 "upstream_sessions": self.upstream_sessions,
                 "mesh_ip": self.mesh_ip,
+                "mesh_ip6": self.mesh_ip6,
             }
         )
 
@@ -158,7 +170,7 @@ class BorderRouter(pulumi.ComponentResource):
         """With `mesh`: the router's member (its mesh address) and its maintenance switch,
         set in border-health after every (re)creation of the container."""
         self.member = self.ready = None
-        self.mesh_ip = pulumi.Output.from_input(None)
+        self.mesh_ip = self.mesh_ip6 = pulumi.Output.from_input(None)
         mesh = args.get("mesh")
         if mesh is None:
             return
@@ -168,7 +180,7 @@ class BorderRouter(pulumi.ComponentResource):
             self,
         )
         self.ready = self.member.ready
-        self.mesh_ip = self.member.address
+        self.mesh_ip, self.mesh_ip6 = self.member.address, self.member.address6
         on = "on" if mesh.maintenance else "off"
         args["host"].run(
             f"{name}-maintenance",

@@ -29,9 +29,11 @@ def labels(stack: str) -> list[dict]:
     return [{"label": STACK_LABEL, "value": stack}]
 
 
-def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional[pulumi.ResourceOptions] = None) -> docker.Network:
+def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional[pulumi.ResourceOptions] = None, v6: Optional[tuple[str, str]] = None) -> docker.Network:
     """An internal bridge: no lab packet can be forwarded off this machine. The
-    gateway is placed explicitly so the bridge never takes a configured address.
+    gateway is placed explicitly so the bridge never takes a configured address. With
+    `v6` (subnet, gateway) it is dual-stack; the host does not forward IPv6 between its
+    bridges (net.ipv6.conf.all.forwarding stays 0), so nothing leaves in IPv6 either.
 
     Docker isolates internal networks with FORWARD rules that, with br_netfilter on,
     also drop packets routed *between containers of the same bridge* when the
@@ -43,7 +45,9 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
         name=docker_name(stack, name),
         driver="bridge",
         internal=True,
-        ipam_configs=[docker.NetworkIpamConfigArgs(subnet=subnet, gateway=gateway)],
+        ipv6=v6 is not None,
+        ipam_configs=[docker.NetworkIpamConfigArgs(subnet=subnet, gateway=gateway)]
+        + ([docker.NetworkIpamConfigArgs(subnet=v6[0], gateway=v6[1])] if v6 else []),
         labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
@@ -143,6 +147,15 @@ def uploads(files: dict[str, str], base: str, secret: bool = False) -> list[dock
 
 ROUTER_CAPS = docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"])
 ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+MEMBER_SYSCTLS = {"net.ipv4.conf.all.src_valid_mark": "1"}
+"""What netclient's default-route policy needs in a member's own namespace (wg-quick's fwmark)."""
+IPV6_ON = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0"}
+"""IPv6 on for every interface of the container, those made later (WireGuard's) included."""
+IPV6_FORWARD = {"net.ipv6.conf.all.forwarding": "1"}
+"""A router that forwards IPv6 (a dual-stack mesh's gateway)."""
+IPV6_LINK = {"net.ipv6.conf.all.keep_addr_on_down": "1"}
+"""A router's IPv6 link addresses outlive a link flap: the kernel flushes them on link down
+otherwise (unlike IPv4's), and the IPv6 session never comes back on that link."""
 
 
 def exporter_envs(bird: Optional[str] = None, member: Optional[str] = None) -> list[str]:

@@ -14,7 +14,7 @@ import pulumi
 
 from bgp4mesh.config import PROBE_NAME
 from bgp4mesh.control_exporter import control_exporter_files
-from bgp4mesh.edge_rules import render_edge_rules
+from bgp4mesh.edge_rules import render_edge_rules, render_edge_rules6
 from bgp4mesh.looking_glass import looking_glass_config
 from bgp4mesh.metrics import TARGET_ROUTER, TARGET_UPSTREAM
 from bgp4mesh.monitoring import JOB_BIRD, JOB_MEMBER
@@ -90,6 +90,7 @@ def _mock_isps(plan: StackPlan, stack: str, control: HostContext, links: dict, e
                 stack=stack,
                 asn=isp.session.upstream.asn,
                 address=str(isp.session.upstream.neighbor),
+                **({"address6": str(isp.session6.neighbor)} if isp.session6 else {}),
                 router_id=str(isp.router_id),
                 loopbacks=list(isp.loopbacks),
                 bird_files=render_isp(plan, isp),
@@ -98,6 +99,7 @@ def _mock_isps(plan: StackPlan, stack: str, control: HostContext, links: dict, e
                 link_network=links[isp.name],
                 bird_exporter=_listen(plan, JOB_BIRD, TARGET_UPSTREAM, isp.name),
                 **({"exchange": (exchange, str(isp.exchange_address))} if isp.exchange_address else {}),
+                **({"exchange_address6": str(isp.exchange_address6)} if isp.exchange_address6 else {}),
             ),
             control.opts(),
         )
@@ -116,6 +118,7 @@ def _outputs(plan: StackPlan, server, routers: dict, nodes: dict, isps: dict, pr
                 "container": r.container_name,
                 "router_id": r.router_id,
                 "mesh_ip": r.mesh_ip,
+                **({"mesh_ip6": r.mesh_ip6} if cfg.mesh.range6 else {}),
                 "upstream_sessions": r.upstream_sessions,
                 "egress_ranges": egress[name].ranges if name in egress else [],
                 "internet_gateway": name == plan.gateways.internet,
@@ -124,6 +127,7 @@ def _outputs(plan: StackPlan, server, routers: dict, nodes: dict, isps: dict, pr
             for name, r in routers.items()
         },
         "mesh_nodes": {name: n.mesh_ip for name, n in nodes.items()},
+        **({"mesh_nodes_ipv6": {name: n.mesh_ip6 for name, n in nodes.items()}} if cfg.mesh.range6 else {}),
         "mock_isps": {name: {"container": i.container_name, "address": i.peering_address, "asn": i.asn} for name, i in isps.items()},
         **({"probe": {"container": probe.container_name, "address": plan.probe.test_address, "asn": probe.asn}} if probe else {}),
         **({"rtr_caches": {name: {"container": c.container_name, "endpoint": c.endpoint} for name, c in caches.items()}} if caches else {}),
@@ -144,7 +148,8 @@ def _probe(plan: StackPlan, stack: str, exchange: pulumi.Output[str], control: H
             asn=probe.asn,
             address=str(probe.address),
             router_id=str(probe.address),
-            loopbacks=[f"{probe.test_address}/32"],
+            loopbacks=[f"{probe.test_address}/32"] + ([f"{probe.test_address6}/128"] if probe.test_address6 else []),
+            **({"address6": str(probe.address6)} if probe.address6 else {}),
             bird_files=render_probe(plan),
             secret_files=False,
             image=control.images.get("bird"),
@@ -174,10 +179,11 @@ def _server_images(plan: StackPlan, control: HostContext) -> dict[str, pulumi.Ou
 
 def _lab_networks(plan: StackPlan, stack: str, control: HostContext) -> tuple[dict, Optional[pulumi.Output[str]], Optional[pulumi.Output[str]]]:
     """Lab only: one internal network per peering link, the underlay and the exchange."""
-    net = lambda name, p: lab_network(name, stack, str(p.subnet), str(p.gateway), control.opts()).name  # noqa: E731
-    links = {p.upstream: net(f"link-{p.upstream}", p) for p in plan.links}
-    underlay = net("underlay", plan.underlay) if plan.underlay else None
-    exchange = net("exchange", plan.exchange) if plan.exchange else None
+    net = lambda name, p, v6=None: lab_network(name, stack, str(p.subnet), str(p.gateway), control.opts(), v6).name  # noqa: E731
+    links = {p.upstream: net(f"link-{p.upstream}", p, (str(p.subnet6), str(p.gateway6)) if p.subnet6 else None) for p in plan.links}
+    six = lambda p: (str(p.subnet6), str(p.gateway6)) if p.subnet6 else None  # noqa: E731
+    underlay = net("underlay", plan.underlay, six(plan.underlay)) if plan.underlay else None
+    exchange = net("exchange", plan.exchange, six(plan.exchange)) if plan.exchange else None
     return links, underlay, exchange
 
 
@@ -186,7 +192,7 @@ def _mesh(plan: StackPlan, server: NetmakerServer, underlay: Optional[pulumi.Out
     connection = server.connection
     network = NetmakerNetwork(
         "mesh-network",
-        NetmakerNetworkArgs(connection=connection, netid=cfg.mesh.network, address_range=str(cfg.mesh.range), address_range6=None),
+        NetmakerNetworkArgs(connection=connection, netid=cfg.mesh.network, address_range=str(cfg.mesh.range), address_range6=str(cfg.mesh.range6) if cfg.mesh.range6 else None),
     )
     # no shared key: each member makes its own (components.mesh_join.MeshJoin), and the
     # network's default key is removed (NetmakerNetwork)
@@ -197,6 +203,7 @@ def _mesh(plan: StackPlan, server: NetmakerServer, underlay: Optional[pulumi.Out
         underlay_network=underlay,
         offline=cfg.offline,
         wireguard_port=cfg.mesh.wireguard_port,
+        ipv6=cfg.mesh.range6 is not None,
     )
     return Mesh(network, join)
 
@@ -231,6 +238,7 @@ def _node(plan: StackPlan, stack: str, node: NodePlan, host: HostContext, mesh: 
             join_after=join_after,
             agent=node.agent,
             edge_rules=render_edge_rules(node.member.edge),
+            edge_rules6=render_edge_rules6(node.member.edge),
             exporter=_listen(plan, JOB_MEMBER, "member", node.name),
         ),
         host.opts(),
@@ -239,9 +247,11 @@ def _node(plan: StackPlan, stack: str, node: NodePlan, host: HostContext, mesh: 
 
 def _router(plan: StackPlan, stack: str, router: RouterPlan, host: HostContext, links: dict, mesh: Mesh, join_after: list) -> BorderRouter:
     sessions: list[Session] = []
-    for s in router.sessions:
+    for s in (s for s in router.sessions if s.version == 4):
         up = s.upstream
         session = Session(upstream=up.name, peer=str(up.neighbor), asn=up.asn, local_address=str(up.local_address))
+        if up.link6 is not None:
+            session.update(peer6=str(up.neighbor6), local_address6=str(up.local_address6))
         if s.link is not None:
             session["link_network"] = links[up.name]
         sessions.append(session)
@@ -261,10 +271,12 @@ def _router(plan: StackPlan, stack: str, router: RouterPlan, host: HostContext, 
                 join=mesh.join,
                 pinned=str(member.pinned) if member.pinned else None,
                 endpoint=member.endpoint,
+                underlay6=str(plan.underlay.routers6[router.name]) if plan.underlay and plan.underlay.routers6 else None,
                 join_after=join_after,
                 agent=router.agent,
                 maintenance=router.spec.maintenance,
                 edge_rules=render_edge_rules(member.edge),
+                edge_rules6=render_edge_rules6(member.edge),
                 exporter=_listen(plan, JOB_MEMBER, "member", router.name),
             ),
             bird_exporter=_listen(plan, JOB_BIRD, TARGET_ROUTER, router.name),

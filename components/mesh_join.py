@@ -23,7 +23,7 @@ from bgp4mesh.netmaker_api import MEMBER_KEY_SECONDS
 from bgp4mesh.providers import EnrollmentKey, EnrollmentKeyArgs
 from bgp4mesh.providers.member import MeshMember, MeshMemberArgs
 
-from .docker_parts import docker_name, fixed_name, labels
+from .docker_parts import IPV6_ON, MEMBER_SYSCTLS, docker_name, fixed_name, labels
 
 if TYPE_CHECKING:
     from .hosts import HostContext
@@ -54,10 +54,14 @@ class MeshAccess:
     offline: bool
     """A lab: netclient must not call the Internet (public-IP lookups, STUN)."""
     wireguard_port: int = 51821
+    ipv6: bool = False
+    """The mesh has an IPv6 range: a lab container must have IPv6 on for its WireGuard
+    interface to take the v6 address (Docker turns it off outside IPv6 networks)."""
 
-    def container_args(self, stack: str, name: str, endpoint: Optional[str], parent: pulumi.Resource) -> dict[str, Any]:
-        """Container arguments that make `name` a netclient host: on the lab underlay, or
-        in the host's network namespace; with a static endpoint when one is known."""
+    def container_args(self, stack: str, name: str, endpoint: Optional[str], parent: pulumi.Resource, address6: Optional[str] = None) -> dict[str, Any]:
+        """Container arguments that make `name` a netclient host: on the lab underlay (at
+        `address6` too on a dual-stack one), or in the host's network namespace; with a
+        static endpoint when one is known."""
         volume = docker.Volume(
             f"{name}-identity",
             name=docker_name(stack, f"{name}-netclient"),
@@ -65,7 +69,10 @@ class MeshAccess:
             opts=fixed_name(parent),
         )
         return {
-            "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint)] if self.underlay_network else [],
+            "networks": [docker.ContainerNetworksAdvancedArgs(name=self.underlay_network, ipv4_address=endpoint, ipv6_address=address6)]
+            if self.underlay_network else [],
+            # In the host's namespace runc refuses per-container sysctls: host preparation sets them there.
+            "sysctls": (MEMBER_SYSCTLS | (IPV6_ON if self.ipv6 else {})) if self.underlay_network else None,
             "volumes": [docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/etc/netclient")],
             "devices": [docker.ContainerDeviceArgs(host_path="/dev/net/tun", container_path="/dev/net/tun", permissions="rwm")],
             "uploads": [docker.ContainerUploadArgs(file="/etc/bgp4mesh/ca.pem", content=self.ca_certificate)],
@@ -134,6 +141,7 @@ class MeshJoin:
     that keeps stacks made before from replacing them (a replaced member leaves the mesh)."""
 
     address: pulumi.Output[str]
+    address6: pulumi.Output[Optional[str]]
     node_id: pulumi.Output[str]
     ready: pulumi.Resource
     """Completes once the container holds its mesh address (and its pin, when pinned)."""
@@ -174,4 +182,4 @@ class MeshJoin:
             pulumi.ResourceOptions.merge(member_of, pulumi.ResourceOptions(depends_on=[join])),
         )
         self.ready = converge(f"{name}-{JOIN_PARTS[3]}", container, member.address, [], args["host"], member_of) if args["pinned"] else join
-        self.address, self.node_id = member.address, member.node_id
+        self.address, self.address6, self.node_id = member.address, member.address6, member.node_id

@@ -10,7 +10,7 @@ import pulumi_docker as docker
 
 from bgp4mesh.agent_config import AGENT_DIR, AgentConfig, agent_files
 from bgp4mesh.config import MeshNode as NodeSpec
-from bgp4mesh.edge_rules import RULES_PATH
+from bgp4mesh.edge_rules import RULES6_PATH, RULES_PATH
 
 from .docker_parts import docker_name, exporter_envs, fixed_name, labels, uploads
 from .mesh_join import MeshAccess, MeshJoin, MeshJoinArgs
@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from .hosts import HostContext
 
 
-def edge_upload(rules: Optional[str]) -> list[docker.ContainerUploadArgs]:
+def edge_upload(rules: Optional[str], rules6: Optional[str] = None) -> list[docker.ContainerUploadArgs]:
     """The member's edge firewall (bgp4mesh/edge_rules.py), which the image's entrypoint
-    loads before netclient runs; decided by the plan, only applied in the container."""
-    return [docker.ContainerUploadArgs(file=RULES_PATH, content=rules)] if rules else []
+    loads before netclient runs; decided by the plan, only applied in the container. The
+    IPv6 rules go up only where they were rendered (the member has IPv6)."""
+    files = ((RULES_PATH, rules), (RULES6_PATH, rules6))
+    return [docker.ContainerUploadArgs(file=path, content=text) for path, text in files if text]
 
 
 class MeshNodeArgs(TypedDict):
@@ -45,6 +47,8 @@ class MeshNodeArgs(TypedDict):
     """Its HA agent's settings (bgp4mesh.agent_config): egress failover with several gateways."""
     edge_rules: NotRequired[str]
     """The node's edge firewall rules (bgp4mesh.edge_rules.render_edge_rules)."""
+    edge_rules6: NotRequired[Optional[str]]
+    """Its IPv6 rules (render_edge_rules6); absent or None where it has no IPv6."""
     exporter: NotRequired[Optional[str]]
     """ip:port where the member exporter serves WireGuard and agent state (a scrape target of
     the plan); absent or None, no exporter runs."""
@@ -55,6 +59,7 @@ class MeshNode(pulumi.ComponentResource):
 
     container_name: pulumi.Output[str]
     mesh_ip: pulumi.Output[str]
+    mesh_ip6: pulumi.Output[Optional[str]]
     node_id: pulumi.Output[str]
     container: docker.Container
     """The netclient container (for gates that must re-run when it is replaced)."""
@@ -74,11 +79,10 @@ class MeshNode(pulumi.ComponentResource):
             networks_advanced=mesh["networks"],
             network_mode=None if mesh["networks"] else "host",
             capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
-            # In the host's namespace runc refuses per-container sysctls: host preparation sets it there.
-            sysctls={"net.ipv4.conf.all.src_valid_mark": "1"} if mesh["networks"] else None,
+            sysctls=mesh["sysctls"],
             devices=mesh["devices"],
             volumes=mesh["volumes"],
-            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules")) + uploads(agent_files(args.get("agent")), AGENT_DIR),
+            uploads=mesh["uploads"] + edge_upload(args.get("edge_rules"), args.get("edge_rules6")) + uploads(agent_files(args.get("agent")), AGENT_DIR),
             envs=mesh["envs"] + exporter_envs(member=args.get("exporter")),
             restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(**label) for label in labels(stack)],
@@ -95,6 +99,6 @@ class MeshNode(pulumi.ComponentResource):
         self.ready = member.ready
         self.container = container
         self.container_name = container.name
-        self.mesh_ip = member.address
+        self.mesh_ip, self.mesh_ip6 = member.address, member.address6
         self.node_id = member.node_id
-        self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "node_id": self.node_id})
+        self.register_outputs({"container_name": self.container_name, "mesh_ip": self.mesh_ip, "mesh_ip6": self.mesh_ip6, "node_id": self.node_id})

@@ -7,7 +7,7 @@ from typing import NotRequired, Optional, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from .docker_parts import ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
+from .docker_parts import IPV6_FORWARD, IPV6_LINK, ROUTER_CAPS, ROUTER_SYSCTLS, docker_name, exporter_envs, fixed_name, labels, uploads
 
 
 class MockIspArgs(TypedDict):
@@ -17,6 +17,8 @@ class MockIspArgs(TypedDict):
     """The ISP's AS number."""
     address: str
     """The ISP's address on the peering link."""
+    address6: NotRequired[str]
+    """Its IPv6 address on the link, where the upstream has an IPv6 session."""
     router_id: str
     """BGP router id."""
     loopbacks: list[str]
@@ -32,6 +34,8 @@ class MockIspArgs(TypedDict):
     exchange: NotRequired[tuple[pulumi.Input[str], str]]
     """The lab's exchange LAN and this router's address on it, where the mock ISPs peer
     with each other and the probe."""
+    exchange_address6: NotRequired[str]
+    """Its IPv6 address on the exchange (lab.exchange6)."""
     bird_exporter: NotRequired[Optional[str]]
     """ip:port where prometheus-bird-exporter serves BIRD's sessions and prefix counts (its
     address on the link, a scrape target of the plan); absent or None, no exporter runs."""
@@ -50,9 +54,10 @@ class MockIsp(pulumi.ComponentResource):
     def __init__(self, name: str, args: MockIspArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bgp4mesh:index:MockIsp", name, None, opts)
         stack = args["stack"]
-        networks = [docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"])]
+        networks = [docker.ContainerNetworksAdvancedArgs(name=args["link_network"], ipv4_address=args["address"], ipv6_address=args.get("address6"))]
         if "exchange" in args:
-            networks.append(docker.ContainerNetworksAdvancedArgs(name=args["exchange"][0], ipv4_address=args["exchange"][1]))
+            networks.append(docker.ContainerNetworksAdvancedArgs(name=args["exchange"][0], ipv4_address=args["exchange"][1],
+                                                                 ipv6_address=args.get("exchange_address6")))
         container = docker.Container(
             f"{name}-bird",
             name=docker_name(stack, name),
@@ -60,7 +65,7 @@ class MockIsp(pulumi.ComponentResource):
             image=args["image"],
             networks_advanced=networks,
             capabilities=ROUTER_CAPS,
-            sysctls=ROUTER_SYSCTLS,
+            sysctls=ROUTER_SYSCTLS | (IPV6_FORWARD | IPV6_LINK if "address6" in args else {}),
             envs=[f"ISP_ADDRESSES={' '.join(args['loopbacks'])}", "ROUTES_FROM_BGP_ONLY=1", *exporter_envs(bird=args.get("bird_exporter"))],
             uploads=uploads(args["bird_files"], "/etc/bird", secret=args["secret_files"]),
             restart="unless-stopped",

@@ -60,3 +60,20 @@ def in_joins(urn: str) -> bool:
     types, name = urn.split("::")[2], urn.rsplit("::", 1)[1]
     owner = types.split("$")[-2] if "$" in types else ""
     return owner in ("bgp4mesh:index:MeshNode", "bgp4mesh:index:BorderRouter") and name.endswith(tuple(f"-{p}" for p in JOIN_PARTS))
+
+
+def slowest(log: Path, count: int = 3) -> list[tuple[str, int]]:
+    """The `count` resources whose step took longest (name, seconds): where a slow run went.
+    Components and the stack are left out: they last as long as their slowest child."""
+    started: dict[str, int] = {}
+    took: dict[str, int] = {}
+    for event in events(log):
+        urn = _urn(event)
+        kind = urn.split("::")[2].split("$")[-1] if urn else ""
+        if urn is None or kind.startswith("bgp4mesh:index:") or kind == "pulumi:pulumi:Stack":
+            continue
+        if "resourcePreEvent" in event:
+            started[urn] = int(event["timestamp"])
+        elif urn in started:
+            took[urn.rsplit("::", 1)[1]] = int(event["timestamp"]) - started[urn]
+    return sorted(took.items(), key=lambda kv: -kv[1])[:count]

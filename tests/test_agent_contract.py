@@ -19,7 +19,7 @@ from bgp4mesh import agent_config  # noqa: E402
 from bgp4mesh.config import Failover  # noqa: E402
 from bgp4mesh_agent import adapters, schema  # noqa: E402
 
-GATEWAYS = [("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11")]
+GATEWAYS = [("44.30.127.1", "172.31.16.10", ""), ("44.30.127.2", "172.31.16.11", "")]
 
 
 def test_product_and_image_share_one_schema_file():
@@ -103,3 +103,56 @@ def test_upstream_established_whatever_the_time_format(monkeypatch, since):
     for text, want in ((up, True), (down, False)):
         monkeypatch.setattr(adapters, "run", lambda *args, timeout=10, text=text: subprocess.CompletedProcess(args, 0, text, ""))
         assert adapters.upstream_established(("peer_isp_a",)) is want, text
+
+
+class Recorded:
+    """adapters.run stood in for: records each command, answers `ip -o addr show` with the
+    router's iBGP addresses on eth1, `ip rule del` with nothing left to delete, and
+    everything else with success."""
+
+    def __init__(self):
+        self.commands: list[str] = []
+
+    def __call__(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess:
+        self.commands.append(" ".join(args))
+        out = ""
+        if args[-2:] == ("addr", "show"):
+            out = "3: eth1    inet 172.31.16.10/24 scope global eth1\n3: eth1    inet6 2001:db8:ac1f:10::a/64 scope global\n"
+        return subprocess.CompletedProcess(args, int(args[2:4] == ("rule", "del")), out, "")
+
+
+@pytest.mark.parametrize("six", [False, True])
+def test_the_router_agent_makes_its_routes_and_rules_in_each_family_the_mesh_carries(monkeypatch, six):
+    """Core decides in IPv4 terms; with a v6 mesh the system forwards, refuses and delivers
+    mesh_range6 the same way, by each router's IPv6 iBGP address; without, no IPv6 command."""
+    ran = Recorded()
+    monkeypatch.setattr(adapters, "run", ran)
+    from bgp4mesh_agent import core
+
+    ibgp6 = {"172.31.16.10": "2001:db8:ac1f:10::a", "172.31.16.11": "2001:db8:ac1f:10::b"} if six else {}
+    system = adapters.System(adapters.Log("test"), "netmaker", 51821, "44.30.127.0/24", "2001:db8:4430::/64" if six else "", ibgp6)
+    for action in (core.ClearRules("44.30.127.0/24"), core.InstallRules("44.30.127.0/24", "172.31.16.10"),
+                   core.ForwardTo("172.31.16.11", "44.30.127.2"), core.ForwardTo("", "")):
+        assert system.do(action)
+    v6 = [c for c in ran.commands if c.startswith("ip -6")]
+    if not six:
+        assert v6 == [] and ran.commands
+        return
+    assert "ip -6 route replace unreachable 2001:db8:4430::/64 metric 4242" in v6
+    assert "ip -6 rule add pref 1002 to 2001:db8:4430::/64 iif eth1 lookup main" in v6  # the iBGP link's own, found by address
+    assert "ip -6 rule add pref 1003 to 2001:db8:4430::/64 lookup 44" in v6
+    assert "ip -6 route replace 2001:db8:4430::/64 via 2001:db8:ac1f:10::b table 44" in v6
+    assert "ip -6 route flush table 44" in v6 and "ip -6 route del unreachable 2001:db8:4430::/64 metric 4242" in v6
+    assert "ip -4 route replace 44.30.127.0/24 via 172.31.16.11 table 44" in ran.commands
+
+
+def test_a_v6_mesh_needs_every_gateways_v6_ibgp_address():
+    gateways = [("44.30.127.1", "172.31.16.10", "2001:db8:ac1f:10::a"), ("44.30.127.2", "172.31.16.11", "")]
+    with pytest.raises(ValueError, match="mesh_range6 needs every gateway's ibgp6"):
+        agent_config.router_config(["peer_isp_a"], gateways, "44.30.127.1", "44.30.127.0/24", Failover(), "2001:db8:4430::/64")
+
+
+def test_routed_reads_both_families(monkeypatch):
+    answers = {"-4": "198.51.100.0/24 scope link metric 256\n", "-6": "2001:db8:5100::/48 metric 256 pref medium\n"}
+    monkeypatch.setattr(adapters, "run", lambda *a, timeout=10: subprocess.CompletedProcess(a, 0, answers[a[1]], ""))
+    assert adapters.routed("netmaker") == {"198.51.100.0/24", "2001:db8:5100::/48"}

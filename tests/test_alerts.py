@@ -144,12 +144,18 @@ def test_sessions_members_and_upstream_views_come_from_the_plan():
     text = render_alert_rules(plan)
     sessions = {(lb["router"], lb["name"]) for lb, _ in facts(text, metrics.FACT_BGP_SESSION)}
     assert sessions == {(r.name, s.protocol) for r in plan.routers for s in r.sessions} | {(r.name, p.protocol) for r in plan.routers for p in r.ibgp}
+    assert len(sessions) == 8, "an eBGP and an iBGP session per router and family"
     assert {lb["member"] for lb, _ in facts(text, metrics.FACT_MESH_MEMBER)} == {"border-a", "border-b", "node1", "node2"}
+    # each ISP should see one own prefix of each family, over that family's session
     seen = {(lb["upstream"], lb["name"], lb["ip_version"], expr) for lb, expr in facts(text, metrics.FACT_UPSTREAM_OWN_PREFIXES)}
-    assert seen == {(i.name, i.session.peer, "4", "vector(1)") for i in plan.isps}
-    assert {name for _, name, _, _ in seen} == {"peer_border_a", "peer_border_b"}  # the router's protocol on each ISP
+    assert seen == {(i.name, s.peer, str(s.version), "vector(1)") for i in plan.isps for s in i.sessions}
+    assert {(name, v) for _, name, v, _ in seen} == {  # the router's protocol on each ISP
+        ("peer_border_a", "4"), ("peer_border_b", "4"), ("peer6_border_a", "6"), ("peer6_border_b", "6")}
     bfd = {(lb["router"], lb["ip"]) for lb, _ in facts(text, metrics.FACT_BFD_SESSION)}
-    assert bfd == {("border-a", "172.30.16.1"), ("border-a", "172.31.16.11"), ("border-b", "172.30.17.1"), ("border-b", "172.31.16.10")}
+    assert bfd == {
+        ("border-a", "172.30.16.1"), ("border-a", "172.31.16.11"), ("border-b", "172.30.17.1"), ("border-b", "172.31.16.10"),
+        ("border-a", "2001:db8:ac1e:10::1"), ("border-a", "2001:db8:ac1f:10::b"), ("border-b", "2001:db8:ac1e:11::1"), ("border-b", "2001:db8:ac1f:10::a"),
+    }
 
 
 def test_rpki_caches_only_where_rpki_is_on():

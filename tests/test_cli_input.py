@@ -422,14 +422,16 @@ def test_largest_mesh_the_underlay_holds_passes(tmp_path):
 
 
 def _prefixes(n: int) -> list[str]:
-    return ["44.30.127.0/24"] + [f"45.{i // 256}.{i % 256}.0/24" for i in range(n - 1)]
+    """n own prefixes: dev's own (an IPv4 and an IPv6 block, for its two sessions), then more IPv4."""
+    own = DEV_DOC["config"]["bgp4mesh:prefixes"]
+    return own + [f"45.{i // 256}.{i % 256}.0/24" for i in range(n - len(own))]
 
 
 @pytest.mark.parametrize(
     "changes, needle",
     [
         ({"prefixes": _prefixes(1000), "mesh.egress_ranges": [f"198.{i // 256}.{i % 256}.0/24" for i in range(1000)],
-          "policy.bogon_exempt_prefixes": [f"10.{i // 256}.{i % 256}.0/24" for i in range(1000)]}, None),
+          "policy.bogon_exempt_prefixes": [f"10.{i // 256}.{i % 256}.0/24" for i in range(999)] + ["2001:db8::/32"]}, None),
         ({"prefixes": _prefixes(1000) + ["45.0.0.0/8"]}, "at most 1000 items"),
         ({"prefixes": _prefixes(999) + ["45.0.0.0/8"]}, "overlaps prefixes[999] = 45.0.0.0/8"),
         ({"mesh.nodes": [{"name": f"n{i}"} for i in range(10_001)]}, "at most 10000 items"),
@@ -459,7 +461,7 @@ NO_EXEMPTIONS = {"policy.bogon_exempt_asns": [], "policy.bogon_exempt_prefixes":
         ({"prefixes": ["44.30.127.0/24", "::/0"]}, "bgp4mesh:prefixes[1] = ::/0: a default route"),
         ({"prefixes": ["0.0.0.0/0"]}, "bgp4mesh:prefixes[0] = 0.0.0.0/0: a default route"),
         ({"prefixes": ["44.30.127.0/24", "10.0.0.0/16"]}, "bgp4mesh:prefixes[1] = 10.0.0.0/16: overlaps bogon 10.0.0.0/8"),
-        ({"prefixes": ["44.30.127.0/24", "2001:db8::/32"]}, "bgp4mesh:prefixes[1] = 2001:db8::/32: overlaps bogon 2001:db8::/32"),
+        ({"prefixes": ["44.30.127.0/24", "3fff::/20"]}, "bgp4mesh:prefixes[1] = 3fff::/20: overlaps bogon 3fff::/20"),
         ({**NO_EXEMPTIONS, "prefixes": ["44.30.127.0/24", "192.0.2.0/24"]}, "bgp4mesh:prefixes[1] = 192.0.2.0/24: overlaps bogon"),
         ({"prefixes": ["44.30.127.0/24", "100.64.0.0/16"]}, "overlaps bogon 100.64.0.0/10"),
         ({"policy.bogon_exempt_asns": []}, "bgp4mesh:asn = 65000: in the bogon ASN set"),
@@ -588,9 +590,9 @@ def test_all_errors_are_reported_at_once(tmp_path):
         "border_routers[0].router_id": "172.30.0.1",
         "mesh.nodes[1].name": "netmaker-server",
         "mesh.nodes[0].ip": "44.30.126.5",
-        "prefixes": ["44.30.127.0/24", "10.0.0.0/16"],
+        "prefixes": [*DEV_DOC["config"]["bgp4mesh:prefixes"], "10.0.0.0/16"],
     }
-    err = check(tmp_path, variant(cross), "mesh.egress_ranges[0]", "upstreams[0].neighbor", "mesh.nodes[1].name", "mesh.nodes[0].ip", "prefixes[1]")
+    err = check(tmp_path, variant(cross), "mesh.egress_ranges[0]", "upstreams[0].neighbor", "mesh.nodes[1].name", "mesh.nodes[0].ip", "prefixes[2]")
     assert err.count("\n  bgp4mesh:") == 5
     fields = {"asn": 23456, "upstreams[0].max_prefixes": 0, "mesh.network": "Bad", "policy.timers.hold": 2, "netmaker.version": "1.6"}
     err = check(tmp_path, variant(fields), *(f"bgp4mesh:{k} = " for k in fields))

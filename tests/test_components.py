@@ -157,14 +157,15 @@ LINKED_SESSIONS = [
     Session(upstream="isp-b", peer="10.10.2.1", asn=64502, local_address="10.10.2.2", link_network="bgp4mesh-blue-link-isp-b"),
 ]
 HOST_SESSIONS = [Session(upstream="transit", peer="198.51.100.1", asn=64511, local_address="198.51.100.2")]
-TWO_GATEWAYS = [("203.0.113.1", "10.20.0.1"), ("203.0.113.2", "10.20.0.2")]
+TWO_GATEWAYS = [("203.0.113.1", "10.20.0.1", "2001:db8:20::1"), ("203.0.113.2", "10.20.0.2", "2001:db8:20::2")]
+MESH_RANGE6 = "2001:db8:113::/64"
 
 
 def router_mesh(gateways=TWO_GATEWAYS, maintenance: bool = False, join_after=(), exporter: Optional[str] = None) -> RouterMesh:
     return RouterMesh(
         join=mesh_access(), pinned="203.0.113.1", endpoint="172.31.0.10", join_after=list(join_after),
         agent=router_config(["peer_isp_a", "peer_isp_b"], list(gateways), "203.0.113.1", "203.0.113.0/24",
-                            Failover(interval_ms=300, timeout_ms=150, down_after=3, up_after=4)),
+                            Failover(interval_ms=300, timeout_ms=150, down_after=3, up_after=4), MESH_RANGE6),
         maintenance=maintenance,
         edge_rules=EDGE_RULES,
         exporter=exporter,
@@ -276,7 +277,11 @@ def test_border_router_with_mesh_is_a_netclient_host_too(meshed_router):
 def test_border_router_health_agent_settings(gateways):
     mesh = router_mesh(gateways=gateways)
     router = declare_router(lambda: mesh).one(CONTAINER)
-    assert agent_settings(router) == router_agent(mesh)
+    settings = agent_settings(router)
+    assert settings == router_agent(mesh)
+    several = len(gateways) > 1  # one router: no iBGP to forward inbound to, in either family
+    assert settings["router"]["gateways"] == ([{"mesh": m, "ibgp": i, "ibgp6": i6} for m, i, i6 in gateways] if several else [])
+    assert (settings["router"]["mesh_range"], settings["router"]["mesh_range6"]) == (("203.0.113.0/24", MESH_RANGE6) if several else ("", ""))
 
 
 @pytest.mark.parametrize("maintenance, switch", [(True, "on"), (False, "off")])

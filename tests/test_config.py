@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from bgp4mesh.config import MESH_FAMILIES
 from bgp4mesh.problems import ConfigError
 from bgp4mesh.stack import PROJECT_DIR, raw_from_file, validate
 from tests import plans
@@ -391,7 +392,12 @@ def test_a_labs_default_cache_is_on_its_underlay():
     cfg = validate(DEV)
     assert [(str(c.address), c.port) for c in cfg.rtr_caches] == [("172.31.0.5", 323)]
     assert cfg.rpki.invalid == "reject" and cfg.rpki.retry == 30
-    assert [(str(r.prefix), r.longest, r.asn) for r in cfg.lab.roas] == [("44.30.127.0/24", 24, 65000), ("192.0.2.0/24", 24, 64999)]
+    assert [(str(r.prefix), r.longest, r.asn) for r in cfg.lab.roas] == [
+        ("44.30.127.0/24", 24, 65000),
+        ("192.0.2.0/24", 24, 64999),
+        ("2001:db8:4430::/48", 48, 65000),
+        ("2001:db8:1920::/48", 48, 64999),
+    ]
     moved = validate(with_change("lab", {"underlay": "172.31.8.0/24"}))  # the engine test's day-two stack
     assert [str(c.address) for c in moved.rtr_caches] == ["172.31.8.5"]
     listed = validate(with_change("rpki.caches", [{"address": "172.31.0.6", "port": 8282}, {"address": "172.31.0.7"}]))
@@ -455,17 +461,71 @@ def test_edge_fields_are_checked(path, value, message):
 
 
 def test_check_refuses_ipv6_values_the_program_would_drop():
-    """Until IPv6 is deployed (issue 19), a v6 own prefix, mesh range or egress range is
-    refused with its key, not accepted and silently left out."""
-    raw = copy.deepcopy(DEV)
+    """A v6 own prefix with no IPv6 session to announce it over is refused with its key, not
+    accepted and silently left out; so is a v6 mesh or egress range exactly while the mesh
+    does not carry IPv6 (config.MESH_FAMILIES)."""
+    raw = plans.ipv4_only(DEV)  # no IPv6 session
     raw["prefixes"] = ["44.30.127.0/24", "2a0e:4430::/48"]
     raw["mesh"] = {**raw["mesh"], "range6": "2a0e:4430::/64", "egress_ranges": [*raw["mesh"]["egress_ranges"], "2001:db8::/32"]}
     with pytest.raises(ConfigError) as exc:
         validate(raw)
     message = str(exc.value)
-    for key in ("bgp4mesh:prefixes[1]", "bgp4mesh:mesh.range6", "bgp4mesh:mesh.egress_ranges[2]"):
-        assert f"{key} = " in message and "IPv6 is not deployed yet" in message.split(key, 1)[1].split("\n")[0], message
+    assert "bgp4mesh:prefixes[1] = 2a0e:4430::/48: no upstream has an IPv6 session" in message, message
+    for key in ("bgp4mesh:mesh.range6", "bgp4mesh:mesh.egress_ranges[2]"):
+        refused = f"{key} = " in message and "the mesh carries IPv4 only so far" in message.split(key, 1)[1].split("\n")[0]
+        assert refused == (6 not in MESH_FAMILIES), message
     assert "prefixes[0]" not in message
+
+
+V6_SESSION = {"link6": "2001:db8:30::/64", "neighbor6": "2001:db8:30::1", "local_address6": "2001:db8:30::100"}
+
+
+def test_an_ipv6_session_announces_the_ipv6_prefixes():
+    raw = plans.ipv4_only(DEV)
+    assert validate(raw).upstreams[0].families == (4,)
+    raw["prefixes"] = ["44.30.127.0/24", "2a0e:4430::/48"]
+    raw["upstreams"][0].update(V6_SESSION)
+    cfg = validate(raw)
+    assert cfg.upstreams[0].families == (4, 6)
+    raw["prefixes"] = ["44.30.127.0/24"]
+    with pytest.raises(ConfigError, match=r"upstreams\[0\]\.link6 = 2001:db8:30::/64: an IPv6 session with nothing to announce"):
+        validate(raw)
+
+
+@pytest.mark.parametrize(
+    "change, key, rule",
+    [
+        ({"neighbor6": "2001:db8:31::1"}, "neighbor6", "not inside link6 2001:db8:30::/64"),
+        ({"local_address6": None}, "local_address6", "required with link6 2001:db8:30::/64"),
+        ({"local_address6": "2001:db8:30::1"}, "local_address6", "same address as neighbor6"),
+        ({"neighbor6": "2001:db8:30::"}, "neighbor6", "the network or broadcast address of link6"),
+        ({"link6": None}, "neighbor6", "needs link6"),
+        ({"neighbor6": "172.30.0.1"}, "neighbor6", "must be an IPv6 address"),
+        ({"link6": "172.30.0.0/24"}, "link6", "must be an IPv6 prefix"),
+    ],
+)
+def test_check_catches_bad_ipv6_session_input_with_key_paths(change, key, rule):
+    raw = plans.ipv4_only(DEV)
+    raw["prefixes"] = ["44.30.127.0/24", "2a0e:4430::/48"]
+    raw["upstreams"][0].update({**V6_SESSION, **change})
+    raw["upstreams"][0] = {k: v for k, v in raw["upstreams"][0].items() if v is not None}
+    with pytest.raises(ConfigError) as exc:
+        validate(raw)
+    line = next((x for x in str(exc.value).splitlines() if f"bgp4mesh:upstreams[0].{key}" in x), "")
+    assert rule in line, str(exc.value)
+    shown = change.get(key)
+    assert shown is None or f"= {shown}: " in line or f"= '{shown}': " in line, f"the offending value is named: {line}"
+
+
+def test_ipv6_sessions_with_several_border_routers_are_refused_until_ipv6_ibgp():
+    """The HA lab's IPv6 sessions need IPv6 iBGP between its routers: without
+    lab.underlay6 to hold it, check refuses the stack by that key."""
+    assert any(u.link6 is not None for u in validate(LAB).upstreams) and len(LAB["border_routers"]) > 1
+    raw = copy.deepcopy(LAB)
+    del raw["lab"]["underlay6"]
+    message = rejected(raw)
+    line = next((x for x in message.splitlines() if "bgp4mesh:lab.underlay6" in x), "")
+    assert "need IPv6 iBGP" in line, message
 
 
 def test_an_upstream_states_its_kind_and_a_real_one_has_no_mock_settings():

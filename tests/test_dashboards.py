@@ -195,8 +195,8 @@ def series(metric: metrics.Metric, expr: str, target: dict[str, str] | None = No
     return {"record": metric.name, "expr": expr, "labels": {**labels, **(target or {})}}
 
 
-def _bird_channel(proto: str, name: str, state: str = "Established") -> dict[str, str]:
-    return {"name": name, "proto": proto, "ip_version": "4", "import_filter": "", "export_filter": "", "state": state}
+def _bird_channel(proto: str, name: str, state: str = "Established", version: int = 4) -> dict[str, str]:
+    return {"name": name, "proto": proto, "ip_version": str(version), "import_filter": "", "export_filter": "", "state": state}
 
 
 def measured(plan: StackPlan) -> list[dict]:
@@ -206,19 +206,21 @@ def measured(plan: StackPlan) -> list[dict]:
     no_state = {k: v for k, v in _bird_channel("BGP", "").items() if k != "state"}
     for r in plan.routers:
         at = {m.TARGET_ROUTER: r.name}
-        for name in [s.protocol for s in r.sessions] + [p.protocol for p in r.ibgp]:
-            rules.append(series(m.BIRD_PROTOCOL_UP, "vector(1)", at, **_bird_channel("BGP", name)))
-            rules.append(series(m.BIRD_IMPORT_COUNT, "vector(3)", at, **{**no_state, "name": name}))
-            rules.append(series(m.BIRD_EXPORT_COUNT, "vector(1)", at, **{**no_state, "name": name}))
-        neighbors = [str(s.upstream.neighbor) for s in r.sessions if s.upstream.bfd] + [str(p.address) for p in r.ibgp]
+        for name, version in [(s.protocol, s.version) for s in r.sessions] + [(p.protocol, p.version) for p in r.ibgp]:
+            channel = {**no_state, "name": name, "ip_version": str(version)}  # one channel per session, of its family
+            rules.append(series(m.BIRD_PROTOCOL_UP, "vector(1)", at, **_bird_channel("BGP", name, version=version)))
+            rules.append(series(m.BIRD_IMPORT_COUNT, "vector(3)", at, **channel))
+            rules.append(series(m.BIRD_EXPORT_COUNT, "vector(1)", at, **channel))
+        neighbors = [str(s.neighbor) for s in r.sessions if s.upstream.bfd] + [str(p.address) for p in r.ibgp]
         rules += [series(m.BIRD_BFD_SESSION_UP, "vector(1)", at, name="bfd1", ip=ip, interface="eth0") for ip in neighbors]
         for i, _ in enumerate(plan.model.rtr_caches):
             rules.append(series(m.BIRD_PROTOCOL_UP, "vector(1)", at, **_bird_channel("RPKI", bird_rpki(i))))
             rules.append(series(m.BIRD_IMPORT_COUNT, "vector(2)", at, **{**no_state, "proto": "RPKI", "name": bird_rpki(i)}))
     for isp in plan.isps:
         at = {m.TARGET_UPSTREAM: isp.name}
-        rules.append(series(m.BIRD_PROTOCOL_UP, "vector(1)", at, **_bird_channel("BGP", isp.session.peer)))
-        rules.append(series(m.BIRD_IMPORT_COUNT, "vector(1)", at, **{**no_state, "name": isp.session.peer}))
+        for s in isp.sessions:  # each family's session imports the one own prefix of its family
+            rules.append(series(m.BIRD_PROTOCOL_UP, "vector(1)", at, **_bird_channel("BGP", s.peer, version=s.version)))
+            rules.append(series(m.BIRD_IMPORT_COUNT, "vector(1)", at, **{**no_state, "name": s.peer, "ip_version": str(s.version)}))
     for member in (*plan.routers, *plan.nodes):
         name = member.name
         for gateway in (r.name for r in plan.routers if r.name != name):
@@ -323,20 +325,30 @@ def test_the_console_page_renders_what_the_series_say(prometheus):
     status, page = _get(f"{prometheus}/consoles/{CONSOLE.name}")
     assert status == 200, page
     assert "error" not in page.lower().replace("alert-danger", ""), page[:2000]
-    assert sorted(rows(page, "bgp")) == [
+    assert sorted(rows(page, "bgp")) == [  # an eBGP and an iBGP session per router and family
+        ["|border-a", "|border-b", "|ibgp6_border_b", "alert-success|Established"],
         ["|border-a", "|border-b", "|ibgp_border_b", "alert-success|Established"],
+        ["|border-a", "|isp-a", "|peer6_isp_a", "alert-success|Established"],
         ["|border-a", "|isp-a", "|peer_isp_a", "alert-success|Established"],
+        ["|border-b", "|border-a", "|ibgp6_border_a", "alert-success|Established"],
         ["|border-b", "|border-a", "|ibgp_border_a", "alert-success|Established"],
+        ["|border-b", "|isp-b", "|peer6_isp_b", "alert-success|Established"],
         ["|border-b", "|isp-b", "|peer_isp_b", "alert-success|Established"],
     ]
+    # one row per eBGP session (each family's); the last column is the stack's own prefixes, both families
     assert sorted(rows(page, "prefixes")) == [
-        ["|border-a", "|isp-a", "text-right|3", "text-right|10", "alert-success|30.0 %", "text-right|1", "text-right|1"],
-        ["|border-b", "|isp-b", "text-right|3", "text-right|20", "alert-success|15.0 %", "text-right|1", "text-right|1"],
-    ]
+        ["|border-a", "|isp-a", "text-right|3", "text-right|10", "alert-success|30.0 %", "text-right|1", "text-right|2"],
+    ] * 2 + [
+        ["|border-b", "|isp-b", "text-right|3", "text-right|20", "alert-success|15.0 %", "text-right|1", "text-right|2"],
+    ] * 2
     assert {tuple(r[:3]) + (r[3].split("|")[0],) for r in rows(page, "bfd")} == {
         ("|border-a", "|isp-a", "|172.30.16.1", "alert-success"), ("|border-a", "|border-b", "|172.31.16.11", "alert-success"),
-        ("|border-b", "|isp-b", "|172.30.17.1", "alert-success"), ("|border-b", "|border-a", "|172.31.16.10", "alert-success")}
-    assert [r[-1] for r in rows(page, "upstreams")] == ["alert-success|all of them"] * 2
+        ("|border-b", "|isp-b", "|172.30.17.1", "alert-success"), ("|border-b", "|border-a", "|172.31.16.10", "alert-success"),
+        ("|border-a", "|isp-a", "|2001:db8:ac1e:10::1", "alert-success"), ("|border-a", "|border-b", "|2001:db8:ac1f:10::b", "alert-success"),
+        ("|border-b", "|isp-b", "|2001:db8:ac1e:11::1", "alert-success"), ("|border-b", "|border-a", "|2001:db8:ac1f:10::a", "alert-success")}
+    assert sorted((r[0], r[1], r[2], r[-1]) for r in rows(page, "upstreams")) == [
+        (f"|{isp}", f"|{name}", f"|IPv{v}", "alert-success|all of them")
+        for isp, name, v in (("isp-a", "peer6_border_a", 6), ("isp-a", "peer_border_a", 4), ("isp-b", "peer6_border_b", 6), ("isp-b", "peer_border_b", 4))]
     tunnels = {(r[0], r[1]): r[2] for r in rows(page, "mesh")}
     assert tunnels[("|node2", f"|b{KEY[1:8]}")].startswith("alert-danger|") and tunnels[("|node1", f"|b{KEY[1:8]}")].startswith("alert-success|")
     assert sum(v.startswith("alert-success|") for v in tunnels.values()) == len(tunnels) - 1 == 5

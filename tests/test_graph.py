@@ -145,7 +145,11 @@ def test_lab_shows_sessions_ibgp_gateway_order_and_the_probe():
     text = mermaid(load_plan("lab"))
     assert labelled(text, "eBGP, local-pref 200, BFD 100 ms x 3") == [("router_border_a", "upstream_isp_a")]
     assert labelled(text, "eBGP, local-pref 100, prepend 2, BFD 100 ms x 3") == [("router_border_b", "upstream_isp_b")]
-    assert [e for e in edges(text) if e[1].startswith("iBGP")] == [("router_border_a", "iBGP, BFD", "router_border_b")]
+    # dual stack: each family's session an edge of its own, with the same policy
+    assert labelled(text, "eBGP IPv6, local-pref 200, BFD 100 ms x 3") == [("router_border_a", "upstream_isp_a")]
+    assert labelled(text, "eBGP IPv6, local-pref 100, prepend 2, BFD 100 ms x 3") == [("router_border_b", "upstream_isp_b")]
+    assert sorted(e for e in edges(text) if e[1].startswith("iBGP")) == [
+        ("router_border_a", "iBGP IPv6, BFD", "router_border_b"), ("router_border_a", "iBGP, BFD", "router_border_b")]
     assert labelled(text, "member, egress gateway 1 (preferred)") == [("router_border_a", "mesh_bgp4mesh")]
     assert labelled(text, "member, egress gateway 2") == [("router_border_b", "mesh_bgp4mesh")]
     assert labelled(text, "member") == [("node_node1", "mesh_bgp4mesh"), ("node_node2", "mesh_bgp4mesh")]
@@ -225,12 +229,20 @@ def test_cli_refuses_an_invalid_stack_as_check_does(tmp_path, capsys):
 # ---- --live: the same picture coloured by an observed state -----------------------------------
 
 COLOUR_NAMES = {COLOURS[True]: "green", COLOURS[False]: "red"}
-DEV_HEALTHY = Observed({("border", "peer_isp"): "Established"}, {}, {("node1", "border"): 12.0, ("node2", "border"): 3.4})
+DEV_HEALTHY = Observed(
+    {("border", "peer_isp"): "Established", ("border", "peer6_isp"): "Established"}, {}, {("node1", "border"): 12.0, ("node2", "border"): 3.4}
+)
 LAB_MIXED = Observed(
+    # each family's sessions by themselves: isp-b's IPv6 session is up while its IPv4 one is
+    # not, and the IPv6 iBGP session is down at border-b while the IPv4 one is up
     sessions={("border-a", "peer_isp_a"): "Established", ("border-b", "peer_isp_b"): "Active",
-              ("border-a", "ibgp_border_b"): "Established", ("border-b", "ibgp_border_a"): "Established"},
+              ("border-a", "ibgp_border_b"): "Established", ("border-b", "ibgp_border_a"): "Established",
+              ("border-a", "peer6_isp_a"): "Established", ("border-b", "peer6_isp_b"): "Established",
+              ("border-a", "ibgp6_border_b"): "Established", ("border-b", "ibgp6_border_a"): "Connect"},
     # border-b's view of the iBGP BFD session is missing: not read
-    bfd={("border-a", "172.30.16.1"): "Up", ("border-a", "172.31.16.11"): "Up", ("border-b", "172.30.17.1"): "Down"},
+    bfd={("border-a", "172.30.16.1"): "Up", ("border-a", "172.31.16.11"): "Up", ("border-b", "172.30.17.1"): "Down",
+         ("border-a", "2001:db8:ac1e:10::1"): "Up", ("border-b", "2001:db8:ac1e:11::1"): "Up",
+         ("border-a", "2001:db8:ac1f:10::b"): "Up", ("border-b", "2001:db8:ac1f:10::a"): "Up"},
     # node2's tunnel to border-b is missing: not read
     handshakes={("node1", "border-a"): 5.0, ("node1", "border-b"): None, ("node2", "border-a"): 179.0, ("border-a", "border-b"): 200.0},
 )
@@ -269,6 +281,9 @@ def test_live_colours_each_session_and_tunnel_by_what_was_seen(fmt):
         ("router_border_a", "eBGP, local-pref 200, BFD 100 ms x 3: Established, BFD Up", "upstream_isp_a"): "green",
         ("router_border_b", "eBGP, local-pref 100, prepend 2, BFD 100 ms x 3: Active, BFD Down", "upstream_isp_b"): "red",
         ("router_border_a", "iBGP, BFD: border-a Established, BFD Up; border-b Established, BFD no answer", "router_border_b"): "red",
+        ("router_border_a", "eBGP IPv6, local-pref 200, BFD 100 ms x 3: Established, BFD Up", "upstream_isp_a"): "green",
+        ("router_border_b", "eBGP IPv6, local-pref 100, prepend 2, BFD 100 ms x 3: Established, BFD Up", "upstream_isp_b"): "green",
+        ("router_border_a", "iBGP IPv6, BFD: border-a Established, BFD Up; border-b Connect, BFD Up", "router_border_b"): "red",
         ("node_node1", "WireGuard: handshake 5 s ago", "router_border_a"): "green",
         ("node_node1", "WireGuard: no handshake", "router_border_b"): "red",
         ("node_node2", "WireGuard: handshake 179 s ago", "router_border_a"): "green",
@@ -280,6 +295,9 @@ def test_live_colours_each_session_and_tunnel_by_what_was_seen(fmt):
         ("router_border_a", "eBGP, local-pref 200, BFD 100 ms x 3", "upstream_isp_a"),
         ("router_border_b", "eBGP, local-pref 100, prepend 2, BFD 100 ms x 3", "upstream_isp_b"),
         ("router_border_a", "iBGP, BFD", "router_border_b"),
+        ("router_border_a", "eBGP IPv6, local-pref 200, BFD 100 ms x 3", "upstream_isp_a"),
+        ("router_border_b", "eBGP IPv6, local-pref 100, prepend 2, BFD 100 ms x 3", "upstream_isp_b"),
+        ("router_border_a", "iBGP IPv6, BFD", "router_border_b"),
     }
 
 
@@ -294,15 +312,17 @@ def test_nothing_observed_is_all_red_and_says_so():
     text = mermaid(load_plan("dev"), Observed({}, {}, {}))
     assert {e: c for e, c in coloured(text).items() if c} == {
         ("router_border", "eBGP, local-pref 100: no answer", "upstream_isp"): "red",
+        ("router_border", "eBGP IPv6, local-pref 100: no answer", "upstream_isp"): "red",
         ("node_node1", "WireGuard: no answer", "router_border"): "red",
         ("node_node2", "WireGuard: no answer", "router_border"): "red",
     }
 
 
 def test_a_stale_handshake_and_a_session_not_established_turn_red():
-    seen = Observed({("border", "peer_isp"): "Connect"}, {}, {("node1", "border"): 180.0, ("node2", "border"): 179.9})
+    seen = Observed({("border", "peer_isp"): "Connect", ("border", "peer6_isp"): "Established"}, {}, {("node1", "border"): 180.0, ("node2", "border"): 179.9})
     assert {e: c for e, c in coloured(dot(load_plan("dev"), seen)).items() if c} == {
         ("router_border", "eBGP, local-pref 100: Connect", "upstream_isp"): "red",
+        ("router_border", "eBGP IPv6, local-pref 100: Established", "upstream_isp"): "green",  # each family's session by itself
         ("node_node1", "WireGuard: handshake 180 s ago", "router_border"): "red",
         ("node_node2", "WireGuard: handshake 179 s ago", "router_border"): "green",
     }
@@ -312,7 +332,7 @@ def test_a_stale_handshake_and_a_session_not_established_turn_red():
 def test_live_dot_renders_the_colours_to_svg():
     svg = subprocess.run(["dot", "-Tsvg"], input=dot(load_plan("lab"), LAB_MIXED), capture_output=True, text=True, timeout=30, check=True).stdout
     strokes = [p.get("stroke") for p in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}path")]
-    assert strokes.count(COLOURS[True]) == 3 and strokes.count(COLOURS[False]) == 5, strokes
+    assert strokes.count(COLOURS[True]) == 5 and strokes.count(COLOURS[False]) == 6, strokes
 
 
 FAKE_DOCKER = r"""#!/bin/sh
@@ -321,7 +341,8 @@ shift; container=$1; shift
 case "$container $*" in
   "bgp4mesh-dev-border birdc show protocols")
     printf 'BIRD 2.0.12 ready.\nName       Proto      Table      State  Since         Info\n'
-    printf 'device1    Device     ---        up     2026-12-06 20:56:30\npeer_isp   BGP        ---        up     2026-12-06 20:56:30  Established\n' ;;
+    printf 'device1    Device     ---        up     2026-12-06 20:56:30\npeer_isp   BGP        ---        up     2026-12-06 20:56:30  Established\n'
+    printf 'peer6_isp  BGP        ---        start  2026-12-06 20:56:30  Active        Socket: Connection refused\n' ;;
   "bgp4mesh-dev-border wg show netmaker public-key") echo 'Qm9yZGVyS2V5=' ;;
   "bgp4mesh-dev-node1 wg show netmaker latest-handshakes") printf 'Qm9yZGVyS2V5=\t%s\nT3RoZXI=\t0\n' "$(( $(date +%s) - 10 ))" ;;
   "bgp4mesh-dev-node2 wg show netmaker latest-handshakes") printf 'Qm9yZGVyS2V5=\t0\n' ;;
@@ -331,8 +352,9 @@ esac
 
 
 def test_cli_live_reads_the_containers_as_verify_does(tmp_path, monkeypatch, capsys):
-    """`graph --live` through a docker CLI that answers like a dev stack whose session is up,
-    node1's tunnel fresh and node2's never handshaken (the border's own `wg` does not answer)."""
+    """`graph --live` through a docker CLI that answers like a dev stack whose IPv4 session is
+    up and IPv6 session is not, node1's tunnel fresh and node2's never handshaken (the border's
+    own `wg` does not answer)."""
     exe = tmp_path / "docker"
     exe.write_text(FAKE_DOCKER)
     exe.chmod(0o755)
@@ -343,6 +365,7 @@ def test_cli_live_reads_the_containers_as_verify_does(tmp_path, monkeypatch, cap
     assert re.fullmatch(r"WireGuard: handshake (10|11|12) s ago", node1[1]), node1
     assert live == {
         ("router_border", "eBGP, local-pref 100: Established", "upstream_isp"): "green",
+        ("router_border", "eBGP IPv6, local-pref 100: Active", "upstream_isp"): "red",
         node1: "green",
         ("node_node2", "WireGuard: no handshake", "router_border"): "red",
     }

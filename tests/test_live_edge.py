@@ -66,9 +66,9 @@ def scan(image: str, targets: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def counters(container: str, chain: str) -> dict[str, int]:
-    """Packets dropped per counter comment (`bgp4mesh: <why>`) in `chain`."""
-    out = docker("exec", container, "iptables", "-w", "-nvxL", chain)
+def counters(container: str, chain: str, tool: str = "iptables") -> dict[str, int]:
+    """Packets dropped per counter comment (`bgp4mesh: <why>`) in `chain` (ip6tables: IPv6's)."""
+    out = docker("exec", container, tool, "-w", "-nvxL", chain)
     found: dict[str, int] = {}
     for line in out.splitlines():
         m = re.match(r"\s*(\d+)\s+\d+\s+DROP\b.*/\* bgp4mesh: (.+?) \*/", line)

@@ -6,7 +6,9 @@ and BFD between them, both egress gateways) on subnets of its own, beside dev an
 prepends, never a route of the other ISP or one learned over iBGP; BFD is up. A killed router, a
 cut upstream link and a router whose mesh is gone cost the probe's ping trains a short window and
 recover without `pulumi up`; a drained router stops without losing a packet; destroy leaves
-nothing. Loss windows are printed, never asserted (bench/ha_failover.py measures them)."""
+nothing. The lab is dual-stack: every one of those holds for IPv6 as for IPv4 (a train of each
+family each way, IPv6 sessions and iBGP of their own). Loss windows are printed, never asserted
+(bench/ha_failover.py measures them)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from bgp4mesh.config import FAILOVER_PORT
 from bgp4mesh.naming import docker_name
 from bgp4mesh.netmaker_api import BadRequest, NetmakerClient
 from bgp4mesh.naming import bird_protocol, bird_symbol
+from bgp4mesh.verify import mesh_ip
 from bgp4mesh.verify import BORDER_HEALTH, EGRESS_FAILOVER, GSHUT, STATE_WITH_AGE, STALE_SECONDS, CheckFailed, build_checks, run_checks, state_file
 from bgp4mesh.docker_cli import docker
 from harness.engine import Stack
@@ -30,8 +33,9 @@ from tests.prometheus_api import all_up, firing, plan_targets, query, wait_for
 
 STACK = "lab"
 PROBE = "192.0.2.1"  # the probe's Internet test address (lab.probe.prefix)
+PROBE6 = "2001:db8:1920::1"  # its IPv6 one (lab.probe.prefix6)
 NODE, NODE_IP = "node1", "44.30.127.10"
-OWN = "44.30.127.0/24"
+OWN, OWN6 = "44.30.127.0/24", "2001:db8:4430::/48"
 TRAIN = 400  # 20 s at 50 ms
 
 
@@ -59,24 +63,33 @@ def diagnosis() -> list[str]:
     return out
 
 
-def trains() -> tuple[PingTrain, PingTrain]:
-    """From the Internet to a node, and from the node to the Internet."""
-    return (
-        PingTrain(docker_name(STACK, "probe"), NODE_IP, TRAIN, source=PROBE),
-        PingTrain(docker_name(STACK, NODE), PROBE, TRAIN),
-    )
+def trains() -> dict[str, PingTrain]:
+    """From the Internet to a node and from the node to the Internet, in both families."""
+    node6 = mesh_ip(t(NODE), 6)
+    return {
+        "probe -> node": PingTrain(docker_name(STACK, "probe"), NODE_IP, TRAIN, source=PROBE),
+        "node -> probe": PingTrain(docker_name(STACK, NODE), PROBE, TRAIN),
+        "probe -> node IPv6": PingTrain(docker_name(STACK, "probe"), node6, TRAIN, source=PROBE6),
+        "node -> probe IPv6": PingTrain(docker_name(STACK, NODE), PROBE6, TRAIN),
+    }
 
 
-def recovered(train, what: str) -> None:
-    """The train ends answered: the last 40 requests (2 s) all came back."""
-    result = train.result()
-    tail = set(range(result.count - 39, result.count + 1))
-    print(f"{what}: {result}")
-    assert tail <= result.answered, f"{what}: no recovery ({result}; unanswered at the end: {sorted(tail - result.answered)})"
+def recovered(running: dict[str, PingTrain], what: str) -> None:
+    """Every train ends answered: the last 40 requests (2 s) all came back."""
+    for direction, train in running.items():
+        result = train.result()
+        tail = set(range(result.count - 39, result.count + 1))
+        print(f"{what}, {direction}: {result}")
+        assert tail <= result.answered, f"{what}, {direction}: no recovery ({result}; unanswered at the end: {sorted(tail - result.answered)})"
 
 
-def isp_view(isp: str, router: str) -> list[tuple[str, list[int], bool]]:
-    return [(r.prefix, r.as_path, GSHUT in r.communities) for r in routes(t(isp), "protocol", bird_protocol(router))]
+def isp_view(isp: str, router: str, version: int = 4) -> list[tuple[str, list[int], bool]]:
+    return [(r.prefix, r.as_path, GSHUT in r.communities) for r in routes(t(isp), "protocol", bird_protocol(router, version))]
+
+
+def both_views(isp: str, router: str) -> list[tuple[str, list[int], bool]]:
+    """What the ISP holds from the router over its IPv4 and its IPv6 session."""
+    return isp_view(isp, router) + isp_view(isp, router, 6)
 
 
 def best_protocol(target: Target, prefix: str) -> str:
@@ -117,8 +130,9 @@ def ha():
 def test_verify_passes_with_every_session_established(ha):
     lines = verify(ha)
     established = [line for line in lines if line.startswith("PASS bgp") and line.endswith(": Established")]
-    assert len(established) == 6, lines  # two eBGP sessions seen from both ends, iBGP both ways
-    assert sum(line.startswith("PASS bfd") for line in lines) == 4, lines
+    assert len(established) == 12, lines  # per family: two eBGP sessions seen from both ends, iBGP both ways
+    assert sum(line.startswith("PASS bfd") for line in lines) == 8, lines
+    assert sum(line.startswith(("PASS ping inbound", "PASS ping6 inbound")) for line in lines) == 6, lines  # 2 ISPs + the probe, per family
     assert any(line.startswith("PASS paths probe") and "via isp-a" in line for line in lines), lines
     assert sum(line.startswith("PASS paths node") and "egress via border-a" in line for line in lines) == 2, lines
 
@@ -129,11 +143,13 @@ def test_each_isp_receives_exactly_our_prefix_with_its_prepends(ha):
     from_a = bird_symbol("ibgp", "border-a")
     eventually(lambda: {r.protocol for r in routes(t("border-b"), "198.51.100.0/24")} >= {from_a, bird_protocol("isp-b")}, wait=15)
     assert best_protocol(t("border-b"), "198.51.100.0/24") == from_a  # local-pref 200 beats 100
-    assert isp_view("isp-a", "border-a") == [(OWN, [65000], False)]
-    assert isp_view("isp-b", "border-b") == [(OWN, [65000, 65000, 65000], False)]
-    # the Internet prefers the unprepended path, isp-b included
+    assert both_views("isp-a", "border-a") == [(OWN, [65000], False), (OWN6, [65000], False)]
+    assert both_views("isp-b", "border-b") == [(OWN, [65000, 65000, 65000], False), (OWN6, [65000, 65000, 65000], False)]
+    # the Internet prefers the unprepended path, isp-b included, in both families
     assert best_protocol(t("isp-b"), OWN) == bird_protocol("isp-a")
     assert best_protocol(t("probe"), OWN) == bird_protocol("isp-a")
+    assert best_protocol(t("isp-b"), OWN6) == bird_protocol("isp-a", 6)
+    assert best_protocol(t("probe"), OWN6) == bird_protocol("isp-a", 6)
 
 
 def test_each_session_takes_its_upstreams_policy(ha):
@@ -150,9 +166,9 @@ def test_each_session_takes_its_upstreams_policy(ha):
 
 
 def test_bfd_is_up_on_every_session(ha):
-    assert bfd_sessions(t("border-a")) == {"172.30.16.1": "Up", "172.31.16.11": "Up"}
-    assert bfd_sessions(t("border-b")) == {"172.30.17.1": "Up", "172.31.16.10": "Up"}
-    assert bfd_sessions(t("isp-a")) == {"172.30.16.100": "Up"}
+    assert bfd_sessions(t("border-a")) == {"172.30.16.1": "Up", "172.31.16.11": "Up", "2001:db8:ac1e:10::1": "Up", "2001:db8:ac1f:10::b": "Up"}
+    assert bfd_sessions(t("border-b")) == {"172.30.17.1": "Up", "172.31.16.10": "Up", "2001:db8:ac1e:11::1": "Up", "2001:db8:ac1f:10::a": "Up"}
+    assert bfd_sessions(t("isp-a")) == {"172.30.16.100": "Up", "2001:db8:ac1e:10::100": "Up"}
 
 
 def test_netmaker_ce_takes_one_routing_node_per_egress(ha):
@@ -167,55 +183,57 @@ def test_netmaker_ce_takes_one_routing_node_per_egress(ha):
         by_range: dict[str, list[int]] = {}
         for e in api.list_egress("bgp4mesh"):
             by_range.setdefault(e["range"], []).extend(int(m) for m in e["nodes"].values())
-    assert {r: sorted(m) for r, m in by_range.items()} == {r: [256, 257] for r in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")}
+    ranges = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8:5100::/48", "2001:db8:2030::/48", "2001:db8:1920::/48")
+    assert {r: sorted(m) for r, m in by_range.items()} == {r: [256, 257] for r in ranges}
 
 
 def test_inbound_through_the_standby_router(ha):
     """A node's WireGuard takes a packet only from the peer that holds its source's range:
     border-b hands what it receives for the mesh to the active gateway, border-a."""
-    isp_b = t("isp-b")
-    for peer in ("isp-a", "probe"):
-        isp_b.birdc("disable", bird_protocol(peer))
+    isp_b, node6 = t("isp-b"), mesh_ip(t(NODE), 6)
+    peers = [bird_protocol(p, v) for p in ("isp-a", "probe") for v in (4, 6)]
+    for peer in peers:
+        isp_b.birdc("disable", peer)
     try:
         eventually(lambda: best_protocol(isp_b, OWN) == bird_protocol("border-b"), wait=15)
+        eventually(lambda: best_protocol(isp_b, OWN6) == bird_protocol("border-b", 6), wait=15)
         assert isp_b.run("ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "203.0.113.1", NODE_IP).returncode == 0
+        assert isp_b.run("ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "2001:db8:2030::1", node6).returncode == 0
         assert egress_via() == "44.30.127.1"
     finally:
-        for peer in ("isp-a", "probe"):
-            isp_b.birdc("enable", bird_protocol(peer))
+        for peer in peers:
+            isp_b.birdc("enable", peer)
     verify(ha)
 
 
 def test_killed_router_traffic_recovers_and_returns(ha):
-    inbound, outbound = trains()
+    running = trains()
     time.sleep(3)
     docker("kill", docker_name(STACK, "border-a"))
-    recovered(inbound, "border-a killed, probe -> node")
-    recovered(outbound, "border-a killed, node -> probe")
+    recovered(running, "border-a killed")
     assert egress_via() == "44.30.127.2"
-    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
+    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b") and best_protocol(t("probe"), OWN6) == bird_protocol("isp-b", 6)
     # back without `pulumi up`: sessions, mesh, egress and the preferred path
-    inbound, outbound = trains()
+    running = trains()
     time.sleep(3)
     docker("start", docker_name(STACK, "border-a"))
-    recovered(inbound, "border-a back, probe -> node")
-    recovered(outbound, "border-a back, node -> probe")
+    recovered(running, "border-a back")
     verify(ha)
     assert egress_via() == "44.30.127.1" and best_protocol(t("probe"), OWN) == bird_protocol("isp-a")
+    assert best_protocol(t("probe"), OWN6) == bird_protocol("isp-a", 6)
 
 
 def test_cut_upstream_link_moves_traffic_to_the_other_router(ha):
     interface = link_interface("border-a", "172.30.16.100")
-    inbound, outbound = trains()
+    running = trains()
     time.sleep(3)
     t("border-a").run("ip", "link", "set", interface, "down")
     try:
-        recovered(inbound, "isp-a link cut, probe -> node")
-        recovered(outbound, "isp-a link cut, node -> probe")
+        recovered(running, "isp-a link cut (both families)")
         health = state_file(t("border-a"), BORDER_HEALTH)
         assert (health["upstream"], health["available"], health["active"]) == ("0", "0", "44.30.127.2")
         assert egress_via() == "44.30.127.2"
-        assert isp_view("isp-a", "border-a") == []
+        assert both_views("isp-a", "border-a") == []
     finally:
         t("border-a").run("ip", "link", "set", interface, "up")
     verify(ha)
@@ -225,21 +243,20 @@ def test_router_without_mesh_deprefers_its_announcement(ha):
     """netclient's tunnels at border-a carry nothing (its WireGuard port dropped: the
     interface stays up) while BIRD runs on: the announcement goes drained, not away."""
     wireguard = [["INPUT", "-p", "udp", "--dport", "51821", "-j", "DROP"], ["OUTPUT", "-p", "udp", "--sport", "51821", "-j", "DROP"]]
-    inbound, outbound = trains()
+    running = trains()
     time.sleep(3)
     for rule in wireguard:
         t("border-a").run("iptables", "-I", *rule)
     try:
-        recovered(inbound, "border-a mesh lost, probe -> node")
-        recovered(outbound, "border-a mesh lost, node -> probe")
-        assert isp_view("isp-a", "border-a") == [(OWN, [65000] * 4, True)]  # 65535:0 and 3 prepends
+        recovered(running, "border-a mesh lost")
+        assert both_views("isp-a", "border-a") == [(OWN, [65000] * 4, True), (OWN6, [65000] * 4, True)]  # 65535:0 and 3 prepends
         assert protocols(t("isp-a"))[bird_protocol("border-a")].info.startswith("Established")
         assert best_protocol(t("isp-a"), OWN) == bird_protocol("isp-b")
         assert state_file(t("border-a"), BORDER_HEALTH)["mesh"] == "0"
     finally:
         for rule in wireguard:
             t("border-a").run("iptables", "-D", *rule)
-    eventually(lambda: isp_view("isp-a", "border-a") == [(OWN, [65000], False)], wait=30, what="normal announcement back")
+    eventually(lambda: both_views("isp-a", "border-a") == [(OWN, [65000], False), (OWN6, [65000], False)], wait=30, what="normal announcement back")
     verify(ha)
 
 
@@ -353,17 +370,17 @@ def drain_in_metrics() -> float:
 
 def test_drained_router_stops_without_losing_a_packet(ha):
     ha.config["bgp4mesh:border_routers"][0]["maintenance"] = True
-    inbound, outbound = trains()
+    running = trains()
     ha.up()
-    print(f"drain applied by pulumi up: probe -> node {inbound.result()}, node -> probe {outbound.result()}")
+    print("drain applied by pulumi up: " + ", ".join(f"{d} {train.result()}" for d, train in running.items()))
     eventually(lambda: egress_via() == "44.30.127.2", wait=10, what="egress moved to border-b")
     print(f"drain: in border-a's metrics {drain_in_metrics():.1f}s after pulumi up returned")
-    assert isp_view("isp-a", "border-a") == [(OWN, [65000] * 4, True)]
-    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b")
-    inbound, outbound = trains()
+    assert both_views("isp-a", "border-a") == [(OWN, [65000] * 4, True), (OWN6, [65000] * 4, True)]
+    assert best_protocol(t("probe"), OWN) == bird_protocol("isp-b") and best_protocol(t("probe"), OWN6) == bird_protocol("isp-b", 6)
+    running = trains()
     time.sleep(3)
     docker("stop", docker_name(STACK, "border-a"))
-    for train, what in ((inbound, "probe -> node"), (outbound, "node -> probe")):
+    for what, train in running.items():
         result = train.result()
         print(f"drained border-a stopped, {what}: {result}")
         assert result.lost == 0, f"{what}: {result}"

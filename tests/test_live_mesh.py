@@ -46,7 +46,8 @@ def test_outputs_report_mesh_addresses_and_hide_secrets(dev_lab):
     assert out["mesh_nodes"]["node1"] == "44.30.127.10"  # pinned in config
     auto = ip_address(out["mesh_nodes"]["node2"])  # assigned by Netmaker
     assert auto in CFG.mesh.range and str(auto) not in ("44.30.127.1", "44.30.127.10")
-    assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}]
+    assert out["border_routers"]["border"]["upstream_sessions"] == [
+        {"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}, {"upstream": "isp", "peer": "2001:db8:ac1e::1", "asn": 65001}]
     assert out["netmaker_endpoint"] == "nm.lab:443"
     assert not {"netmaker_master_key", "enrollment_token"} & set(out), "no credential is a stack output"
     # The addresses are real: each container holds the address the outputs report.
@@ -164,7 +165,8 @@ def test_tunnels_keep_passing_traffic_while_netmaker_is_down(dev_lab):
         run_checks([c for c in build_checks(plans.of(CFG), "dev") if not c.name.startswith("mesh bgp4mesh: no reusable")], 30, lines.append)
         failed = [line for line in lines if line.startswith("FAIL")]
         assert not failed, "\n".join(lines)  # every check but the one that asks Netmaker for its keys
-        # inbound to every node (one batch); each node to every other one and the Internet
-        assert sum(line.startswith("PASS ping") for line in lines) == 1 + len(NODES)
+        # per family: inbound to every node (one batch); each node to every other one and the Internet
+        for word in ("ping", "ping6"):
+            assert sum(line.startswith(f"PASS {word} ") for line in lines) == 1 + len(NODES), (word, lines)
     finally:
         docker("start", server)

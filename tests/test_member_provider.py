@@ -43,6 +43,15 @@ def test_create_reports_the_assigned_address_without_a_pin(memberp, fake, mesh):
     assert created.id == node["id"]
     assert created.outs["address"] == node["address"].split("/")[0] == "10.20.0.1"
     assert created.outs["host_id"] == node["hostid"]
+    assert created.outs["address6"] is None  # the network has no IPv6 range: the node has no IPv6 address
+
+
+def test_create_reports_the_ipv6_address_in_a_dual_stack_network(memberp, fake, mesh):
+    """Netmaker gives every node of a network with addressrange6 an address from it too
+    (the server's "address6", with its prefix length): reported bare, beside the IPv4 one."""
+    node_of(fake, "border")["address6"] = "2001:db8:4430::5/64"
+    created = memberp.create(checked(memberp, member_inputs()))
+    assert (created.outs["address"], created.outs["address6"]) == ("10.20.0.1", "2001:db8:4430::5")
 
 
 def test_create_pins_the_configured_address(memberp, fake, mesh):

@@ -70,13 +70,19 @@ def test_sessions_carry_their_bird_names_links_and_the_path_an_upstream_must_see
     raw["border_routers"][1]["maintenance"] = True
     plan = build_plan(validate(raw))
     a, b = plan.routers
-    assert [(s.protocol, s.peer, s.kind, s.link.upstream) for s in a.sessions] == [("peer_isp_a", "peer_border_a", "mock", "isp-a")]
-    assert a.sessions[0].as_path == (65000,)
+    # one session per family, on the same link, each between the family's two addresses
+    assert [(s.version, s.protocol, s.peer, s.kind, s.link.upstream, str(s.neighbor), str(s.local_address)) for s in a.sessions] == [
+        (4, "peer_isp_a", "peer_border_a", "mock", "isp-a", "172.30.16.1", "172.30.16.100"),
+        (6, "peer6_isp_a", "peer6_border_a", "mock", "isp-a", "2001:db8:ac1e:10::1", "2001:db8:ac1e:10::100"),
+    ]
+    assert [s.as_path for s in a.sessions] == [(65000,)] * 2
     drain = validate(raw).policy.drain_prepend
-    assert b.sessions[0].as_path == (65000,) * (1 + 2 + drain), "prepend 2 towards isp-b, and drained"
-    assert [(p.router, p.protocol, str(p.address)) for p in a.ibgp] == [("border-b", "ibgp_border_b", "172.31.16.11")]
+    assert [s.version for s in b.sessions] == [4, 6]
+    assert [s.as_path for s in b.sessions] == [(65000,) * (1 + 2 + drain)] * 2, "prepend 2 towards isp-b, and drained, in both families"
+    assert [(p.router, p.protocol, str(p.address), p.version) for p in a.ibgp] == [
+        ("border-b", "ibgp_border_b", "172.31.16.11", 4), ("border-b", "ibgp6_border_b", "2001:db8:ac1f:10::b", 6)]
     assert plan.gateways.egress == ("44.30.127.1", "44.30.127.2")
-    assert plan.gateways.health == (("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11"))
+    assert plan.gateways.health == (("44.30.127.1", "172.31.16.10", "2001:db8:ac1f:10::a"), ("44.30.127.2", "172.31.16.11", "2001:db8:ac1f:10::b"))
 
 
 def test_real_upstreams_have_no_mock_isp_and_hosts_get_their_openings():
@@ -102,10 +108,13 @@ def test_planning_problems_come_with_the_rules_problems_all_at_once():
 def test_the_agents_get_the_gateway_order_and_nodes_fail_over_only_with_a_choice_to_make():
     lab = load_plan("lab")
     a = lab.routers[0].agent.router
-    assert a.bgp_protocols == ("peer_isp_a",) and a.self_ip == "44.30.127.1" and a.mesh_range == "44.30.127.0/24"
-    assert [(g.mesh, g.ibgp) for g in a.gateways] == [("44.30.127.1", "172.31.16.10"), ("44.30.127.2", "172.31.16.11")]
+    assert a.bgp_protocols == ("peer_isp_a",) and a.self_ip == "44.30.127.1"
+    assert (a.mesh_range, a.mesh_range6) == ("44.30.127.0/24", "2001:db8:4430::/64")
+    assert [(g.mesh, g.ibgp, g.ibgp6) for g in a.gateways] == [
+        ("44.30.127.1", "172.31.16.10", "2001:db8:ac1f:10::a"), ("44.30.127.2", "172.31.16.11", "2001:db8:ac1f:10::b")]
     node = lab.nodes[0].agent.node
-    assert node.gateways == ("44.30.127.1", "44.30.127.2") and node.ranges == ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24")
+    assert node.gateways == ("44.30.127.1", "44.30.127.2")
+    assert node.ranges == ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8:5100::/48", "2001:db8:2030::/48", "2001:db8:1920::/48")
     dev = load_plan("dev")
     assert all(n.agent is None for n in dev.nodes), "one gateway: nothing to fail over to"
     assert dev.routers[0].agent.router.gateways == () and dev.routers[0].agent.node is None
@@ -141,7 +150,9 @@ def test_check_json_prints_the_whole_plan_with_secrets_masked(tmp_path):
 
 def test_a_node_is_done_once_it_routes_into_the_mesh_and_every_gateway_knows_it():
     assert load_plan("lab").node_wants == (
-        "route:198.51.100.0/24", "route:203.0.113.0/24", "route:192.0.2.0/24", "gateway:44.30.127.1", "gateway:44.30.127.2")
+        "route:198.51.100.0/24", "route:203.0.113.0/24", "route:192.0.2.0/24",
+        "route:2001:db8:5100::/48", "route:2001:db8:2030::/48", "route:2001:db8:1920::/48",
+        "gateway:44.30.127.1", "gateway:44.30.127.2")
     assert load_plan("staging").node_wants == ("internet", "gateway:44.30.127.1")
     # an internet gateway's clients peer with it alone (Netmaker reaches them through it)
     assert load_plan("staging-ha").node_wants == ("internet", "gateway:44.30.127.1")

@@ -55,18 +55,28 @@ def test_every_lab_network_is_internal_and_gateway_avoids_configured_addresses(d
     assert nets, "dev declares lab networks"
     assert all(n.inputs["internal"] is True for n in nets)
     link = next(n for n in nets if n.inputs["name"] == "bgp4mesh-dev-link-isp")
-    assert link.inputs["ipamConfigs"] == [{"subnet": "172.30.0.0/24", "gateway": "172.30.0.254"}]
+    # Dual-stack (the upstream has link6): the IPv6 gateway is link6's highest address nobody uses.
+    assert link.inputs["ipamConfigs"] == [
+        {"subnet": "172.30.0.0/24", "gateway": "172.30.0.254"},
+        {"subnet": "2001:db8:ac1e::/64", "gateway": "2001:db8:ac1e:0:ffff:ffff:ffff:fffe"},
+    ]
+    assert link.inputs["ipv6"] is True
+    underlay = next(n for n in nets if n.inputs["name"] == "bgp4mesh-dev-underlay")
+    assert underlay.inputs["ipamConfigs"] == [{"subnet": "172.31.0.0/24", "gateway": "172.31.0.254"}]
 
 
 def test_mock_isp_container(dev):
     mocks, _, _ = dev
     isp = container(mocks, "bgp4mesh-dev-isp")
     assert isp.inputs["networksAdvanced"][0]["ipv4Address"] == "172.30.0.1"
+    assert isp.inputs["networksAdvanced"][0]["ipv6Address"] == "2001:db8:ac1e::1"
     assert set(isp.inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW"}
     assert isp.inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
-    assert "ISP_ADDRESSES=198.51.100.1/32 203.0.113.1/32 192.0.2.1/32" in isp.inputs["envs"]
+    assert isp.inputs["sysctls"]["net.ipv6.conf.all.forwarding"] == "1"
+    addresses = "198.51.100.1/32 203.0.113.1/32 192.0.2.1/32 2001:db8:5100::1/128 2001:db8:2030::1/128 2001:db8:1920::1/128"
+    assert f"ISP_ADDRESSES={addresses}" in isp.inputs["envs"]
     conf = next(u for u in isp.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
-    assert "65001" in conf and "172.30.0.100" in conf
+    assert "65001" in conf and "172.30.0.100" in conf and "2001:db8:ac1e::100" in conf
     assert isp.inputs["image"] == "sha256:id-of-bgp4mesh/bird:local"
 
 
@@ -74,12 +84,13 @@ def test_border_router_container(dev):
     mocks, outputs, _ = dev
     border = container(mocks, "bgp4mesh-dev-border")
     link = [n for n in border.inputs["networksAdvanced"] if n["name"] == "bgp4mesh-dev-link-isp"]
-    assert link and link[0]["ipv4Address"] == "172.30.0.100"
+    assert link and link[0]["ipv4Address"] == "172.30.0.100" and link[0]["ipv6Address"] == "2001:db8:ac1e::100"
     assert set(border.inputs["capabilities"]["adds"]) >= {"NET_ADMIN", "NET_RAW"}
     assert border.inputs["sysctls"]["net.ipv4.ip_forward"] == "1"
     conf = next(u for u in border.inputs["uploads"] if u["file"] == "/etc/bird/bird.conf")["content"]
     assert "44.30.127.0/24" in conf
-    assert outputs["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}]
+    assert outputs["border_routers"]["border"]["upstream_sessions"] == [  # a session per family
+        {"upstream": "isp", "peer": "172.30.0.1", "asn": 65001}, {"upstream": "isp", "peer": "2001:db8:ac1e::1", "asn": 65001}]
 
 
 def test_images_are_built_locally_not_pulled(dev):
@@ -121,33 +132,54 @@ def test_components_use_type_tokens_and_parent_children(dev):
     assert any("bgp4mesh:index:MockIsp$docker:index/container:Container::isp-bird" in u for u in urns)
 
 
-def _networks(c) -> dict[str, str]:
-    return {n["name"].removeprefix("bgp4mesh-lab-"): n["ipv4Address"] for n in c.inputs["networksAdvanced"]}
+def _networks(c, version: int = 4) -> dict[str, str]:
+    """The container's address on each lab network, in the family (none there: left out)."""
+    key = "ipv4Address" if version == 4 else "ipv6Address"
+    return {n["name"].removeprefix("bgp4mesh-lab-"): n[key] for n in c.inputs["networksAdvanced"] if n.get(key)}
 
 
 def test_lab_stack_is_highly_available():
     """Two border routers with one upstream each, iBGP over the underlay, two mock ISPs and
-    the probe on the exchange, one egress per router (CE) and failover settings everywhere."""
+    the probe on the exchange, one egress per router (CE) and failover settings everywhere;
+    dual stack: every one of those networks and sessions in IPv6 too, at the same slots."""
     mocks, outputs, _ = run_stack("lab")
+    nets = {n.inputs["name"].removeprefix("bgp4mesh-lab-"): n.inputs for n in mocks.of_type(NETWORK)}
+    for name, six in (("link-isp-a", "2001:db8:ac1e:10::/64"), ("link-isp-b", "2001:db8:ac1e:11::/64"),
+                      ("exchange", "2001:db8:ac1e:12::/64"), ("underlay", "2001:db8:ac1f:10::/64")):
+        assert nets[name]["ipv6"] is True and [c["subnet"] for c in nets[name]["ipamConfigs"]][1:] == [six], name
     a, b = container(mocks, "bgp4mesh-lab-border-a"), container(mocks, "bgp4mesh-lab-border-b")
     assert _networks(a) == {"link-isp-a": "172.30.16.100", "underlay": "172.31.16.10"}
     assert _networks(b) == {"link-isp-b": "172.30.17.100", "underlay": "172.31.16.11"}
-    assert _networks(container(mocks, "bgp4mesh-lab-isp-a")) == {"link-isp-a": "172.30.16.1", "exchange": "172.30.18.1"}
-    assert _networks(container(mocks, "bgp4mesh-lab-isp-b")) == {"link-isp-b": "172.30.17.1", "exchange": "172.30.18.2"}
+    assert _networks(a, 6) == {"link-isp-a": "2001:db8:ac1e:10::100", "underlay": "2001:db8:ac1f:10::a"}
+    assert _networks(b, 6) == {"link-isp-b": "2001:db8:ac1e:11::100", "underlay": "2001:db8:ac1f:10::b"}
+    isp_a, isp_b = container(mocks, "bgp4mesh-lab-isp-a"), container(mocks, "bgp4mesh-lab-isp-b")
+    assert _networks(isp_a) == {"link-isp-a": "172.30.16.1", "exchange": "172.30.18.1"}
+    assert _networks(isp_b) == {"link-isp-b": "172.30.17.1", "exchange": "172.30.18.2"}
+    assert _networks(isp_a, 6) == {"link-isp-a": "2001:db8:ac1e:10::1", "exchange": "2001:db8:ac1e:12::1"}
+    assert _networks(isp_b, 6) == {"link-isp-b": "2001:db8:ac1e:11::1", "exchange": "2001:db8:ac1e:12::2"}
+    assert "ISP_ADDRESSES=198.51.100.1/32 2001:db8:5100::1/128" in isp_a.inputs["envs"]
+    assert "ISP_ADDRESSES=203.0.113.1/32 2001:db8:2030::1/128" in isp_b.inputs["envs"]
     probe = container(mocks, "bgp4mesh-lab-probe")
-    assert _networks(probe) == {"exchange": "172.30.18.3"} and "ISP_ADDRESSES=192.0.2.1/32" in probe.inputs["envs"]
+    assert _networks(probe) == {"exchange": "172.30.18.3"} and _networks(probe, 6) == {"exchange": "2001:db8:ac1e:12::3"}
+    assert "ISP_ADDRESSES=192.0.2.1/32 2001:db8:1920::1/128" in probe.inputs["envs"]
     assert outputs["probe"] == {"container": "bgp4mesh-lab-probe", "address": "192.0.2.1", "asn": 65010}
-    gateways = [{"mesh": "44.30.127.1", "ibgp": "172.31.16.10"}, {"mesh": "44.30.127.2", "ibgp": "172.31.16.11"}]
-    assert _agent(a)["router"] == {"bgp_protocols": ["peer_isp_a"], "gateways": gateways, "self_ip": "44.30.127.1", "mesh_range": "44.30.127.0/24"}
+    gateways = [{"mesh": "44.30.127.1", "ibgp": "172.31.16.10", "ibgp6": "2001:db8:ac1f:10::a"},
+                {"mesh": "44.30.127.2", "ibgp": "172.31.16.11", "ibgp6": "2001:db8:ac1f:10::b"}]
+    assert _agent(a)["router"] == {"bgp_protocols": ["peer_isp_a"], "gateways": gateways, "self_ip": "44.30.127.1",
+                                   "mesh_range": "44.30.127.0/24", "mesh_range6": "2001:db8:4430::/64"}
     assert _agent(b)["router"]["self_ip"] == "44.30.127.2" and _agent(b)["router"]["bgp_protocols"] == ["peer_isp_b"]
+    assert _agent(b)["router"]["gateways"] == gateways and _agent(b)["router"]["mesh_range6"] == "2001:db8:4430::/64"
     assert {u["file"] for u in a.inputs["uploads"]} >= {"/etc/bird/bird.conf", "/etc/bird/bird-drained.conf"}
     for node in ("node1", "node2"):
         assert _agent(container(mocks, f"bgp4mesh-lab-{node}"))["node"] == {
-            "gateways": ["44.30.127.1", "44.30.127.2"], "ranges": ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"]}
+            "gateways": ["44.30.127.1", "44.30.127.2"],
+            "ranges": ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8:5100::/48", "2001:db8:2030::/48", "2001:db8:1920::/48"]}
     egress = {r.name: r.inputs for r in mocks.resources if r.name.endswith("-egress")}
     assert {n: (e["gatewayHostName"] if "gatewayHostName" in e else e["gateway_host_name"], e["metric"]) for n, e in egress.items()} == {
         "border-a-egress": ("border-a", 256), "border-b-egress": ("border-b", 257)}
-    assert [s["upstream"] for s in outputs["border_routers"]["border-a"]["upstream_sessions"]] == ["isp-a"]
+    assert [(s["upstream"], s["peer"]) for s in outputs["border_routers"]["border-a"]["upstream_sessions"]] == [
+        ("isp-a", "172.30.16.1"), ("isp-a", "2001:db8:ac1e:10::1")]  # a session per family
+    assert set(outputs["mesh_nodes_ipv6"]) == set(outputs["mesh_nodes"]) == {"node1", "node2"}
 
 
 def test_maintenance_changes_only_its_command():
@@ -300,7 +332,8 @@ def test_mesh_nodes_declared_with_tun_identity_and_static_endpoint(dev):
     assert "NETCLIENT_ENDPOINT=172.31.0.20" in node.inputs["envs"]
     assert set(outputs["mesh_nodes"]) == {"node1", "node2"}
     egress = next(r for r in mocks.resources if r.name == "border-egress")
-    assert egress.inputs["ranges"] == ["198.51.100.0/24", "203.0.113.0/24"] and egress.inputs["nat"] is False
+    assert egress.inputs["ranges"][:2] == ["198.51.100.0/24", "203.0.113.0/24"] and egress.inputs["nat"] is False
+    assert egress.inputs["ranges"] == raw_from_file("dev")[0]["mesh"]["egress_ranges"]  # exactly the mesh's egress ranges
 
 
 def test_members_without_a_pin_join_after_every_pinned_member_holds_its_address():

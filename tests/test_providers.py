@@ -738,7 +738,7 @@ CONTRACTS = {
     ),
     MeshMemberProvider: Contract(
         MeshMember, MeshMemberArgs, {"network", "host_name"}, {"pinned_address", "join_wait_seconds"},
-        {"node_id"}, {"host_id", "address"}, [], {"join_wait_seconds": 120},
+        {"node_id"}, {"host_id", "address", "address6"}, [], {"join_wait_seconds": 120},
     ),
 }
 PROVIDERS = list(CONTRACTS)

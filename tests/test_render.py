@@ -86,13 +86,13 @@ def stack_raw(stack: str) -> dict:
     return copy.deepcopy(raw_from_file(stack)[0])
 
 
-def make(stack: str = "dev", policy: dict | None = None, upstream: dict | None = None, **top):
-    """A validated stack config: a stack file with some keys changed."""
+def make(stack: str | dict = "dev", policy: dict | None = None, upstream: dict | None = None, **top):
+    """A validated stack config: a stack file (or a raw model) with some keys changed."""
     return validate(changed(stack, policy, upstream, **top))
 
 
-def changed(stack: str = "dev", policy: dict | None = None, upstream: dict | None = None, **top) -> dict:
-    raw = stack_raw(stack)
+def changed(stack: str | dict = "dev", policy: dict | None = None, upstream: dict | None = None, **top) -> dict:
+    raw = stack_raw(stack) if isinstance(stack, str) else copy.deepcopy(stack)
     if policy:
         raw["policy"] = {**raw.get("policy", {}), **policy}
     if upstream:
@@ -101,11 +101,22 @@ def changed(stack: str = "dev", policy: dict | None = None, upstream: dict | Non
     return raw
 
 
+def dev_ipv4() -> dict:
+    """The dev stack without its IPv6 (prefix, session, ...): for tests of IPv4 behaviour
+    that take the lab's exemptions away (dev's IPv6 block is documentation space, a bogon),
+    or that give the stack an IPv6 setup of their own."""
+    return plans.ipv4_only(stack_raw("dev"))
+
+
 def with_ipv6(raw: dict) -> StackConfig:
-    """A model with an IPv6 own prefix: `check` refuses it until IPv6 is deployed (issue 19),
-    but the BIRD templates already lay out both families, and these tests keep that true."""
-    with pytest.raises(ConfigError, match="IPv6 is not deployed yet"):
-        validate(raw)
+    """The model of `raw` with an IPv6 session on every upstream (its own /64 link). With
+    several border routers `check` refuses IPv6 (no IPv6 iBGP yet), but the templates
+    still lay out both families, and these tests keep that true."""
+    raw = copy.deepcopy(raw)
+    for i, u in enumerate(raw["upstreams"]):
+        u.update(link6=f"2001:db8:ffff:{i}::/64", neighbor6=f"2001:db8:ffff:{i}::1", local_address6=f"2001:db8:ffff:{i}::2")
+    if len(raw["border_routers"]) == 1:
+        return validate(raw)
     return StackConfig.model_validate(raw)
 
 
@@ -173,12 +184,14 @@ def test_every_bird_word_is_a_usable_upstream_name(bird, tmp_path):
     raw = stack_raw("dev")
     base = {k: v for k, v in raw["upstreams"][0].items() if k != "mock"}
     raw["upstreams"] = [
-        {**base, "name": w, "link": "10.0.0.0/16", "neighbor": f"10.0.{i // 250}.{i % 250 + 1}", "local_address": "10.0.255.254"}
+        {**base, "name": w, "link": "10.0.0.0/16", "neighbor": f"10.0.{i // 250}.{i % 250 + 1}", "local_address": "10.0.255.254",
+         "link6": "2001:db8:ac1e::/64", "neighbor6": f"2001:db8:ac1e::{i + 1:x}", "local_address6": "2001:db8:ac1e::ffff"}
         for i, w in enumerate(words)
     ]
     cfg = validate(raw)
     text = plans.border(cfg, cfg.border_routers[0])["bird.conf"]
-    assert set(blocks(text, "bgp")) == {bird_protocol(w) for w in words}
+    # Both sessions of each upstream, the IPv4 one and the IPv6 one.
+    assert set(blocks(text, "bgp")) == {bird_protocol(w, v) for w in words for v in (4, 6)}
     assert_parses(bird, {"bird.conf": text}, tmp_path)
 
 
@@ -224,38 +237,48 @@ def define_set(text: str, name: str) -> list[str] | None:
 def test_border_sessions_follow_the_model(stack):
     cfg = load_file(stack)
     t = cfg.policy.timers
+    owned = sorted({p.version for p in cfg.prefixes})
     for router in cfg.border_routers:
         text = plans.border(cfg, router)["bird.conf"]
         assert f"router id {router.router_id};" in text
-        assert define_set(text, "OWN_PREFIXES_v4") == [str(p) for p in cfg.prefixes if p.version == 4]
-        assert define_set(text, "OWN_SPACE_v4") == [f"{p}+" for p in cfg.prefixes if p.version == 4]
+        for v in (4, 6):
+            mine = [p for p in cfg.prefixes if p.version == v]
+            assert define_set(text, f"OWN_PREFIXES_v{v}") == ([str(p) for p in mine] if mine else None)
+            assert define_set(text, f"OWN_SPACE_v{v}") == ([f"{p}+" for p in mine] if mine else None)
         # Origin: a static route, never the mesh interface; unreachable in the kernel.
         assert "protocol direct" not in text
-        own = blocks(text, "static")["own_v4"]
-        assert [f"route {p} unreachable;" for p in cfg.prefixes if p.version == 4] == re.findall(r"route .*;", own)
-        sessions = {name: body for name, body in blocks(text, "bgp").items() if not name.startswith("ibgp_")}
-        assert set(sessions) == {bird_protocol(u.name) for u in cfg.upstreams_of(router)}
+        for v in owned:
+            own = blocks(text, "static")[f"own_v{v}"]
+            assert [f"route {p} unreachable;" for p in cfg.prefixes if p.version == v] == re.findall(r"route .*;", own)
+        sessions = {name: body for name, body in blocks(text, "bgp").items() if not name.startswith("ibgp")}
+        # One session per upstream and address family, each carrying its own family only.
+        assert set(sessions) == {bird_protocol(u.name, v) for u in cfg.upstreams_of(router) for v in u.families}
         for u in cfg.upstreams_of(router):
-            body = sessions[bird_protocol(u.name)]
-            assert f"local as {cfg.asn};" in body
-            assert f"source address {u.local_address};" in body
-            assert f"neighbor {u.neighbor} as {u.asn};" in body
-            assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
-            assert f"receive limit {u.receive_limit} action {u.limit_action};" in body
-            assert ("ttl security on;" in body) == u.ttl_security
-            assert f"import filter {bird_symbol('import_v4', u.name)};" in body
-            assert f'description "{u.name} AS{u.asn}";' in body
-            assert f"export filter {bird_symbol('export_v4', u.name) if u.prepend else 'export_own_v4'};" in body
-            assert "import all" not in body and "export all" not in body
-            assert f"enforce first as {'on' if cfg.policy.enforce_first_as else 'off'};" in body
-            assert f"import keep filtered {'on' if cfg.policy.keep_filtered else 'off'};" in body
-            assert f"hold time {t.hold};" in body and f"keepalive time {t.keepalive};" in body
-            assert f"connect retry time {t.connect_retry};" in body
-            assert f"connect delay time {t.connect_delay};" in body
-            assert f"error wait time {t.error_wait_min}, {t.error_wait_max};" in body
-            assert ("password" in body) == (u.password is not None)
+            for v in u.families:
+                body = sessions[bird_protocol(u.name, v)]
+                local, neighbor = (u.local_address, u.neighbor) if v == 4 else (u.local_address6, u.neighbor6)
+                other = 6 if v == 4 else 4
+                assert f"local as {cfg.asn};" in body
+                assert f"source address {local};" in body
+                assert f"neighbor {neighbor} as {u.asn};" in body
+                assert f"  ipv{v} {{" in body and f"ipv{other} {{" not in body
+                assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
+                assert f"receive limit {u.receive_limit} action {u.limit_action};" in body
+                assert ("ttl security on;" in body) == u.ttl_security
+                assert f"import filter {bird_symbol(f'import_v{v}', u.name)};" in body
+                assert f"import_v{other}" not in body and f"export_own_v{other}" not in body
+                assert f'description "{u.name} AS{u.asn}{"" if v == 4 else " (IPv6)"}";' in body
+                assert f"export filter {bird_symbol(f'export_v{v}', u.name) if u.prepend else f'export_own_v{v}'};" in body
+                assert "import all" not in body and "export all" not in body
+                assert f"enforce first as {'on' if cfg.policy.enforce_first_as else 'off'};" in body
+                assert f"import keep filtered {'on' if cfg.policy.keep_filtered else 'off'};" in body
+                assert f"hold time {t.hold};" in body and f"keepalive time {t.keepalive};" in body
+                assert f"connect retry time {t.connect_retry};" in body
+                assert f"connect delay time {t.connect_delay};" in body
+                assert f"error wait time {t.error_wait_min}, {t.error_wait_max};" in body
+                assert ("password" in body) == (u.password is not None)
         # v4-only stacks render no IPv6 at all.
-        assert "ipv6" not in text
+        assert ("ipv6" in text) == (6 in owned)
 
 
 def test_export_filter_names_only_own_prefixes_from_the_static_protocol():
@@ -286,7 +309,7 @@ def test_bogon_filter_off_renders_no_bogon_sets(bird, tmp_path):
 
 
 def test_bogon_filter_on_without_exemptions_has_the_full_nlnog_lists():
-    cfg = make(asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
+    cfg = make(dev_ipv4(), asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
     text = plans.border(cfg, cfg.border_routers[0])["bird.conf"]
     assert define_set(text, "BOGON_PREFIXES_v4") == [f"{p}+" for p in BOGON_PREFIXES_V4]
     assert define_set(text, "BOGON_ASNS") == [str(a) if a == b else f"{a}..{b}" for a, b in BOGON_ASNS]
@@ -336,7 +359,7 @@ def test_switches_follow_the_policy(bird, tmp_path):
             "max_prefix_length_v4": 22,
             "min_prefix_length_v4": 9,
         },
-        prefixes=["44.30.124.0/22"],
+        prefixes=["44.30.124.0/22", *(p for p in stack_raw("dev")["prefixes"] if ":" in p)],
         mesh={**stack_raw("dev")["mesh"], "range": "44.30.127.0/24"},
     )
     text = plans.border(cfg, cfg.border_routers[0])["bird.conf"]
@@ -382,7 +405,9 @@ def test_longest_password_renders_and_parses(bird, tmp_path):
 
 
 def test_ipv6_prefixes_add_the_ipv6_bits(bird, tmp_path):
-    cfg = with_ipv6(changed(prefixes=["44.30.127.0/24", "2a0e:4430::/48"]))
+    v4 = make(dev_ipv4())
+    assert "ipv6" not in plans.border(v4, v4.border_routers[0])["bird.conf"]
+    cfg = with_ipv6(changed(dev_ipv4(), prefixes=["44.30.127.0/24", "2a0e:4430::/48"]))
     text = plans.border(cfg, cfg.border_routers[0])["bird.conf"]
     assert define_set(text, "OWN_PREFIXES_v6") == ["2a0e:4430::/48"]
     assert "protocol static own_v6" in text and "protocol kernel kernel_v6" in text
@@ -424,33 +449,57 @@ def test_subtract_ranges():
 
 def test_mock_isp_test_addresses_are_the_first_of_each_announced_prefix():
     isp = plans.of(load_file("dev")).isps[0]
-    assert isp.loopbacks == ("198.51.100.1/32", "203.0.113.1/32", "192.0.2.1/32")
-    assert isp.test_address == "198.51.100.1"
+    assert isp.loopbacks == (
+        "198.51.100.1/32",
+        "203.0.113.1/32",
+        "192.0.2.1/32",
+        "2001:db8:5100::1/128",
+        "2001:db8:2030::1/128",
+        "2001:db8:1920::1/128",
+    )
+    assert isp.test_address == "198.51.100.1" == isp.test_address_of(4)
+    assert isp.test_address_of(6) == "2001:db8:5100::1"
     assert plans.of(load_file("prod")).isps == ()
 
 
+LAB_EXCHANGE = {
+    4: {"isp-a": "172.30.18.1", "isp-b": "172.30.18.2", "probe": "172.30.18.3"},
+    6: {"isp-a": "2001:db8:ac1e:12::1", "isp-b": "2001:db8:ac1e:12::2", "probe": "2001:db8:ac1e:12::3"},
+}
+"""The lab's exchange (lab.exchange, lab.exchange6): each peer at the same slot in both."""
+CHANNEL = {4: "ipv4 {", 6: "ipv6 {"}
+DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
+
+
 def test_isp_follows_the_model():
-    """Each mock ISP: its border router (with BFD and the drain honored), the other ISP and
-    the probe on the exchange; it passes on everything it knows, like transit."""
+    """Each mock ISP, in each family: its border router (with BFD and the drain honored),
+    the other ISP and the probe on the exchange; it passes on everything it knows, like
+    transit, each session carrying its own family's routes only."""
     cfg = load_file("lab")
-    exchange = {"isp-a": "172.30.18.1", "isp-b": "172.30.18.2", "probe": "172.30.18.3"}
     for u in cfg.upstreams:
+        assert u.families == (4, 6)
         text = plans.isp(cfg, u)["bird.conf"]
-        assert f"router id {u.neighbor};" in text
+        assert f"router id {u.neighbor};" in text and "protocol bfd {" in text
         sessions = blocks(text, "bgp")
         other = next(x for x in cfg.upstreams if x.name != u.name)
-        assert set(sessions) == {bird_protocol(u.router), bird_protocol(other.name), bird_protocol("probe")}
-        body = sessions[bird_protocol(u.router)]
-        assert f"local as {u.asn};" in body and f"source address {u.neighbor};" in body
-        assert f"neighbor {u.local_address} as {cfg.asn};" in body
-        assert "import filter { honor_graceful_shutdown(); accept; };" in body and "export all;" in body
-        assert "min rx interval 100 ms;" in body and "multiplier 3;" in body and "protocol bfd {" in text
-        assert f"neighbor {exchange[other.name]} as {other.asn};" in sessions[bird_protocol(other.name)]
-        assert f"source address {exchange[u.name]};" in sessions[bird_protocol("probe")]
-        assert "neighbor 172.30.18.3 as 65010;" in sessions[bird_protocol("probe")]
-        routes = re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v4"])
-        assert routes == [str(p) for p in u.mock.announce] + ["0.0.0.0/0"]
-        assert "if source = RTS_BGP then accept;" in blocks(text, "kernel")["kernel_v4"]
+        assert set(sessions) == {bird_protocol(n, v) for v in (4, 6) for n in (u.router, other.name, "probe")}
+        for v, (neighbor, local) in {4: (u.neighbor, u.local_address), 6: (u.neighbor6, u.local_address6)}.items():
+            exchange = LAB_EXCHANGE[v]
+            for name in (u.router, other.name, "probe"):
+                body = sessions[bird_protocol(name, v)]
+                assert CHANNEL[v] in body and CHANNEL[10 - v] not in body, body
+            body = sessions[bird_protocol(u.router, v)]
+            assert f"local as {u.asn};" in body and f"source address {neighbor};" in body
+            assert f"neighbor {local} as {cfg.asn};" in body
+            assert "import filter { honor_graceful_shutdown(); accept; };" in body and "export all;" in body
+            assert "min rx interval 100 ms;" in body and "multiplier 3;" in body
+            assert f"neighbor {exchange[other.name]} as {other.asn};" in sessions[bird_protocol(other.name, v)]
+            assert f"source address {exchange[u.name]};" in sessions[bird_protocol("probe", v)]
+            assert f"neighbor {exchange['probe']} as 65010;" in sessions[bird_protocol("probe", v)]
+            routes = re.findall(r"route (\S+) blackhole", blocks(text, "static")[f"announce_v{v}"])
+            assert routes == [str(p) for p in u.mock.announce if p.version == v] + [DEFAULT[v]]
+            assert len(routes) == 2, "one test prefix of each family, and the default"
+            assert "if source = RTS_BGP then accept;" in blocks(text, "kernel")[f"kernel_v{v}"]
 
 
 def test_probe_follows_the_model():
@@ -458,11 +507,16 @@ def test_probe_follows_the_model():
     text = plans.all_files(cfg)["probe"]["bird.conf"]
     assert "router id 172.30.18.3;" in text
     assert re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v4"]) == ["192.0.2.0/24"]
+    assert re.findall(r"route (\S+) blackhole", blocks(text, "static")["announce_v6"]) == ["2001:db8:1920::/48"]  # lab.probe.prefix6
     sessions = blocks(text, "bgp")
-    assert set(sessions) == {bird_protocol("isp-a"), bird_protocol("isp-b")}
+    assert set(sessions) == {bird_protocol(n, v) for n in ("isp-a", "isp-b") for v in (4, 6)}
     for body in sessions.values():
         assert "import all;" in body and "export where source = RTS_STATIC;" in body  # a customer: no transit
-    assert "neighbor 172.30.18.1 as 65001;" in sessions[bird_protocol("isp-a")]
+    for v in (4, 6):
+        for isp, asn in (("isp-a", 65001), ("isp-b", 65002)):
+            body = sessions[bird_protocol(isp, v)]
+            assert f"neighbor {LAB_EXCHANGE[v][isp]} as {asn};" in body and f"source address {LAB_EXCHANGE[v]['probe']};" in body
+            assert CHANNEL[v] in body and CHANNEL[10 - v] not in body, body
 
 
 def test_isp_router_id_and_no_default():
@@ -681,7 +735,7 @@ def test_bogon_filter_off_behaviour(bird, birdc):
 def test_bogon_filter_without_exemptions_behaviour(bird, birdc):
     """Prod-like: no exemptions, so the lab's test nets and private ASNs are bogons
     (own and upstream ASN public, as the model demands)."""
-    cfg = make(asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
+    cfg = make(dev_ipv4(), asn=PUBLIC_ASN, upstream={"asn": 6939}, policy={"bogon_exempt_asns": [], "bogon_exempt_prefixes": []})
     got = import_verdicts(
         bird,
         birdc,
@@ -696,7 +750,8 @@ def test_bogon_filter_without_exemptions_behaviour(bird, birdc):
 
 
 def test_exemption_inside_a_bogon_behaviour(bird, birdc):
-    cfg = make(policy={"bogon_exempt_prefixes": ["10.64.0.0/10"], "bogon_exempt_asns": [{"first": 65000, "last": 65001}]})
+    # 2001:db8::/32 stays exempt for dev's own IPv6 block; the probes are IPv4.
+    cfg = make(policy={"bogon_exempt_prefixes": ["10.64.0.0/10", "2001:db8::/32"], "bogon_exempt_asns": [{"first": 65000, "last": 65001}]})
     probes = [
         ("10.64.0.0/10", [65001], False),
         ("10.65.1.0/24", [65001], False),
@@ -738,7 +793,7 @@ def test_switches_behaviour(bird, birdc):
 
 
 def test_ipv6_import_behaviour(bird, birdc):
-    cfg = with_ipv6(changed(prefixes=["44.30.127.0/24", "2a0e:4430::/48"]))
+    cfg = with_ipv6(changed(dev_ipv4(), prefixes=["44.30.127.0/24", "2a0e:4430::/48"]))
     got = import_verdicts(
         bird,
         birdc,
@@ -746,7 +801,8 @@ def test_ipv6_import_behaviour(bird, birdc):
         [
             ("2a0e:4430::/48", [65001], False),  # own
             ("2a0e:4430:1::/64", [65001], False),  # inside own
-            ("2001:db8::/32", [65001], False),  # bogon
+            ("3fff::/20", [65001], False),  # bogon (documentation, RFC 9637)
+            ("2001:db8:5100::/48", [65001], False),  # a bogon the lab exempts (2001:db8::/32)
             ("fc00::/8", [65001], False),  # ULA
             ("::/0", [65001], False),  # accept_default
             ("2a00:1450::/32", [65001, 15169], False),
@@ -757,7 +813,8 @@ def test_ipv6_import_behaviour(bird, birdc):
     assert got == {
         "2a0e:4430::/48": "reject",
         "2a0e:4430:1::/64": "reject",
-        "2001:db8::/32": "reject",
+        "3fff::/20": "reject",
+        "2001:db8:5100::/48": "accept",
         "fc00::/8": "reject",
         "::/0": "accept",
         "2a00:1450::/32": "accept",
@@ -791,26 +848,36 @@ def test_ha_sessions_follow_the_model():
     """lab: each router's upstream with its local-pref, prepends and BFD intervals, and
     iBGP to the other router over the underlay (direct, next hop self, BFD)."""
     cfg = load_file("lab")
-    underlay = {"border-a": "172.31.16.10", "border-b": "172.31.16.11"}
+    underlay = {  # lab.underlay and lab.underlay6, each router at the same slot
+        4: {"border-a": "172.31.16.10", "border-b": "172.31.16.11"},
+        6: {"border-a": "2001:db8:ac1f:10::a", "border-b": "2001:db8:ac1f:10::b"},
+    }
     for router in cfg.border_routers:
         text = plans.border(cfg, router)["bird.conf"]
         (u,) = cfg.upstreams_of(router)
+        assert u.families == (4, 6) and "protocol bfd {" in text
         sessions = blocks(text, "bgp")
         other = next(r.name for r in cfg.border_routers if r.name != router.name)
-        assert set(sessions) == {bird_protocol(u.name), bird_symbol("ibgp", other)}
-        ebgp = sessions[bird_protocol(u.name)]
-        assert f"min rx interval {u.bfd.interval_ms} ms;" in ebgp and f"multiplier {u.bfd.multiplier};" in ebgp
-        assert "graceful;" not in ebgp and "protocol bfd {" in text
-        filt = re.search(rf"^filter {bird_symbol('import_v4', u.name)} \{{\n(.*?)^\}}", text, re.M | re.S).group(1)
-        assert f"bgp_local_pref = {u.local_pref};" in filt
-        assert filt.index("bgp_local_pref") < filt.index("honor_graceful_shutdown();")  # the drain wins
-        ibgp = sessions[bird_symbol("ibgp", other)]
-        assert f"neighbor {underlay[other]} as {cfg.asn};" in ibgp and f"local as {cfg.asn};" in ibgp
-        for line in ("direct;", "next hop self;", "import filter ibgp_import_v4;", "export filter ibgp_export_v4;", "min rx interval 100 ms;"):
-            assert line in ibgp, line
-        # iBGP passes on our own prefixes and this router's upstream routes only
-        export = re.search(r"^filter ibgp_export_v4 \{\n(.*?)^\}", text, re.M | re.S).group(1)
-        assert re.findall(r'proto = "(\w+)"', export) == ["own_v4", bird_protocol(u.name)]
+        ibgp_name = {4: bird_symbol("ibgp", other), 6: bird_symbol("ibgp6", other)}
+        assert set(sessions) == {bird_protocol(u.name, v) for v in (4, 6)} | set(ibgp_name.values())
+        for v in (4, 6):
+            ebgp = sessions[bird_protocol(u.name, v)]
+            assert f"min rx interval {u.bfd.interval_ms} ms;" in ebgp and f"multiplier {u.bfd.multiplier};" in ebgp
+            assert "graceful;" not in ebgp
+            assert f"import filter {bird_symbol(f'import_v{v}', u.name)};" in ebgp
+            filt = re.search(rf"^filter {bird_symbol(f'import_v{v}', u.name)} \{{\n(.*?)^\}}", text, re.M | re.S).group(1)
+            assert f"bgp_local_pref = {u.local_pref};" in filt
+            assert filt.index("bgp_local_pref") < filt.index("honor_graceful_shutdown();")  # the drain wins
+            ibgp = sessions[ibgp_name[v]]
+            assert f"neighbor {underlay[v][other]} as {cfg.asn};" in ibgp and f"local as {cfg.asn};" in ibgp
+            assert CHANNEL[v] in ibgp and CHANNEL[10 - v] not in ibgp, ibgp
+            for line in ("direct;", "next hop self;", f"import filter ibgp_import_v{v};", f"export filter ibgp_export_v{v};", "min rx interval 100 ms;"):
+                assert line in ibgp, line
+            # iBGP passes on our own prefixes and this router's upstream routes only
+            export = re.search(rf"^filter ibgp_export_v{v} \{{\n(.*?)^\}}", text, re.M | re.S).group(1)
+            own, *learned = re.findall(r'proto = "(\w+)"', export)
+            assert own == f"own_v{v}" and bird_protocol(u.name, v) in learned
+            assert set(learned) <= {bird_protocol(u.name, w) for w in (4, 6)}, learned
 
 
 def test_one_router_renders_no_ibgp_and_no_bfd():
@@ -903,17 +970,22 @@ def test_rpki_follows_the_model(bird, tmp_path):
     retry), every eBGP import filter checking the origin, and the eBGP channels kept in an
     import table so a ROA change re-validates them without a session reset (BIRD 2.0.12
     reloads a BGP channel automatically only from its import table)."""
-    cfg = with_rpki(caches=[{"address": "172.31.0.5"}, {"address": "172.31.0.6", "port": 8282}], retry=7)
+    rpki = {"caches": [{"address": "172.31.0.5"}, {"address": "172.31.0.6", "port": 8282}], "retry": 7}
+    cfg = with_rpki(**rpki)
     text = plans.border(cfg, cfg.border_routers[0])["bird.conf"]
-    assert "roa4 table roa_v4;" in text and "roa6" not in text
+    assert "roa4 table roa_v4;" in text and "roa6 table roa_v6;" in text  # dev is dual-stack
     caches = blocks(text, "rpki")
     assert set(caches) == {bird_rpki(0), bird_rpki(1)} == {"rpki_cache_1", "rpki_cache_2"}
     assert "remote 172.31.0.5 port 323;" in caches["rpki_cache_1"] and "remote 172.31.0.6 port 8282;" in caches["rpki_cache_2"]
-    assert all("roa4 { table roa_v4; };" in c and "retry keep 7;" in c for c in caches.values())
-    check = re.search(r"^function check_rpki_v4\(\) \{\n(.*?)^\}", text, re.M | re.S).group(1)
-    assert "roa_check(roa_v4, net, bgp_path.last) = ROA_INVALID" in check and "reject;" in check
-    channel = blocks(text, "bgp")[bird_protocol("isp")]
-    assert "import table on;" in channel and "rpki reload on;" in channel
+    assert all("roa4 { table roa_v4; };" in c and "roa6 { table roa_v6; };" in c and "retry keep 7;" in c for c in caches.values())
+    for v in (4, 6):
+        check = re.search(rf"^function check_rpki_v{v}\(\) \{{\n(.*?)^\}}", text, re.M | re.S).group(1)
+        assert f"roa_check(roa_v{v}, net, bgp_path.last) = ROA_INVALID" in check and "reject;" in check
+        channel = blocks(text, "bgp")[bird_protocol("isp", v)]
+        assert "import table on;" in channel and "rpki reload on;" in channel
+    v4_only = make(dev_ipv4(), rpki={**stack_raw("dev")["rpki"], **rpki})
+    assert "roa4 table roa_v4;" in plans.border(v4_only, v4_only.border_routers[0])["bird.conf"]
+    assert "roa6" not in plans.border(v4_only, v4_only.border_routers[0])["bird.conf"]
     assert_parses(bird, plans.border(cfg, cfg.border_routers[0]), tmp_path)
 
 
@@ -986,24 +1058,37 @@ class LocalBird(Target):
 def test_verify_reads_the_routers_roa_state(own_roa, want, bird, birdc, monkeypatch):
     """verify's RPKI checks against a real BIRD: the own prefix's state from `eval roa_check`
     (FAIL only when invalid), and with no cache answering, fail open said plainly."""
-    cfg = load_file("dev")
-    roas = f"\nprotocol static roas_v4 {{\n  roa4 {{ table roa_v4; }};\n  route 44.30.127.0/24 max 24 as {own_roa};\n}}\n" if own_roa else ""
+    cfg = load_file("dev")  # dual-stack: an own prefix of each family, a ROA table of each
+    roas = (
+        f"\nprotocol static roas_v4 {{\n  roa4 {{ table roa_v4; }};\n  route 44.30.127.0/24 max 24 as {own_roa};\n}}\n"
+        f"\nprotocol static roas_v6 {{\n  roa6 {{ table roa_v6; }};\n  route 2001:db8:4430::/48 max 48 as {own_roa};\n}}\n"
+        if own_roa
+        else ""
+    )
     with RunningBird(bird, birdc, plans.border(cfg, cfg.border_routers[0])["bird.conf"], roas) as b:
         monkeypatch.setattr(verify, "target", lambda *a, **k: LocalBird(b))
         caches, own = verify.rpki_checks(plans.of(cfg), "dev")
-        assert caches.name == "rpki border: RTR caches answer" and own.name == "rpki border: 44.30.127.0/24 from AS 65000 not invalid"
-        with pytest.raises(verify.CheckFailed, match=rf"fail open: no cache \(rpki_cache_1 down\); {1 if own_roa else 'no'} ROA"):
+        assert caches.name == "rpki border: RTR caches answer"
+        assert own.name == "rpki border: 44.30.127.0/24, 2001:db8:4430::/48 from AS 65000 not invalid"
+        with pytest.raises(verify.CheckFailed, match=rf"fail open: no cache \(rpki_cache_1 down\); {2 if own_roa else 'no'} ROA"):
             caches.run()
         if want == "invalid":
-            with pytest.raises(verify.CheckFailed, match="44.30.127.0/24 invalid"):
+            with pytest.raises(verify.CheckFailed, match="44.30.127.0/24 invalid, 2001:db8:4430::/48 invalid"):
                 own.run()
         else:
-            assert own.run() == f"44.30.127.0/24 {want}"
+            assert own.run() == f"44.30.127.0/24 {want}, 2001:db8:4430::/48 {want}"
 
 
 def test_vrps_are_the_labs_roas():
     vrps = json.loads(plans.vrps(load_file("dev")))
-    assert vrps == {"roas": [{"prefix": "44.30.127.0/24", "maxLength": 24, "asn": 65000}, {"prefix": "192.0.2.0/24", "maxLength": 24, "asn": 64999}]}
+    assert vrps == {
+        "roas": [
+            {"prefix": "44.30.127.0/24", "maxLength": 24, "asn": 65000},
+            {"prefix": "192.0.2.0/24", "maxLength": 24, "asn": 64999},
+            {"prefix": "2001:db8:4430::/48", "maxLength": 48, "asn": 65000},
+            {"prefix": "2001:db8:1920::/48", "maxLength": 48, "asn": 64999},
+        ]
+    }
     assert json.loads(plans.vrps(load_file("prod"))) == {"roas": []}
 
 
@@ -1018,13 +1103,16 @@ def test_every_session_has_a_receive_and_an_import_limit_ibgp_too(bird, tmp_path
     assert imported == len(cfg.prefixes) + sum(u.max_prefixes for u in cfg.upstreams)
     assert received == len(cfg.prefixes) + sum(u.receive_limit for u in cfg.upstreams)
     for router, files in ((r, plans.border(cfg, r)) for r in cfg.border_routers):
-        for name, body in blocks(files["bird.conf"], "bgp").items():
-            if name.startswith("ibgp_"):
+        sessions = blocks(files["bird.conf"], "bgp")
+        assert len(sessions) == 4, "an eBGP and an iBGP session in each family"
+        for name, body in sessions.items():
+            if name.startswith(("ibgp_", "ibgp6_")):
                 assert f"receive limit {received} action block;" in body and f"import limit {imported} action block;" in body
             else:
-                u = next(u for u in cfg.upstreams_of(router) if bird_protocol(u.name) == name)
+                u = next(u for u in cfg.upstreams_of(router) for v in u.families if bird_protocol(u.name, v) == name)
                 assert u.receive_limit == 2 * u.max_prefixes  # the lab sets no max_received
                 assert f"receive limit {u.receive_limit} action {u.limit_action};" in body
+                assert f"import limit {u.max_prefixes} action {u.limit_action};" in body
         assert_parses(bird, files, tmp_path / router.name)
     tight = make("lab", policy={"ibgp_max_prefixes": 40, "ibgp_max_received": 50, "ibgp_limit_action": "restart"})
     text = plans.border(tight, tight.border_routers[0])["bird.conf"]
@@ -1070,10 +1158,12 @@ def test_real_hosts_keep_bgp_routes_in_a_table_of_their_own(bird, tmp_path):
     assert "kernel table" not in own and "metric 4200;" in own and "table own_kernel_v4;" in own
     assert "route 44.30.127.0/24 unreachable;" in blocks(files["bird.conf"], "static")["own_unreachable_v4"]
     assert_parses(bird, files, tmp_path)
-    lab = load_file("dev")
+    lab = load_file("dev")  # dual-stack: one kernel protocol per family, each on main
     kernels = blocks(plans.border(lab, lab.border_routers[0])["bird.conf"], "kernel")
-    assert list(kernels) == ["kernel_v4"] and "kernel table" not in kernels["kernel_v4"]
-    assert 'proto = "own_v4" then accept;' in kernels["kernel_v4"] and "RTS_BGP then accept;" in kernels["kernel_v4"]
+    assert list(kernels) == ["kernel_v4", "kernel_v6"]
+    for v in (4, 6):
+        assert "kernel table" not in kernels[f"kernel_v{v}"] and f"  ipv{v} {{" in kernels[f"kernel_v{v}"]
+        assert f'proto = "own_v{v}" then accept;' in kernels[f"kernel_v{v}"] and "RTS_BGP then accept;" in kernels[f"kernel_v{v}"]
 
 
 def test_own_prefixes_are_unreachable_routes_in_a_running_bird(bird, birdc):

@@ -176,13 +176,18 @@ class _Member:
     """A member container as `verify` asks it: its mesh address, and which addresses answer
     its pings (one `sh -c` per round, its argv kept)."""
 
-    def __init__(self, name: str, address: str, answers: set[str] = frozenset()) -> None:
+    def __init__(self, name: str, address: str, answers: set[str] = frozenset(), held: set[str] = frozenset()) -> None:
         self.container, self.address, self.answers = name, address, set(answers)
+        self.held = set(held)
+        """The addresses its WireGuard peers list as their own (`wg show ... allowed-ips`)."""
         self.pinged: list[list[str]] = []
         self.sources: list[str] = []
         self.address_reads = 0
 
     def run(self, *cmd, timeout=20):
+        if cmd[:2] == ("wg", "show"):
+            lines = "".join(f"key{i}=\t{a}/{128 if ':' in a else 32}\n" for i, a in enumerate(sorted(self.held)))
+            return subprocess.CompletedProcess(cmd, 0, lines, "")
         if cmd[:2] == ("ip", "-4"):
             self.address_reads += 1
             return subprocess.CompletedProcess(cmd, 0, f"9: netmaker    inet {self.address}/24 scope global netmaker", "")
@@ -198,9 +203,9 @@ def test_mesh_pings_run_as_one_exec_per_node_and_name_every_peer_that_does_not_a
     from bgp4mesh.verify import CheckFailed, _pings_from, mesh_ip
 
     peers = {f"node{i}": _Member(f"c{i}", f"44.30.127.{10 + i}") for i in (2, 3, 4)}
-    src = _Member("c1", "44.30.127.11", answers={"44.30.127.12"})
+    src = _Member("c1", "44.30.127.11", answers={"44.30.127.12"}, held={"44.30.127.12", "44.30.127.13", "44.30.127.14"})
     check = _pings_from(src, peers, cache(mesh_ip))
-    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 3: node3, node4"):
+    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 3: node3, node4$"):
         check()
     src.answers.add("44.30.127.14")
     with pytest.raises(CheckFailed, match=r"cannot reach 1 of 3: node3$"):
@@ -267,3 +272,19 @@ def test_each_internet_address_pings_every_node_in_one_check_and_each_node_pings
     # each node: one check for every other node and each Internet address
     internet = ", ".join(f"{who} {at}" for who, at in sources)
     assert sorted(n for n in names if n.startswith("ping ") and not n.startswith("ping inbound ")) == sorted(f"ping {n.name} -> every other node, {internet}" for n in plan.nodes)
+
+
+def test_a_silent_peer_no_wireguard_peer_holds_is_named_so():
+    """A peer update that never arrived (the address in no peer's allowed IPs) is told apart
+    from a lost ping, in either family; the inbound checks (from an ISP) do not ask."""
+    from functools import cache
+
+    from bgp4mesh.verify import CheckFailed, _pings_from, mesh_ip
+
+    node2, node3 = _Member("c2", "44.30.127.12"), _Member("c3", "44.30.127.13")
+    src = _Member("c1", "44.30.127.11", held={"44.30.127.12"})
+    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 2: node2, node3 \(44.30.127.13: no WireGuard peer here holds it\)$"):
+        _pings_from(src, {"node2": node2, "node3": node3}, cache(mesh_ip))()
+    isp = _Member("isp", "")
+    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 2: node2, node3$"):
+        _pings_from(isp, {"node2": node2, "node3": node3}, cache(mesh_ip), source="198.51.100.1")()

@@ -36,6 +36,7 @@ FIELDS = Fields(
     Field("node_id", OUTPUT, drift=True),
     Field("host_id", OUTPUT),
     Field("address", OUTPUT, doc="the node's mesh address"),
+    Field("address6", OUTPUT, default=None, doc="the node's IPv6 mesh address (a network with an IPv6 range); None without"),
 )
 
 
@@ -75,7 +76,8 @@ class MeshMemberProvider(NetmakerProvider):
 
     @staticmethod
     def _computed(node: dict[str, Any]) -> dict[str, Any]:
-        return {"node_id": node["id"], "host_id": node.get("hostid"), "address": str(ip_interface(node["address"]).ip)}
+        address6 = str(ip_interface(node["address6"]).ip) if node.get("address6") else None
+        return {"node_id": node["id"], "host_id": node.get("hostid"), "address": str(ip_interface(node["address"]).ip), "address6": address6}
 
     def create_object(self, client: NetmakerClient, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         node = self._node(client, props, float(props.get("join_wait_seconds") or 0))

@@ -1,6 +1,6 @@
 #!/bin/bash
 # BIRD container (mock ISP and border router): one entrypoint for both images.
-#   ISP_ADDRESSES="198.51.100.1/32 ..."  put on lo so they answer ping (mock ISP)
+#   ISP_ADDRESSES="198.51.100.1/32 2001:db8:5100::1/128 ..."  put on lo so they answer ping (mock ISP)
 #   ROUTES_FROM_BGP_ONLY=1               drop Docker's default route; BGP provides one
 #   NETCLIENT=1                          also run netclient beside BIRD (border image,
 #                                        which has netclient; see start_netclient)
@@ -54,10 +54,12 @@ for addr in ${ISP_ADDRESSES:-}; do
   ip addr replace "$addr" dev lo
 done
 
-if [ "${ROUTES_FROM_BGP_ONLY:-0}" = "1" ] && [ -n "$(ip -4 route show default)" ]; then
-  log "removing Docker's default route (ROUTES_FROM_BGP_ONLY=1)"
-  ip -4 route del default
-fi
+for family in -4 -6; do
+  if [ "${ROUTES_FROM_BGP_ONLY:-0}" = "1" ] && [ -n "$(ip "$family" route show default)" ]; then
+    log "removing Docker's default route, ip $family (ROUTES_FROM_BGP_ONLY=1)"
+    ip "$family" route del default
+  fi
+done
 
 if [ ! -f "$CONF" ]; then
   log "FATAL: $CONF missing (config files are uploaded before start)"

@@ -93,15 +93,24 @@ def has_address(interface: str) -> bool:
 
 
 def routed(interface: str) -> frozenset[str]:
-    out = run("ip", "-4", "route", "show", "dev", interface).stdout
+    """The prefixes routed into `interface`, both families (egress ranges may be IPv6)."""
+    out = "".join(run("ip", family, "route", "show", "dev", interface).stdout for family in ("-4", "-6"))
     return frozenset(line.split()[0] for line in out.splitlines() if line.strip())
 
 
 class System:
-    """Carries out core's actions; returns whether each worked."""
+    """Carries out core's actions; returns whether each worked. Core decides in IPv4 terms
+    (gateways by mesh and iBGP address); with a v6 mesh (`mesh_range6`, `ibgp6`: each
+    router's v4 iBGP address -> its v6 one) the routes and rules are made for IPv6 too."""
 
-    def __init__(self, log: Log, interface: str, port: int, mesh_range: str = ""):
+    def __init__(self, log: Log, interface: str, port: int, mesh_range: str = "", mesh_range6: str = "", ibgp6: dict[str, str] | None = None):
         self.log, self.interface, self.port, self.mesh_range = log, interface, port, mesh_range
+        self.mesh_range6, self.ibgp6 = mesh_range6, ibgp6 or {}
+
+    def _families(self, mesh_range: str, ibgp: str) -> list[tuple[str, str, str]]:
+        """(ip's family flag, the mesh range, the iBGP address) of each family the mesh carries."""
+        v6 = [("-6", self.mesh_range6, self.ibgp6.get(ibgp, ""))] if self.mesh_range6 else []
+        return [("-4", mesh_range, ibgp), *v6]
 
     def do(self, action) -> bool:
         handler = getattr(self, "_" + type(action).__name__)
@@ -137,10 +146,14 @@ class System:
 
     def _ForwardTo(self, a: core.ForwardTo) -> bool:
         if not a.via:
-            run("ip", "route", "flush", "table", TABLE)
+            for family, _, _ in self._families(self.mesh_range, ""):
+                run("ip", family, "route", "flush", "table", TABLE)
             self.log("inbound for the mesh: delivered here")
             return True
-        ok = run("ip", "route", "replace", self.mesh_range, "via", a.via, "table", TABLE).returncode == 0
+        ok = all(
+            run("ip", family, "route", "replace", rng, "via", via, "table", TABLE).returncode == 0
+            for family, rng, via in self._families(self.mesh_range, a.via)
+        )
         if ok:
             self.log(f"inbound for the mesh: forwarded to {a.gateway} ({a.via})")
         return ok
@@ -152,12 +165,13 @@ class System:
         return ok
 
     def _ClearRules(self, a: core.ClearRules) -> bool:
-        for pref in range(RULE_PREF, RULE_PREF + 4):
-            while run("ip", "rule", "del", "pref", str(pref)).returncode == 0:
-                pass
-        run("ip", "route", "flush", "table", TABLE)
-        if a.mesh_range:
-            run("ip", "route", "del", "unreachable", a.mesh_range, "metric", UNREACHABLE_METRIC)
+        for family, rng, _ in self._families(a.mesh_range, ""):
+            for pref in range(RULE_PREF, RULE_PREF + 4):
+                while run("ip", family, "rule", "del", "pref", str(pref)).returncode == 0:
+                    pass
+            run("ip", family, "route", "flush", "table", TABLE)
+            if rng:
+                run("ip", family, "route", "del", "unreachable", rng, "metric", UNREACHABLE_METRIC)
         return True
 
     def _InstallRules(self, a: core.InstallRules) -> bool:
@@ -165,13 +179,16 @@ class System:
         table 44; the mesh range is reachable only through the mesh (until netclient's
         interface is up, a fallback refuses it: else a probe of the other gateway would find
         it over table 44 or the upstream, and count as a working mesh)."""
-        run("ip", "route", "replace", "unreachable", a.mesh_range, "metric", UNREACHABLE_METRIC)
-        dev = next((w[1] for w in (line.split() for line in run("ip", "-4", "-o", "addr", "show").stdout.splitlines())
-                    if len(w) > 3 and w[3].split("/")[0] == a.own_ibgp), "")
+        return all(self._install(family, rng, own) for family, rng, own in self._families(a.mesh_range, a.own_ibgp))
+
+    def _install(self, family: str, mesh_range: str, own_ibgp: str) -> bool:
+        run("ip", family, "route", "replace", "unreachable", mesh_range, "metric", UNREACHABLE_METRIC)
+        dev = next((w[1] for w in (line.split() for line in run("ip", family, "-o", "addr", "show").stdout.splitlines())
+                    if len(w) > 3 and w[3].split("/")[0] == own_ibgp), "")
         rules = [["lo", "main"], [self.interface, "main"], *([[dev, "main"]] if dev else [])]
         for pref, (iif, table) in enumerate(rules, RULE_PREF):
-            run("ip", "rule", "add", "pref", str(pref), "to", a.mesh_range, "iif", iif, "lookup", table)
-        return run("ip", "rule", "add", "pref", str(RULE_PREF + 3), "to", a.mesh_range, "lookup", TABLE).returncode == 0
+            run("ip", family, "rule", "add", "pref", str(pref), "to", mesh_range, "iif", iif, "lookup", table)
+        return run("ip", family, "rule", "add", "pref", str(RULE_PREF + 3), "to", mesh_range, "lookup", TABLE).returncode == 0
 
     def _SetAllowedIps(self, a: core.SetAllowedIps) -> bool:
         return run("wg", "set", self.interface, "peer", a.key, "allowed-ips", ",".join(a.ips)).returncode == 0

@@ -21,7 +21,9 @@ INTERFACE = os.environ.get("NETCLIENT_INTERFACE", "netmaker")
 def run_router(config: AgentConfig) -> None:
     router, probe = config.router, config.probe
     log = adapters.Log("border-health")
-    system, report = adapters.System(log, INTERFACE, probe.port, router.mesh_range), adapters.Reporter(ROUTER_STATE)
+    ibgp6 = {g.ibgp: g.ibgp6 for g in router.gateways if g.ibgp6}
+    system = adapters.System(log, INTERFACE, probe.port, router.mesh_range, router.mesh_range6, ibgp6)
+    report = adapters.Reporter(ROUTER_STATE)
     state, actions = core.start_router(router, time.monotonic())
     state = _carry_out(system, state, actions)
     while True:

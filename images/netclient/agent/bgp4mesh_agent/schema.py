@@ -39,6 +39,8 @@ class Gateway:
     """The router's mesh address (what nodes probe)."""
     ibgp: str
     """Its iBGP address (where the other routers forward inbound for the mesh)."""
+    ibgp6: str = ""
+    """Its IPv6 iBGP address, where inbound for mesh_range6 goes (a v6 mesh)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Router:
     """This router's mesh address (with gateways)."""
     mesh_range: str = ""
     """The mesh's range (with gateways): inbound for it goes to the active gateway."""
+    mesh_range6: str = ""
+    """The mesh's IPv6 range (with gateways and a v6 mesh): likewise, by each ibgp6."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class AgentConfig:
             raise ValueError("agent config: exactly one of router and node")
         if self.router and len(self.router.gateways) > 1 and not (self.router.self_ip and self.router.mesh_range):
             raise ValueError("agent config: router.self_ip and router.mesh_range are needed with several gateways")
+        if self.router and self.router.mesh_range6 and not all(g.ibgp6 for g in self.router.gateways):
+            raise ValueError("agent config: router.mesh_range6 needs every gateway's ibgp6")
         if self.node and len(self.node.gateways) < 2:
             raise ValueError("agent config: node.gateways needs several gateways")
 
