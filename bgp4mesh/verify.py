@@ -494,13 +494,23 @@ def _pings_from(src: Target, peers: dict[str, Target | str], held: Callable[[Tar
         for address in proc.stdout.split():
             left.pop(wanted.get(address, ""), None)
         if left:
-            silent = {a: n for a, n in wanted.items() if n in left}
-            unheld = _unheld(src, [a for a, n in silent.items() if not isinstance(peers[n], str)]) if source is None else set()
-            shown = [f"{n} ({a}: no WireGuard peer here holds it)" if a in unheld else n for a, n in sorted(silent.items(), key=lambda x: x[1])]
+            silent = sorted(((n, a) for a, n in wanted.items() if n in left))
+            shown = [n + (_why_silent(src, peers[n], a, held, version) if source is None else "") for n, a in silent]
             raise CheckFailed(f"{src.container} cannot reach {len(left)} of {len(peers)}: {', '.join(shown)}")
         return f"all {len(peers)} answer"
 
     return run
+
+
+def _why_silent(src: Target, peer: Target | str, address: str, held: Callable[[Target, int], str], version: int) -> str:
+    """Why a member does not answer a member, where WireGuard tells: a peer update that never
+    arrived (one side's peers do not list the other's address) is not a lost packet."""
+    if isinstance(peer, str):
+        return ""
+    if _unheld(src, [address]):
+        return f" ({address}: no WireGuard peer here holds it)"
+    own = held(src, version)
+    return f" ({address}: its WireGuard peers do not hold {own})" if _unheld(peer, [own]) else ""
 
 
 def _unheld(member: Target, addresses: list[str]) -> set[str]:

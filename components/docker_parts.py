@@ -32,14 +32,18 @@ def labels(stack: str) -> list[dict]:
 def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional[pulumi.ResourceOptions] = None, v6: Optional[tuple[str, str]] = None) -> docker.Network:
     """An internal bridge: no lab packet can be forwarded off this machine. The
     gateway is placed explicitly so the bridge never takes a configured address. With
-    `v6` (subnet, gateway) it is dual-stack; the host does not forward IPv6 between its
-    bridges (net.ipv6.conf.all.forwarding stays 0), so nothing leaves in IPv6 either.
+    `v6` (subnet, gateway) it is dual-stack.
 
     Docker isolates internal networks with FORWARD rules that, with br_netfilter on,
     also drop packets routed *between containers of the same bridge* when the
     destination is outside the subnet (ISP -> border -> mesh address). A rule that
     accepts only what enters and leaves that same bridge restores routing inside
-    the lab without opening any path out of it; it lives and dies with the network."""
+    the lab without opening any path out of it; it lives and dies with the network.
+
+    IPv6: Debian's Docker 20.10 writes no ip6tables rules, yet turns the host's IPv6
+    forwarding on with the first IPv6 network, and every container it attaches gets a
+    default route to the bridge. So the bridge gets the isolation Docker gives IPv4's
+    internal networks: nothing forwarded into or out of it from another interface."""
     network = docker.Network(
         name,
         name=docker_name(stack, name),
@@ -51,14 +55,24 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
         labels=[docker.NetworkLabelArgs(**label) for label in labels(stack)],
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
-    rule = network.id.apply(lambda i: f"DOCKER-USER -i br-{i[:12]} -o br-{i[:12]} -j ACCEPT")
+    bridge = network.id.apply(lambda i: f"br-{i[:12]}")
+    _host_rules(f"{name}-intra-bridge-routing", "iptables", bridge.apply(lambda b: [f"DOCKER-USER -i {b} -o {b} -j ACCEPT"]), network)
+    if v6:
+        isolated = bridge.apply(lambda b: [f"FORWARD -i {b} ! -o {b} -j DROP", f"FORWARD -o {b} ! -i {b} -j DROP"])
+        _host_rules(f"{name}-ipv6-isolation", "ip6tables", isolated, network)
+    return network
+
+
+def _host_rules(name: str, tool: str, rules: pulumi.Output[list[str]], network: docker.Network) -> None:
+    """`rules` (iptables or ip6tables) first in their chains on this machine while the lab
+    network lives: inserted once, all copies deleted with it."""
+    insert = lambda r: f"{tool} -C {r} 2>/dev/null || {tool} -I {r}"  # noqa: E731  (one rule: as stacks made before have it)
     command.local.Command(
-        f"{name}-intra-bridge-routing",
-        create=rule.apply(lambda r: f"iptables -C {r} 2>/dev/null || iptables -I {r}"),
-        delete=rule.apply(lambda r: f"while iptables -D {r} 2>/dev/null; do :; done"),
+        name,
+        create=rules.apply(lambda rs: insert(rs[0]) if len(rs) == 1 else " && ".join(f"{{ {insert(r)}; }}" for r in rs)),
+        delete=rules.apply(lambda rs: "; ".join(f"while {tool} -D {r} 2>/dev/null; do :; done" for r in rs)),
         opts=pulumi.ResourceOptions(parent=network),
     )
-    return network
 
 
 def context_digest(context: Path, dockerfile: Optional[Path] = None) -> str:

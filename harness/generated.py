@@ -15,7 +15,7 @@ from harness.engine import Stack
 
 SLOTS = {"bench": 80, "scale": 84, "downfail": 88}
 """Third octet of each generated stack's subnets: underlay 172.31.<s>.0/23, ISP link
-172.30.<s>.0/24 (the control plane takes the /28 after the underlay)."""
+172.30.<s>.0/24 and 2001:db8:ac1e:<s>::/64 (the control plane takes the /28 after the underlay)."""
 
 
 def node_names(count: int, first: int = 1) -> list[str]:
@@ -28,7 +28,9 @@ def config_with_nodes(slot: int, names: list[str]) -> dict:
     config = copy.deepcopy(Stack("dev").config)
     link = IPv4Network(f"172.30.{slot}.0/24")
     neighbor, local = str(link.network_address + 1), str(link.network_address + 100)
-    config["bgp4mesh:upstreams"][0].update(link=str(link), neighbor=neighbor, local_address=local)
+    link6 = f"2001:db8:ac1e:{slot}::"  # dev's IPv6 link is 2001:db8:ac1e::/64: Docker refuses a second one
+    config["bgp4mesh:upstreams"][0].update(link=str(link), neighbor=neighbor, local_address=local,
+                                           link6=f"{link6}/64", neighbor6=f"{link6}1", local_address6=f"{link6}100")
     config["bgp4mesh:border_routers"][0]["router_id"] = local
     config["bgp4mesh:lab"]["underlay"] = f"172.31.{slot}.0/23"
     shipped = {n["name"]: n for n in config["bgp4mesh:mesh"]["nodes"]}

@@ -31,7 +31,8 @@ PROBE = "198.51.100.1"  # the mock ISP's Internet test address
 def daytwo_config() -> dict:
     config = copy.deepcopy(Stack("dev").config)
     up = config["bgp4mesh:upstreams"][0]
-    up.update(link="172.30.8.0/24", neighbor="172.30.8.1", local_address="172.30.8.100")
+    up.update(link="172.30.8.0/24", neighbor="172.30.8.1", local_address="172.30.8.100",
+              link6="2001:db8:ac1e:8::/64", neighbor6="2001:db8:ac1e:8::1", local_address6="2001:db8:ac1e:8::100")
     config["bgp4mesh:border_routers"][0]["router_id"] = "172.30.8.100"
     config["bgp4mesh:lab"] = {"underlay": "172.31.8.0/24"}
     return config

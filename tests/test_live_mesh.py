@@ -94,11 +94,13 @@ def test_internet_and_mesh_traffic_end_to_end(dev_lab):
 def test_no_lab_packet_can_leave_the_machine(dev_lab):
     nets = docker("network", "ls", "-q", "--filter", "label=bgp4mesh.stack=dev").split()
     assert len(nets) == 3  # the ISP link, the underlay and the control plane's own network
-    bridges = set()
+    bridges, dual = set(), []
     for net in nets:
         info = json.loads(docker("network", "inspect", net))[0]
         assert info["Internal"] is True, info["Name"]
         bridges.add(f"br-{info['Id'][:12]}")
+        dual += [info["Name"]] if info["EnableIPv6"] else []
+    assert dual == ["bgp4mesh-dev-link-isp"], dual  # IPv6: test_no_lab_ipv6_packet_is_forwarded_off_its_bridge
     # Our only forwarding exception accepts what enters and leaves the same lab bridge.
     listed = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True, check=True).stdout
     rules = [r for r in listed.splitlines() if any(b in r for b in bridges)]
@@ -106,6 +108,50 @@ def test_no_lab_packet_can_leave_the_machine(dev_lab):
     for rule in rules:
         parts = rule.split()
         assert parts[parts.index("-i") + 1] == parts[parts.index("-o") + 1], rule
+
+
+LEAK_NET, LEAK_SUBNET = "bgp4mesh-leakcheck", "2001:db8:eeee::/64"
+"""A throwaway IPv6 network outside the lab (not labelled, so no stack's), standing in for
+the world beyond the lab's bridges; it is on this machine, so nothing leaves if a check fails."""
+
+
+SEND = ("import socket, sys, time\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+        "for _ in range(10):\n    s.sendto(b'leak', (sys.argv[1], 9)); time.sleep(0.5)\n")
+"""Ten UDP datagrams over 5 s: a bridge made for the sender has its IPv6 address only after
+duplicate address detection (a second or two), so the first ones may go nowhere."""
+
+
+def _forwarded_to(listener: str, sender_network: str, image: str, address: str) -> bool:
+    """Whether a container on `sender_network` (which Docker gives a default route to its
+    bridge) gets datagrams through to `address`, as `listener` (tcpdump) sees them."""
+    docker("run", "--rm", "--network", sender_network, "--entrypoint", "python3", image, "-c", SEND, address)
+    time.sleep(1)
+    return f"> {address}.9: UDP" in docker("logs", listener)
+
+
+def test_no_lab_ipv6_packet_is_forwarded_off_its_bridge(dev_lab):
+    """Debian's Docker 20.10 turns the host's IPv6 forwarding on and writes no ip6tables
+    rules, and a container on a dual-stack lab network gets a default route to its bridge.
+    A container on the lab's link network sends to a host on another IPv6 network of this
+    machine: nothing arrives, while the same from a network outside the lab does."""
+    from harness import sim
+
+    image = sim.sim_image(sim.SCAN_IMAGE)
+    listener, outside = "bgp4mesh-leakcheck-listener", "bgp4mesh-leakcheck-outside"
+    for net in (LEAK_NET, outside):
+        docker("network", "rm", net, check=False)
+    docker("network", "create", "--internal", "--ipv6", "--subnet", "172.29.250.0/24", "--subnet", LEAK_SUBNET, LEAK_NET)
+    docker("network", "create", "--internal", "--ipv6", "--subnet", "172.29.251.0/24", "--subnet", "2001:db8:eeef::/64", outside)
+    try:
+        docker("run", "-d", "--name", listener, "--network", LEAK_NET, "--ip6", "2001:db8:eeee::10", "--cap-add", "NET_RAW",
+               "--cap-add", "NET_ADMIN", "--entrypoint", "tcpdump", image, "-i", "any", "-n", "-l", "ip6 and udp port 9")
+        time.sleep(2)
+        assert not _forwarded_to(listener, docker_name("dev", "link-isp"), image, "2001:db8:eeee::10"), docker("logs", listener)
+        assert _forwarded_to(listener, outside, image, "2001:db8:eeee::10"), "the host forwards nothing at all: the check above proves nothing"
+    finally:
+        docker("rm", "-f", listener, check=False)
+        for net in (LEAK_NET, outside):
+            docker("network", "rm", net, check=False)
 
 
 def test_border_restart_keeps_session_mesh_and_addresses(dev_lab):

@@ -41,12 +41,15 @@ def test_every_plan_target_is_up(dev_lab):
     durations = {f"{r['metric']['job']} {r['metric']['instance']}": float(r["value"][1]) for r in query(STACK, "scrape_duration_seconds")}
     print(f"every target up {took:.0f}s after the fixture's up; scrape durations (s): {durations}")
     print(f"monitoring container at rest: {monitoring_at_rest(STACK)}")
-    # The upstream view: the mock ISP's own BIRD imports every own prefix over its session
-    # with the border, so OwnPrefixNotSeenUpstream stays quiet.
+    # The upstream view: the mock ISP's own BIRD imports every own prefix of each family over
+    # that family's session with the border, so OwnPrefixNotSeenUpstream stays quiet.
     plan = plans.of(dev_lab.stack.model())
     isp = plan.isps[0]
-    seen = query(STACK, f'bird_protocol_prefix_import_count{{upstream="{isp.name}",name="{isp.session.peer}"}}')
-    assert [float(r["value"][1]) for r in seen] == [float(len(plan.model.prefixes))], seen
+    assert len(isp.sessions) == 2  # dev is dual-stack
+    for session in isp.sessions:
+        seen = query(STACK, f'bird_protocol_prefix_import_count{{upstream="{isp.name}",name="{session.peer}"}}')
+        own = sum(p.version == session.version for p in plan.model.prefixes)
+        assert [float(r["value"][1]) for r in seen] == [float(own)], (session.peer, seen)
     assert not alerts(STACK, "OwnPrefixNotSeenUpstream")
     out = dev_lab.stack.outputs()["monitoring"]
     assert out == {"prometheus": f"http://{plans.of(dev_lab.stack.model()).monitoring.address}:9090", "container": docker_name(STACK, "monitoring")}

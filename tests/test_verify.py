@@ -202,7 +202,7 @@ def test_mesh_pings_run_as_one_exec_per_node_and_name_every_peer_that_does_not_a
 
     from bgp4mesh.verify import CheckFailed, _pings_from, mesh_ip
 
-    peers = {f"node{i}": _Member(f"c{i}", f"44.30.127.{10 + i}") for i in (2, 3, 4)}
+    peers = {f"node{i}": _Member(f"c{i}", f"44.30.127.{10 + i}", held={"44.30.127.11"}) for i in (2, 3, 4)}
     src = _Member("c1", "44.30.127.11", answers={"44.30.127.12"}, held={"44.30.127.12", "44.30.127.13", "44.30.127.14"})
     check = _pings_from(src, peers, cache(mesh_ip))
     with pytest.raises(CheckFailed, match=r"cannot reach 2 of 3: node3, node4$"):
@@ -275,16 +275,17 @@ def test_each_internet_address_pings_every_node_in_one_check_and_each_node_pings
 
 
 def test_a_silent_peer_no_wireguard_peer_holds_is_named_so():
-    """A peer update that never arrived (the address in no peer's allowed IPs) is told apart
-    from a lost ping, in either family; the inbound checks (from an ISP) do not ask."""
+    """A peer update that never arrived (the address in no peer's allowed IPs, on either side)
+    is told apart from a lost ping; the inbound checks (from an ISP) do not ask."""
     from functools import cache
 
     from bgp4mesh.verify import CheckFailed, _pings_from, mesh_ip
 
-    node2, node3 = _Member("c2", "44.30.127.12"), _Member("c3", "44.30.127.13")
-    src = _Member("c1", "44.30.127.11", held={"44.30.127.12"})
-    with pytest.raises(CheckFailed, match=r"cannot reach 2 of 2: node2, node3 \(44.30.127.13: no WireGuard peer here holds it\)$"):
-        _pings_from(src, {"node2": node2, "node3": node3}, cache(mesh_ip))()
+    node2, node3, node4 = _Member("c2", "44.30.127.12", held={"44.30.127.11"}), _Member("c3", "44.30.127.13"), _Member("c4", "44.30.127.14")
+    src = _Member("c1", "44.30.127.11", held={"44.30.127.12", "44.30.127.14"})
+    with pytest.raises(CheckFailed, match=r"cannot reach 3 of 3: node2, node3 \(44.30.127.13: no WireGuard peer here holds it\), "
+                                          r"node4 \(44.30.127.14: its WireGuard peers do not hold 44.30.127.11\)$"):
+        _pings_from(src, {"node2": node2, "node3": node3, "node4": node4}, cache(mesh_ip))()
     isp = _Member("isp", "")
     with pytest.raises(CheckFailed, match=r"cannot reach 2 of 2: node2, node3$"):
         _pings_from(isp, {"node2": node2, "node3": node3}, cache(mesh_ip), source="198.51.100.1")()
