@@ -78,8 +78,8 @@ def _families(cfg: StackConfig) -> list[dict]:
                 "own_space": [f"{p}+" for p in own],
                 "bogons": subtract_prefixes(bogons, v_exempt),
                 "exempt": [str(e) for e in v_exempt],
-                "min_len": policy.min_prefix_length_v4 if version == 4 else policy.min_prefix_length_v6,
-                "max_len": policy.max_prefix_length_v4 if version == 4 else policy.max_prefix_length_v6,
+                "min_len": policy.length_range(version)[0],
+                "max_len": policy.length_range(version)[1],
             }
         )
     return families

@@ -59,11 +59,30 @@ def isp_interface() -> str:
 def scan(image: str, targets: list[str]) -> dict[str, list[str]]:
     xml = inside(ISP, image, "nmap", "-n", "-Pn", "-sS", "-S", PROBE, "-e", isp_interface(), "-p", PORTS,
                  "--max-retries", "1", "-oX", "-", *targets)
+    return open_ports(xml, targets)
+
+
+def open_ports(xml: str, targets: list[str]) -> dict[str, list[str]]:
+    """nmap's XML report: each target's open ports (`8080/tcp`)."""
     found: dict[str, list[str]] = {t: [] for t in targets}
     for host in ET.fromstring(xml).iter("host"):
         addr = host.find("address").get("addr")
         found[addr] = [f"{p.get('portid')}/{p.get('protocol')}" for p in host.iter("port") if p.find("state").get("state") == "open"]
     return found
+
+
+def captured(image: str, netns: str, name: str, what: str, act) -> str:
+    """What tcpdump (filter `what`) in `netns`'s namespace sees while `act()` runs."""
+    docker("rm", "-f", name, check=False)
+    docker("run", "-d", "--name", name, "--network", f"container:{netns}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
+           "--entrypoint", "tcpdump", image, "-i", "any", "-n", "-l", what)
+    try:
+        time.sleep(2)
+        act()
+        time.sleep(2)
+        return docker("logs", name)
+    finally:
+        docker("rm", "-f", name, check=False)
 
 
 def counters(container: str, chain: str, tool: str = "iptables") -> dict[str, int]:
@@ -127,20 +146,11 @@ def test_a_listener_on_a_listed_port_answers_and_one_on_another_port_does_not(de
 def test_spoofed_sources_from_the_upstream_never_reach_a_node_and_are_counted(dev_lab, tools):
     node1 = dev_lab.outputs["mesh_nodes"]["node1"]
     before = counters(BORDER, "BGP4MESH-SPOOF-IN")
-    capture = "bgp4mesh-dev-edge-capture"
-    docker("rm", "-f", capture, check=False)
-    docker("run", "-d", "--name", capture, "--network", f"container:{NODE1}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-           "--entrypoint", "tcpdump", tools, "-i", "any", "-n", "-l", "icmp and icmp[icmptype] = icmp-echo")
-    try:
-        time.sleep(2)
-        sources = [*SPOOFED, PROBE]  # the last one is genuine: proves the capture sees what arrives
-        script = (f"from scapy.all import IP, ICMP, send\n"
-                  f"for s in {sources!r}:\n    send(IP(src=s, dst={node1!r})/ICMP(id=4242), count=5, verbose=False)\n")
-        inside(ISP, tools, "python3", "-c", script)
-        time.sleep(3)
-        seen = docker("logs", capture)
-    finally:
-        docker("rm", "-f", capture, check=False)
+    sources = [*SPOOFED, PROBE]  # the last one is genuine: proves the capture sees what arrives
+    script = (f"from scapy.all import IP, ICMP, send\n"
+              f"for s in {sources!r}:\n    send(IP(src=s, dst={node1!r})/ICMP(id=4242), count=5, verbose=False)\n")
+    seen = captured(tools, NODE1, "bgp4mesh-dev-edge-capture", "icmp and icmp[icmptype] = icmp-echo",
+                    lambda: inside(ISP, tools, "python3", "-c", script))
     assert f"{PROBE} > {node1}" in seen, seen
     for src in SPOOFED:
         assert f"{src} > " not in seen, f"spoofed {src} reached node1:\n{seen}"
@@ -149,26 +159,20 @@ def test_spoofed_sources_from_the_upstream_never_reach_a_node_and_are_counted(de
     assert after.get("bogon source in", 0) - before.get("bogon source in", 0) >= 10
 
 
-def _sent_upstream(tools: str, container: str, spoof: str, target: str) -> str:
+def sent_upstream(tools: str, container: str, spoof: str, target: str) -> str:
     """What the ISP's namespace sees from `spoof` while `container` pings `target` from it."""
-    capture = "bgp4mesh-dev-edge-upstream"
-    docker("rm", "-f", capture, check=False)
-    docker("run", "-d", "--name", capture, "--network", f"container:{ISP}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-           "--entrypoint", "tcpdump", tools, "-i", "any", "-n", "-l", f"src host {spoof}")
-    docker("exec", container, "ip", "addr", "add", f"{spoof}/32", "dev", "lo")
+    prefix = 128 if ":" in spoof else 32
+    docker("exec", container, "ip", "addr", "add", f"{spoof}/{prefix}", "dev", "lo")
     try:
-        time.sleep(2)
-        docker("exec", container, "ping", "-c", "3", "-W", "1", "-I", spoof, target, check=False)
-        time.sleep(2)
-        return docker("logs", capture)
+        return captured(tools, ISP, "bgp4mesh-dev-edge-upstream", f"src host {spoof}",
+                        lambda: docker("exec", container, "ping", "-c", "3", "-W", "1", "-I", spoof, target, check=False))
     finally:
-        docker("exec", container, "ip", "addr", "del", f"{spoof}/32", "dev", "lo", check=False)
-        docker("rm", "-f", capture, check=False)
+        docker("exec", container, "ip", "addr", "del", f"{spoof}/{prefix}", "dev", "lo", check=False)
 
 
 def test_the_border_sends_no_spoofed_source_upstream(dev_lab, tools):
     before = counters(BORDER, "BGP4MESH-SPOOF-OUT").get("spoofed source out", 0)
-    seen = _sent_upstream(tools, BORDER, "10.9.9.9", str(CFG.upstreams[0].neighbor))
+    seen = sent_upstream(tools, BORDER, "10.9.9.9", str(CFG.upstreams[0].neighbor))
     assert "10.9.9.9" not in seen, seen
     assert counters(BORDER, "BGP4MESH-SPOOF-OUT").get("spoofed source out", 0) - before >= 3
 
@@ -176,7 +180,7 @@ def test_the_border_sends_no_spoofed_source_upstream(dev_lab, tools):
 def test_a_node_sending_a_spoofed_source_out_is_dropped_at_the_border(dev_lab, tools):
     """WireGuard at the border takes from node1 only its own address's packets, and the
     border's rules let out only own prefixes: the ISP sees nothing from the spoofed source."""
-    seen = _sent_upstream(tools, NODE1, "10.9.9.9", PROBE)
+    seen = sent_upstream(tools, NODE1, "10.9.9.9", PROBE)
     assert "10.9.9.9" not in seen, seen
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-import xml.etree.ElementTree as ET
 from ipaddress import ip_address
 
 import pytest
@@ -22,7 +21,7 @@ from bgp4mesh.stack import load_file
 from bgp4mesh.verify import mesh_ip
 from harness import sim
 from tests import plans
-from tests.test_live_edge import counters, inside
+from tests.test_live_edge import captured, counters, inside, open_ports, sent_upstream
 from tests.test_live_mesh import verify_all
 
 CFG = load_file("dev")
@@ -150,9 +149,7 @@ def test_only_listed_ports_are_open_on_each_public_v6_mesh_address(dev_lab, tool
     targets = members6(dev_lab.outputs)
     xml = inside(ISP, tools, "nmap", "-6", "-n", "-Pn", "-sS", "-S", PROBE6, "-e", isp_interface6(targets["node1"]), "-p", PORTS,
                  "--max-retries", "1", "-oX", "-", *targets.values())
-    found = {a: [] for a in targets.values()}
-    for host in ET.fromstring(xml).iter("host"):
-        found[host.find("address").get("addr")] = [f"{p.get('portid')}/{p.get('protocol')}" for p in host.iter("port") if p.find("state").get("state") == "open"]
+    found = open_ports(xml, list(targets.values()))
     assert found == {targets["border"]: [], targets["node1"]: ["8080/tcp"], targets["node2"]: []}, found
     # the listeners answer inside the mesh, so the scan above saw the rules, not an empty port
     for node, ports in LISTEN.items():
@@ -163,24 +160,15 @@ def test_only_listed_ports_are_open_on_each_public_v6_mesh_address(dev_lab, tool
 def test_spoofed_v6_sources_from_the_upstream_never_reach_a_node_and_are_counted(dev_lab, tools):
     node1 = dev_lab.outputs["mesh_nodes_ipv6"]["node1"]
     before = counters6("BGP4MESH-SPOOF-IN")
-    capture = "bgp4mesh-dev-ipv6-spoof-capture"
-    docker("rm", "-f", capture, check=False)
-    docker("run", "-d", "--name", capture, "--network", f"container:{docker_name('dev', 'node1')}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-           "--entrypoint", "tcpdump", tools, "-i", "any", "-n", "-l", "icmp6 and ip6[40] = 128")
-    try:
-        time.sleep(2)
-        sources = [*SPOOFED6, PROBE6]  # the last one is genuine: proves the capture sees what arrives
-        # framed for the border's own MAC: scapy finds no route for neighbour discovery's multicast
-        # here (the ISP's routes come from BGP alone), and a router forwards no broadcast frame
-        iface, mac = isp_interface6(node1), border_mac6()
-        script = ("from scapy.all import Ether, IPv6, ICMPv6EchoRequest, sendp\n"
-                  f"for s in {sources!r}:\n    sendp(Ether(dst={mac!r})/IPv6(src=s, dst={node1!r})/ICMPv6EchoRequest(id=4242), "
-                  f"iface={iface!r}, count=5, verbose=False)\n")
-        inside(ISP, tools, "python3", "-c", script)
-        time.sleep(3)
-        seen = docker("logs", capture)
-    finally:
-        docker("rm", "-f", capture, check=False)
+    sources = [*SPOOFED6, PROBE6]  # the last one is genuine: proves the capture sees what arrives
+    # framed for the border's own MAC: scapy finds no route for neighbour discovery's multicast
+    # here (the ISP's routes come from BGP alone), and a router forwards no broadcast frame
+    iface, mac = isp_interface6(node1), border_mac6()
+    script = ("from scapy.all import Ether, IPv6, ICMPv6EchoRequest, sendp\n"
+              f"for s in {sources!r}:\n    sendp(Ether(dst={mac!r})/IPv6(src=s, dst={node1!r})/ICMPv6EchoRequest(id=4242), "
+              f"iface={iface!r}, count=5, verbose=False)\n")
+    seen = captured(tools, docker_name("dev", "node1"), "bgp4mesh-dev-ipv6-spoof-capture", "icmp6 and ip6[40] = 128",
+                    lambda: inside(ISP, tools, "python3", "-c", script))
     assert f"{PROBE6} > {node1}" in seen, seen
     for src in SPOOFED6:
         assert f"{src} > " not in seen, f"spoofed {src} reached node1:\n{seen}"
@@ -191,20 +179,8 @@ def test_spoofed_v6_sources_from_the_upstream_never_reach_a_node_and_are_counted
 
 def test_the_border_sends_no_spoofed_v6_source_upstream(dev_lab, tools):
     spoof = "2001:db8:ffff::9"
-    capture = "bgp4mesh-dev-ipv6-upstream"
-    docker("rm", "-f", capture, check=False)
-    docker("run", "-d", "--name", capture, "--network", f"container:{ISP}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-           "--entrypoint", "tcpdump", tools, "-i", "any", "-n", "-l", f"src host {spoof}")
     before = counters6("BGP4MESH-SPOOF-OUT").get("spoofed source out", 0)
-    docker("exec", BORDER, "ip", "addr", "add", f"{spoof}/128", "dev", "lo")
-    try:
-        time.sleep(2)
-        docker("exec", BORDER, "ping", "-c", "3", "-W", "1", "-I", spoof, str(CFG.upstreams[0].neighbor6), check=False)
-        time.sleep(2)
-        seen = docker("logs", capture)
-    finally:
-        docker("exec", BORDER, "ip", "addr", "del", f"{spoof}/128", "dev", "lo", check=False)
-        docker("rm", "-f", capture, check=False)
+    seen = sent_upstream(tools, BORDER, spoof, str(CFG.upstreams[0].neighbor6))
     assert spoof not in seen, seen
     assert counters6("BGP4MESH-SPOOF-OUT").get("spoofed source out", 0) - before >= 3
 
