@@ -1,5 +1,6 @@
-"""Bring-up of each lab stack dual-stack (as its stack file has it) against the same stack with
-every IPv6 key taken out (v4-only), in one run, through the real Pulumi engine.
+"""Bring-up of each stack dual-stack (as its stack file has it) against the same stack with
+every IPv6 key taken out (v4-only), in one run, through the real Pulumi engine. The labs (dev,
+lab) run on this machine's Docker; staging on the simulated Internet (./scripts/sim up first).
 
 Each round, per stack: both variants in turn (the order flips every round, so drift over the
 run favours neither), each from empty: `pulumi destroy`, then `pulumi up` (timed), then
@@ -27,7 +28,7 @@ from harness import events  # noqa: E402
 from harness.engine import Stack  # noqa: E402
 
 V6_KEYS = {
-    "bgp4mesh:upstreams": ("link6", "neighbor6", "local_address6"),
+    "bgp4mesh:upstreams": ("link6", "neighbor6", "local_address6", "probe6"),
     "bgp4mesh:mesh": ("range6",),
     "bgp4mesh:lab": ("underlay6", "exchange6"),
 }
@@ -58,10 +59,26 @@ def load() -> str:
     return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
 
 
+def stack_of(name: str, config: dict | None = None) -> Stack:
+    """Stack `name` with `config` (None: its stack file's); staging's with the simulation's
+    per-machine values and the session's password (harness/staging.py)."""
+    if not name.startswith("staging"):
+        return Stack(name, config)
+    from harness import sim, staging
+
+    made = staging.stack(name)
+    if config is None:
+        return made
+    stack = Stack(name, config)
+    for i in range(len(config["bgp4mesh:upstreams"])):
+        stack.set_secret(f"bgp4mesh:upstreams[{i}].password", sim.load_info()["isp"]["md5_password"])
+    return stack
+
+
 def bring_up(stack_name: str, config: dict) -> tuple[float, float, int, str]:
     """(seconds of `pulumi up` from empty, seconds until every verify check passes, checks,
     the up's slowest resources by the engine's event log)."""
-    stack = Stack(stack_name, config)
+    stack = stack_of(stack_name, config)
     stack.destroy()
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "events.jsonl"
@@ -85,7 +102,7 @@ def main() -> None:
     print(__doc__)
     print(f"started under: {load()}", flush=True)
     for name in args.stacks:
-        dual = Stack(name).config
+        dual = stack_of(name).config
         variants = {"dual-stack": dual, "v4-only": v4_only(dual)}
         samples: dict[str, list[tuple[float, float, int, str]]] = {label: [] for label in variants}
         try:
@@ -95,7 +112,7 @@ def main() -> None:
                     samples[label].append((up, verified, checks, slow))
                     print(f"{name} round {i + 1} {label}: pulumi up {up:.1f}s (slowest: {slow}), verify {verified:.1f}s ({checks} checks; {load()})", flush=True)
         finally:
-            Stack(name, dual).destroy()
+            stack_of(name, dual).destroy()
         for label, got in samples.items():
             ups, verifies = [g[0] for g in got], [g[1] for g in got]
             print(f"{name} {label}, median of {len(got)}: pulumi up {statistics.median(ups):.1f}s "

@@ -40,11 +40,14 @@ def router_config(protocols: Sequence[str], gateways: Sequence[tuple[str, str, s
     return AgentConfig(probe=probe(failover), router=router)
 
 
-def node_config(gateways: Sequence[str], ranges: Sequence[str], failover: Failover) -> Optional[AgentConfig]:
-    """A node's, with several gateways and egress ranges to keep on one of them; else none."""
-    if len(gateways) < 2 or not ranges:
+def node_config(gateways: Sequence[str], ranges: Sequence[str], failover: Failover, internet6: bool = False) -> Optional[AgentConfig]:
+    """A node's, with several gateways and egress ranges to keep on one of them, or as a
+    client of an internet gateway in a v6 mesh (`internet6`); else none."""
+    fails_over = len(gateways) > 1 and bool(ranges)
+    if not (fails_over or internet6):
         return None
-    return AgentConfig(probe=probe(failover), node=schema.Node(gateways=tuple(gateways), ranges=tuple(ranges)))
+    kept = (tuple(gateways), tuple(ranges)) if fails_over else ((), ())
+    return AgentConfig(probe=probe(failover), node=schema.Node(gateways=kept[0], ranges=kept[1], internet6=internet6))
 
 
 def agent_files(config: Optional[AgentConfig]) -> dict[str, str]:

@@ -365,6 +365,9 @@ class Upstream(Strict):
     probe: Optional[Address4] = None
     """An address beyond this upstream that answers ping: `verify` pings it from every
     mesh node (through the egress). A mock ISP's first test address by default."""
+    probe6: Optional[Address6] = None
+    """Likewise in IPv6, pinged where the mesh routes it (mesh.range6 with an egress range
+    or the internet gateway holding it). A mock ISP's first IPv6 test address by default."""
     interface: Optional[InterfaceName] = None
     """Remote hosts: the router host's interface on the link. Host preparation puts
     local_address on it; omitted, the address must already be there."""

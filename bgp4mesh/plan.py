@@ -283,7 +283,9 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
     routers = tuple(_router(cfg, r, underlay, (ibgp, ibgp6), joins, by_link, gateways, served) for r in cfg.border_routers)
     ranges = [str(x) for v in MESH_FAMILIES for x in egress[v]]
     served = _services(cfg, scraper, router=False)
-    nodes = tuple(_node(cfg, n, underlay, joins, node_config(gateways.egress, ranges, cfg.mesh.failover), served) for n in cfg.mesh.nodes)
+    internet6 = gateways.internet is not None and cfg.mesh.range6 is not None
+    node_agent = node_config(gateways.egress, ranges, cfg.mesh.failover, internet6)
+    nodes = tuple(_node(cfg, n, underlay, joins, node_agent, served) for n in cfg.mesh.nodes)
     sessions = {(s.upstream.name, s.version): (r.name, s) for r in routers for s in r.sessions}
     isps = tuple(_isp(sessions[u.name, 4], sessions.get((u.name, 6)), exchange) for u in cfg.upstreams if u.kind == "mock")
     members = [Scraped(f"border_routers[{i}]", r.name, r.member.host, True, r.member.endpoint) for i, r in enumerate(routers)]
@@ -304,7 +306,7 @@ def build_plan(cfg: StackConfig, secret_keys: frozenset[str] = frozenset()) -> S
         egress=egress,
         node_wants=_node_wants(cfg, egress, gateways),
         rtr_caches=tuple((RTR_CACHE_NAME.format(n=i + 1), c) for i, c in enumerate(cfg.rtr_caches)),
-        hosts=tuple(host_plan(cfg, h, ibgp, scraper) for h in cfg.hosts),
+        hosts=tuple(host_plan(cfg, h, (ibgp, ibgp6), scraper) for h in cfg.hosts),
         secret_files=bool(secret_keys & RENDERED_FROM) or any(u.password is not None for u in cfg.upstreams),
         underlay=underlay,
         links=links,

@@ -303,7 +303,10 @@ def _check_families(cfg: StackConfig) -> Checks:
             yield Problem(f"upstreams[{i}].link6", u.link6, "an IPv6 session with nothing to announce: add your IPv6 block to `prefixes`")
     if 6 in carried and len(cfg.border_routers) > 1 and cfg.lab is not None and cfg.lab.underlay6 is None:
         yield problem("lab.underlay6", "IPv6 sessions with several border routers need IPv6 iBGP between them: give the underlay an IPv6 subnet")
-    yield from _real_hosts_v4_only(cfg, carried)
+    if 6 in carried and len(cfg.border_routers) > 1 and cfg.lab is None:
+        for i, r in enumerate(cfg.border_routers):
+            if r.ibgp_address6 is None:
+                yield problem(f"border_routers[{i}].ibgp_address6", "IPv6 sessions with several border routers on real hosts need IPv6 iBGP: where the others reach this one in IPv6")
     why = "the mesh carries IPv" + "/".join(map(str, MESH_FAMILIES)) + " only so far: remove it; bgp4mesh would drop it silently"
     if cfg.mesh.range6 is not None and 6 not in MESH_FAMILIES:
         yield Problem("mesh.range6", cfg.mesh.range6, why)
@@ -313,19 +316,6 @@ def _check_families(cfg: StackConfig) -> Checks:
     for i, net in enumerate(cfg.looking_glass.allow if cfg.looking_glass else []):
         if net.version not in MESH_FAMILIES:
             yield Problem(f"looking_glass.allow[{i}]", net, why)
-
-
-def _real_hosts_v4_only(cfg: StackConfig, carried: set[int]) -> Checks:
-    """Dual stack on real hosts is not deployed yet (host preparation opens BGP, iBGP and the
-    members' v6 paths in IPv4 only): refuse it by key rather than run half of it."""
-    remote = {h.name for h in cfg.hosts if h.ssh is not None}
-    why = "IPv6 on real hosts (`ssh`) is not deployed yet: the host firewall and host preparation are IPv4 only"
-    for i, u in enumerate(cfg.upstreams):
-        if u.link6 is not None and (u.router is None or u.router in {r.name for r in cfg.border_routers}) and cfg.router_of(u).host in remote:
-            yield Problem(f"upstreams[{i}].link6", u.link6, why)
-    members = [r.host for r in cfg.border_routers] + [n.host for n in cfg.mesh.nodes]
-    if cfg.mesh.range6 is not None and remote & set(members):
-        yield Problem("mesh.range6", cfg.mesh.range6, why)
 
 
 def _check_observability(cfg: StackConfig) -> Checks:

@@ -137,15 +137,15 @@ def _router_checks(plan: StackPlan, stack: str, router: RouterPlan) -> list[Chec
 
 def _internet_addresses(plan: StackPlan, version: int) -> dict[str, str]:
     """What every node must reach on the Internet through the border in the family, by
-    label: each upstream's probe address (IPv4: a mock ISP's test address unless one is
-    set; IPv6: a mock ISP's where the egress ranges route to it), and the lab's probe where
-    the mesh routes to it."""
+    label: each upstream's probe address of the family (a mock ISP's test address unless
+    one is set; IPv6: where the mesh routes it), and the lab's probe where the mesh routes to it."""
     isps = {i.name: i for i in plan.isps}
     found: dict[str, str] = {}
     for s in (s for router in plan.routers for s in router.sessions if s.version == 4):
         up = s.upstream
         mock = isps[up.name].test_address_of(version) if s.kind == "mock" else None
-        probe = str(up.probe) if version == 4 and up.probe is not None else mock
+        given = up.probe if version == 4 else up.probe6
+        probe = str(given) if given is not None else mock
         if probe and (version == 4 or _routed(plan, probe)):
             found[f"{up.name} {probe}"] = probe
     probe = plan.probe.test_address_of(version) if plan.probe else None

@@ -58,9 +58,15 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
     bridge = network.id.apply(lambda i: f"br-{i[:12]}")
     _host_rules(f"{name}-intra-bridge-routing", "iptables", bridge.apply(lambda b: [f"DOCKER-USER -i {b} -o {b} -j ACCEPT"]), network)
     if v6:
-        isolated = bridge.apply(lambda b: [f"FORWARD -i {b} ! -o {b} -j DROP", f"FORWARD -o {b} ! -i {b} -j DROP"])
-        _host_rules(f"{name}-ipv6-isolation", "ip6tables", isolated, network)
+        _host_rules(f"{name}-ipv6-isolation", "ip6tables", bridge.apply(ipv6_isolation), network)
     return network
+
+
+def ipv6_isolation(bridge: str) -> list[str]:
+    """ip6tables rules that keep an internal IPv6 network's traffic on its bridge: Docker
+    20.10 writes none (its ip6tables support is experimental and off), yet turns the host's
+    IPv6 forwarding on and gives its containers a default route to the bridge."""
+    return [f"FORWARD -i {bridge} ! -o {bridge} -j DROP", f"FORWARD -o {bridge} ! -i {bridge} -j DROP"]
 
 
 def _host_rules(name: str, tool: str, rules: pulumi.Output[list[str]], network: docker.Network) -> None:

@@ -44,6 +44,9 @@ MUTANTS = [
  ("node adds no fallback route", "        if r not in routed:", "        if False:"),
  ("node fixes without a peer", "    if held is None:\n        return []", "    if held is None:\n        held = ()"),
  ("node debounces with up_after both ways", "gateways[gw] = flip(state.gateways[gw], seen.probes.get(gw, False), probe.up_after, probe.down_after)", "gateways[gw] = flip(state.gateways[gw], seen.probes.get(gw, False), probe.up_after, probe.up_after)"),
+ ("internet client ignores internet6", "    if node.internet6 and not seen.default6 and", "    if not seen.default6 and"),
+ ("internet client re-adds a held default", "    if node.internet6 and not seen.default6 and", "    if node.internet6 and"),
+ ("internet client adds without a ::/0 peer", 'and any("::/0" in ips for _key, ips in seen.allowed_ips):', "and True:"),
 ]
 work = Path(tempfile.mkdtemp(prefix="agent-mutants-"))
 survived = []

@@ -6,7 +6,9 @@ from __future__ import annotations
 import subprocess
 from typing import Callable, Iterator, TypeVar
 
+from bgp4mesh.agent_config import schema as agent_schema
 from bgp4mesh.docker_cli import LOCAL, Engine, docker
+from bgp4mesh.host_plan import NETCLIENT_IGW_RULES
 from bgp4mesh.verify import RETRIED
 from bgp4mesh.waiting import WaitTimeout, until
 
@@ -36,7 +38,23 @@ def leftovers(stack: str) -> list[str]:
         for where, engine in engines.items():
             proc = engine.run(*kind, "-q", "--filter", label, timeout=60)
             found += [f"{where}{kind[0]} {x}" for x in proc.stdout.split()] + ([f"{where}{proc.stderr.strip()}"] if proc.returncode else [])
-    return found
+    return found + [f"{h.name}: {line}" for h in remote for line in _host_state_left(h.ssh)]
+
+
+LEFT_PREFS = sorted({p for _v, p in agent_schema.HOST_ROUTING} | {p for p, _t in NETCLIENT_IGW_RULES})
+HOST_STATE = ("{ iptables -w -S; ip6tables -w -S; } 2>/dev/null | grep BGP4MESH; "
+              "{ ip -4 rule show; ip -6 rule show; } | grep -E '^(" + "|".join(str(p) for p in LEFT_PREFS) + "):'; "
+              "ip -4 route show table 111; ip -6 route show table 111 2>/dev/null; true")
+"""What the members' edge firewall, the HA agent and netclient's internet gateway (its rules
+look up table 111) leave in a real host's own tables (host networking): nothing, once the
+stack is destroyed."""
+
+
+def _host_state_left(spec) -> list[str]:
+    from bgp4mesh import ssh
+
+    proc = subprocess.run(ssh.command(spec, ["sh", "-c", HOST_STATE]), capture_output=True, text=True, timeout=60)
+    return proc.stdout.splitlines() + ([proc.stderr.strip()] if proc.returncode else [])
 
 
 def server_secrets(stack: str) -> dict[str, str]:

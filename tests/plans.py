@@ -42,7 +42,7 @@ def host_prep(cfg: StackConfig, spec: Host) -> str:
     return render_host_prep(host(cfg, spec))
 
 
-IPV6_SESSION_KEYS = ("link6", "neighbor6", "local_address6")
+IPV6_SESSION_KEYS = ("link6", "neighbor6", "local_address6", "probe6")
 
 
 def ipv4_only(raw: dict) -> dict:

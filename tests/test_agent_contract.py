@@ -156,3 +156,55 @@ def test_routed_reads_both_families(monkeypatch):
     answers = {"-4": "198.51.100.0/24 scope link metric 256\n", "-6": "2001:db8:5100::/48 metric 256 pref medium\n"}
     monkeypatch.setattr(adapters, "run", lambda *a, timeout=10: subprocess.CompletedProcess(a, 0, answers[a[1]], ""))
     assert adapters.routed("netmaker") == {"198.51.100.0/24", "2001:db8:5100::/48"}
+
+
+def test_an_internet_clients_node_config_round_trips_without_failover():
+    """A client of the internet gateway in a v6 mesh gets an agent for IPv6's default alone
+    (no egress failover with one gateway); a bad internet6 is refused by key."""
+    written = agent_config.node_config(["44.30.127.1"], ["192.0.2.0/24"], Failover(), internet6=True)
+    read = schema.AgentConfig.from_json(agent_config.agent_files(written)["agent.json"])
+    assert read.node == schema.Node(gateways=(), ranges=(), internet6=True)
+    both = agent_config.node_config(["44.30.127.1", "44.30.127.2"], ["192.0.2.0/24"], Failover(), internet6=True)
+    assert (both.node.gateways, both.node.ranges, both.node.internet6) == (("44.30.127.1", "44.30.127.2"), ("192.0.2.0/24",), True)
+    with pytest.raises(ValueError, match="internet6 must be bool"):
+        schema.AgentConfig.from_json(json.dumps({"node": {"gateways": [], "ranges": [], "internet6": "yes"}}))
+    with pytest.raises(ValueError, match="several gateways"):
+        schema.AgentConfig.from_json(json.dumps({"node": {"gateways": ["a"], "ranges": ["r"], "internet6": True}}))
+
+
+AGENT_DIR = Path(__file__).resolve().parent.parent / "images" / "netclient" / "agent"
+DEFAULT6 = f"""set -e
+ip link set lo up
+for l in eth0 netmaker; do ip tuntap add mode tun name $l; ip link set $l up; done
+ip -6 addr add 2001:db8:77::10/64 dev eth0 nodad; ip -6 route add default via 2001:db8:77::1 dev eth0
+ip -6 addr add 2001:db8:4430::10/64 dev netmaker nodad
+ask() {{ echo "## $1"; ip -6 route get "$2" 2>&1 || true; }}
+ask before 2001:db8:5100::1
+python3 -c 'import sys; sys.path.insert(0, "{AGENT_DIR}"); from bgp4mesh_agent import adapters, core
+print("held before:", adapters.has_default6("netmaker"))
+system = adapters.System(adapters.Log("test"), "netmaker", 51821)
+print("done:", system.do(core.DefaultRoute6()), system.do(core.DefaultRoute6()))
+print("held after:", adapters.has_default6("netmaker"))'
+ask internet 2001:db8:5100::1
+ask mesh 2001:db8:4430::20
+ask lan 2001:db8:77::5
+echo "## rules"; ip -6 rule show
+"""
+
+
+def test_the_v6_default_goes_into_the_mesh_after_the_hosts_specific_routes():
+    """In a network namespace of tun devices: once applied (twice: idempotent), IPv6 for the
+    Internet leaves through the mesh interface although the host has a default of its own,
+    while the mesh's and the host's connected subnets keep their routes."""
+    probe = subprocess.run(["unshare", "-rn", "ip", "tuntap", "add", "mode", "tun", "name", "t0"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.fail(f"needs `unshare -rn` and tun devices: {probe.stderr.decode().strip()}")
+    out = subprocess.run(["unshare", "-rn", "bash", "-c", DEFAULT6], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "held before: False" in out.stdout and "done: True True" in out.stdout and "held after: True" in out.stdout, out.stdout
+    got = {k.strip(): v.strip() for k, v in (part.split("\n", 1) for part in out.stdout.split("## ")[1:])}
+    assert "dev eth0" in got["before"], got
+    assert "dev netmaker table 112" in got["internet"], got
+    assert "dev netmaker" in got["mesh"] and "table 112" not in got["mesh"], got
+    assert "dev eth0" in got["lan"], got
+    assert got["rules"].count("lookup 112") == 1 and got["rules"].count("suppress_prefixlength 0") == 1, got["rules"]

@@ -300,3 +300,23 @@ def test_node_changes_nothing_without_a_peer_for_the_gateway():
     state, _ = node_rounds(core.start_node(NODE)[0], 2, (A, B))
     _, actions = node_rounds(state, 1, (A, B), allowed=[("keyB", (f"{B}/32",))], routed=frozenset())
     assert not of(SetAllowedIps, actions) and not of(FallbackRoute, actions)
+
+
+INTERNET6 = Node(gateways=(), ranges=(), internet6=True)
+WITH_DEFAULT = [("keyA", (f"{A}/32", "0.0.0.0/0", "::/0", "2001:db8:4430::1/128"))]
+
+
+@pytest.mark.parametrize("allowed, default6, wanted", [
+    (WITH_DEFAULT, False, True),
+    (WITH_DEFAULT, True, False),
+    ([("keyA", (f"{A}/32", "0.0.0.0/0"))], False, False),
+])
+def test_an_internet_client_keeps_ipv6s_default_in_the_mesh_while_a_peer_holds_it(allowed, default6, wanted):
+    """netclient routes an internet gateway's default in IPv4 alone: the node adds IPv6's
+    once a peer holds ::/0, and not again while it is there."""
+    state, _ = core.start_node(INTERNET6)
+    state, actions = core.decide_node(INTERNET6, PROBE, state, core.NodeSeen({}, allowed, frozenset(), default6))
+    assert (core.DefaultRoute6() in actions) is wanted
+    assert state.active == "" and not of(SetAllowedIps, actions)
+    _, plain = core.decide_node(NODE, PROBE, core.start_node(NODE)[0], core.NodeSeen({}, allowed, frozenset(), False))
+    assert core.DefaultRoute6() not in plain, "a node without internet6 leaves IPv6's default alone"

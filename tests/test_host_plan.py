@@ -13,33 +13,43 @@ from tests import plans
 
 
 
-def _with(change) -> object:
-    """Staging without its monitoring (what the roles alone open), changed by `change`."""
+def _with(change, v4_only: bool = False) -> object:
+    """Staging without its monitoring (what the roles alone open), changed by `change`;
+    `v4_only`: without its IPv6 values (staging is dual-stack)."""
     raw, secret = raw_from_file("staging")
-    raw = copy.deepcopy(raw)
+    raw = plans.ipv4_only(raw) if v4_only else copy.deepcopy(raw)
     raw.pop("monitoring")
     change(raw)
     return validate(raw, secret)
 
 
 STAGING = _with(lambda raw: None)
+STAGING4 = _with(lambda raw: None, v4_only=True)
 
 
 def test_each_host_opens_only_what_its_roles_need():
     by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
     wireguard = Opening("udp", 51821, why="WireGuard")
-    assert by_host["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink")]
+    assert by_host["edge"].openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink"),
+                                        Opening("tcp", 179, "2001:db8:ac2e::9", "BGP from transit", "uplink")]
     assert by_host["control"].openings == [Opening("tcp", 80, why="TLS front"), Opening("tcp", 443, why="TLS front")]
     assert by_host["node-a"].openings == by_host["node-b"].openings == [wireguard]
+    v4 = plans.host(STAGING4, STAGING4.host("edge"))
+    assert v4.openings == [wireguard, Opening("tcp", 179, "192.0.2.9", "BGP from transit", "uplink")], "a v4-only stack opens as before"
 
 
-def test_forwarding_only_on_the_router_host_and_the_uplink_address_there():
+def test_forwarding_only_on_the_router_host_and_the_uplink_addresses_there():
     by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
-    assert by_host["edge"].sysctls["net.ipv4.ip_forward"] == "1"
-    assert by_host["edge"].addresses == [("uplink", "192.0.2.10/29")]
+    edge = by_host["edge"].sysctls
+    assert edge["net.ipv4.ip_forward"] == edge["net.ipv6.conf.all.forwarding"] == edge["net.ipv6.conf.all.keep_addr_on_down"] == "1"
+    assert by_host["edge"].addresses == [("uplink", "192.0.2.10/29"), ("uplink", "2001:db8:ac2e::a/64")]
     assert "net.ipv4.ip_forward" not in by_host["node-a"].sysctls
-    assert by_host["node-a"].sysctls == {"net.ipv4.conf.all.src_valid_mark": "1"}
+    assert by_host["node-a"].sysctls == {"net.ipv4.conf.all.src_valid_mark": "1", "net.ipv6.conf.all.disable_ipv6": "0",
+                                         "net.ipv6.conf.default.disable_ipv6": "0"}, "a member of a v6 mesh has IPv6 on"
     assert by_host["control"].sysctls == {} and by_host["control"].addresses == []
+    v4 = {h.name: plans.host(STAGING4, h) for h in STAGING4.hosts}
+    assert v4["node-a"].sysctls == {"net.ipv4.conf.all.src_valid_mark": "1"}
+    assert v4["edge"].addresses == [("uplink", "192.0.2.10/29")] and not any("ipv6" in k for k in v4["edge"].sysctls)
 
 
 def test_the_script_parses_and_drops_by_default():
@@ -67,7 +77,7 @@ def _two_routers(raw):
 
 
 def test_gtsm_bfd_and_ibgp_openings_check_interface_source_and_ttl():
-    cfg = _with(_two_routers)
+    cfg = _with(_two_routers, v4_only=True)
     plan = plans.host(cfg, cfg.host("edge"))
     assert plan.openings[1:] == [
         Opening("tcp", 179, "192.0.2.9", "BGP from transit (GTSM)", "uplink", 255),
@@ -83,14 +93,52 @@ def test_gtsm_bfd_and_ibgp_openings_check_interface_source_and_ttl():
     assert "ip -o link show dev uplink" in script  # nft compares kernel names, not altnames
 
 
+def _two_routers6(raw):
+    """_two_routers in IPv6 too: the second session and iBGP in both families."""
+    _two_routers(raw)
+    raw["upstreams"][1].update(link6="2001:db8:ac2f::/64", neighbor6="2001:db8:ac2f::1", local_address6="2001:db8:ac2f::2")
+    raw["border_routers"][0]["ibgp_address6"] = "2001:db8:ac30::10"
+    raw["border_routers"][1]["ibgp_address6"] = "2001:db8:ac30::11"
+
+
+def test_ipv6_openings_match_ip6_sources_and_the_hop_limit():
+    """In IPv6 the same openings: each from the neighbor's or the other router's IPv6
+    address, GTSM on the hop limit (nft's `ip saddr` never matches an IPv6 packet)."""
+    cfg = _with(_two_routers6)
+    plan = plans.host(cfg, cfg.host("edge"))
+    assert plan.openings[1:] == [
+        Opening("tcp", 179, "192.0.2.9", "BGP from transit (GTSM)", "uplink", 255),
+        Opening("udp", (3784, 3785, 4784), "192.0.2.9", "BFD from transit", "uplink"),
+        Opening("tcp", 179, "2001:db8:ac2e::9", "BGP from transit (GTSM)", "uplink", 255),
+        Opening("udp", (3784, 3785, 4784), "2001:db8:ac2e::9", "BFD from transit", "uplink"),
+        Opening("tcp", 179, "203.0.113.11", "iBGP from border2"),
+        Opening("udp", (3784, 3785, 4784), "203.0.113.11", "BFD from border2"),
+        Opening("tcp", 179, "2001:db8:ac30::11", "iBGP from border2"),
+        Opening("udp", (3784, 3785, 4784), "2001:db8:ac30::11", "BFD from border2"),
+    ]
+    script = plans.host_prep(cfg, cfg.host("edge"))
+    assert 'iifname "$iface_0" ip6 saddr 2001:db8:ac2e::9 tcp dport 179 ip6 hoplimit 255 accept comment "BGP from transit (GTSM)"' in script
+    assert 'ip6 saddr 2001:db8:ac30::11 tcp dport 179 accept comment "iBGP from border2"' in script
+    assert "ip addr replace 2001:db8:ac2e::a/64 dev uplink" in script and "ip addr del 2001:db8:ac2e::a/64 dev uplink" in script
+
+
+def test_several_routers_with_ipv6_on_real_hosts_need_their_ipv6_ibgp_addresses():
+    def without(raw):
+        _two_routers6(raw)
+        del raw["border_routers"][1]["ibgp_address6"]
+    with pytest.raises(Exception, match=r"border_routers\[1\]\.ibgp_address6.*need IPv6 iBGP"):
+        _with(without)
+
+
 def test_only_router_hosts_get_policy_routing_after_the_ha_rules():
     by_host = {h.name: plans.host(STAGING, h) for h in STAGING.hosts}
-    assert [r.pref for r in by_host["edge"].route_rules] == [2000, 2001, 2002, 2003]  # border-health: 1000-1003
+    assert [r.pref for r in by_host["edge"].route_rules] == [2000, 2001, 2002, 2003] * 2  # border-health: 1000-1003
     assert all(not by_host[h].route_rules for h in ("control", "node-a", "node-b"))
     edge = plans.host_prep(STAGING, STAGING.host("edge"))
     assert "ip -4 rule add pref 2000 not iif lo lookup main suppress_prefixlength 0" in edge
     assert "ip -4 rule add pref 2001 not iif lo lookup 179" in edge
     assert "ip -4 rule add pref 2003 from 44.30.127.0/24 lookup 179" in edge
+    assert "ip -6 rule add pref 2003 from 2001:db8:4430::/48 lookup 179" in edge
     assert "ip rule" not in plans.host_prep(STAGING, STAGING.host("node-a"))
 
 
@@ -106,6 +154,23 @@ def test_the_firewall_loads_first_and_docker_needs_it():
     dropin = script[script.index("docker.service.d/10-bgp4mesh.conf <<'DROPIN'") : script.index("\nDROPIN\n")]
     assert "Requires=bgp4mesh-host-prep.service" in dropin and "After=bgp4mesh-host-prep.service" in dropin
     assert "docker.service.d/10-bgp4mesh.conf" in UNDO and "--remove-addresses" in UNDO
+
+
+
+def test_destroy_also_takes_what_the_members_left_in_the_hosts_own_tables():
+    """Members run with host networking, so the edge firewall's chains, the agent's rules and
+    netclient's internet-gateway rules are the host's and outlive their containers; UNDO takes
+    them away in both families (live: the staging fixture finds none on any host after it)."""
+    subprocess.run(["sh", "-n"], input=UNDO, text=True, check=True)
+    for tool in ("iptables", "ip6tables"):
+        for hook in ("INPUT", "FORWARD", "OUTPUT"):
+            assert f"while {tool} -w -D {hook} -j BGP4MESH-{hook} 2>/dev/null; do :; done" in UNDO
+        assert f"for c in $chains; do {tool} -w -X \"$c\"; done" in UNDO
+    for v, pref in ((4, 1000), (6, 1003), (6, 2600), (6, 3100)):
+        assert f"while ip -{v} rule del pref {pref} 2>/dev/null; do :; done" in UNDO
+    assert "while ip -4 rule del pref 3000 lookup 111 2>/dev/null; do :; done" in UNDO
+    assert "ip -6 route flush table 112" in UNDO and "ip -4 route flush table 44" in UNDO
+    assert UNDO.index("BGP4MESH-INPUT") < UNDO.index("--remove-addresses")
 
 
 def _netns_with_tun() -> bool:

@@ -7,11 +7,13 @@ TCP-MD5. Every check goes over SSH or through the simulated Internet, as an oper
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import subprocess
 import sys
 import time
+from ipaddress import ip_address, ip_network
 
 import pytest
 
@@ -24,6 +26,7 @@ from harness import sim
 from harness.engine import CACHE, EngineError, Stack
 from tests.live import RemoteDeployment as Deployment, eventually, staging_deployed
 from tests.prometheus_api import all_up, alerts, firing, plan_targets, query, wait_for
+from tests.test_live_edge import captured, counters, inside, open_ports
 
 STACK = "staging"
 PROBE = "198.51.100.1"  # the ISP's Internet test address
@@ -56,10 +59,12 @@ def test_verify_passes_over_ssh_and_outputs_name_every_address(deployed):
     proc = verify()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS ping node-b -> every other node, transit 198.51.100.1: all 2 answer" in proc.stdout and "FAIL" not in proc.stdout
+    assert "PASS ping6 node-b -> every other node, transit 2001:db8:5100::1: all 2 answer" in proc.stdout, proc.stdout
     out = deployed.outputs
     assert out["mesh_nodes"]["node-a"] == "44.30.127.10"
     assert out["mesh_nodes"]["node-b"].startswith("44.30.127.")
-    assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "transit", "peer": "192.0.2.9", "asn": 65001}]
+    assert out["border_routers"]["border"]["upstream_sessions"] == [{"upstream": "transit", "peer": "192.0.2.9", "asn": 65001},
+                                                                    {"upstream": "transit", "peer": "2001:db8:ac2e::9", "asn": 65001}]
     assert out["border_routers"]["border"]["internet_gateway"] is True
     assert out["netmaker_endpoint"] == "nm.staging.test:443"
 
@@ -375,3 +380,112 @@ def test_own_space_is_unreachable_not_sent_out_when_the_mesh_is_gone(deployed):
     assert _edge_rules(deployed) == EDGE_RULES
     get = deployed.out("edge", "ip -4 route get 44.30.127.10 from 198.51.100.1 iif uplink")
     assert "dev netmaker" in get, get  # while the mesh is up, inbound is delivered
+
+
+# ---- IPv6 dual stack on real hosts (issue 19) ----------------------------------------------
+
+PROBE6 = sim.ISP_TEST_ADDRESS6  # the ISP's Internet test address in IPv6, 2001:db8:5100::1
+
+
+def _members6(d: Deployment) -> dict[str, str]:
+    """Every member's IPv6 mesh address, as the stack outputs give them."""
+    return {"border": d.outputs["border_routers"]["border"]["mesh_ip6"], **d.outputs["mesh_nodes_ipv6"]}
+
+
+def _isp_birdc(*args: str) -> str:
+    return subprocess.run(["docker", "exec", sim.PREFIX + "isp", "birdc", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_isp_holds_exactly_our_v6_block_over_its_v6_session_and_no_v6_over_v4(deployed):
+    """From the ISP's side (not ours, configured by the simulation): the v6 session with the
+    edge's uplink address carries 2001:db8:4430::/48 alone, from our AS; the v4 session has
+    no IPv6 channel."""
+    v6 = _isp_birdc("show", "route", "protocol", "peer6_edge", "all")
+    held = re.findall(r"^(\S+/\d+)\s+unicast", v6, re.M)
+    assert held == [sim.EDGE_PREFIX6] and f"BGP.as_path: {sim.EDGE_ASN}" in v6, v6
+    assert "Channel ipv6" not in _isp_birdc("show", "protocols", "all", "peer_edge")
+    sessions = deployed.outputs["border_routers"]["border"]["upstream_sessions"]
+    assert {"upstream": "transit", "peer": sim.ISP_IP6, "asn": 65001} in sessions, sessions
+
+
+def test_inbound_v6_from_the_isp_reaches_every_member(deployed):
+    """The ISP's IPv6 test address pings each member's public v6 mesh address, node-b's
+    behind the home router's IPv4 NAT too: IPv6 rides the mesh's tunnels."""
+    members = _members6(deployed)
+    assert all(ip_address(a) in ip_network("2001:db8:4430::/64") for a in members.values()), members
+    for name, address in members.items():
+        proc = subprocess.run(["docker", "exec", sim.PREFIX + "isp", "ping", "-6", "-c", "2", "-W", "2", "-I", PROBE6, address],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{PROBE6} -> {name} {address}: {proc.stdout}"
+
+
+def test_every_node_reaches_the_internet_in_v6_through_the_gateway_with_its_own_source(deployed):
+    """netclient gives an internet gateway's clients ::/0 but routes IPv4's default alone;
+    bgp4mesh's agent adds IPv6's. Each node, node-b behind NAT too, pings the ISP's v6 test
+    address, and the ISP sees the node's own v6 mesh address (no NAT in either family)."""
+    nodes = deployed.outputs["mesh_nodes_ipv6"]
+
+    def ping_all():
+        for node in nodes:
+            deployed.out(node, f"docker exec {docker_name(STACK, node)} ping -6 -c 2 -W 2 {PROBE6}")
+
+    for node in nodes:
+        route = deployed.out(node, f"ip -6 route get {PROBE6}")
+        assert "dev netmaker" in route and "table 112" in route, f"{node}: {route}"
+    seen = captured(sim.SCAN_IMAGE, sim.PREFIX + "isp", "bgp4mesh-staging-ipv6-capture", f"icmp6 and dst host {PROBE6}", ping_all)
+    sources = set(re.findall(rf"IP6 (\S+) > {re.escape(PROBE6)}: ICMP6, echo request", seen))
+    assert sources == set(nodes.values()), seen
+
+
+def test_nothing_is_open_on_the_public_v6_mesh_addresses(deployed):
+    """nmap -6 from the ISP's v6 test address over every member's v6 address: no member
+    lists `inbound` in staging, so nothing is open in IPv6 either, sshd included, which
+    listens on every address of its host."""
+    targets = list(_members6(deployed).values())
+    isp = sim.PREFIX + "isp"
+    route = subprocess.run(["docker", "exec", isp, "ip", "-6", "route", "get", targets[0], "from", PROBE6],
+                           capture_output=True, text=True, check=True).stdout
+    iface = route.split(" dev ")[1].split()[0]
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "--network", f"container:{isp}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", sim.SCAN_IMAGE,
+         "-6", "-n", "-Pn", "-sS", "-S", PROBE6, "-e", iface, "-p", "1-1024,5201,8000-8100,9100-9600,51821", "--min-rate", "5000",
+         "--max-retries", "1", "-oX", "-", *targets],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    found = open_ports(proc.stdout, targets)
+    print("\nopen ports on the public v6 mesh addresses from", PROBE6, json.dumps(found))
+    assert found == {t: [] for t in targets}
+    for address in targets:  # reachable, so the closed ports are the rules (sshd listens on every address)
+        ping = subprocess.run(["docker", "exec", isp, "ping", "-6", "-c", "2", "-W", "2", "-I", PROBE6, address], capture_output=True, text=True)
+        assert ping.returncode == 0, f"{address}: {ping.stdout}"
+    assert "[::]:22" in deployed.out("node-a", "ss -Hltn 'sport = :22'"), "sshd listens on node-a's v6 mesh address too"
+
+
+SPOOFED6 = {"2001:db8:4430::99": "own source in", "fc00::1": "bogon source in"}
+
+
+def test_spoofed_v6_sources_from_the_isp_never_reach_a_node_and_are_counted(deployed):
+    """scapy in the ISP's namespace sends echo requests to node-a's v6 mesh address from our
+    own space and a ULA, then from its genuine test address: node-a's host sees the genuine
+    one alone, and the edge host's ip6tables (the border's edge rules, host networking) count
+    the spoofed ones."""
+    isp, node = sim.PREFIX + "isp", deployed.outputs["mesh_nodes_ipv6"]["node-a"]
+
+    def spoof_in() -> dict[str, int]:
+        return counters(sim.PREFIX + "edge", "BGP4MESH-SPOOF-IN", "ip6tables")
+
+    route = subprocess.run(["docker", "exec", isp, "ip", "-6", "route", "get", node, "from", PROBE6], capture_output=True, text=True, check=True).stdout
+    iface = route.split(" dev ")[1].split()[0]
+    mac = json.loads(deployed.out("edge", "ip -j link show uplink"))[0]["address"]
+    script = ("from scapy.all import Ether, IPv6, ICMPv6EchoRequest, sendp\n"
+              f"for s in {[*SPOOFED6, PROBE6]!r}:\n    sendp(Ether(dst={mac!r})/IPv6(src=s, dst={node!r})/ICMPv6EchoRequest(id=4242), "
+              f"iface={iface!r}, count=5, verbose=False)\n")
+    before = spoof_in()
+    seen = captured(sim.SCAN_IMAGE, sim.PREFIX + "node-a", "bgp4mesh-staging-ipv6-spoof-capture", "icmp6 and ip6[40] = 128",
+                    lambda: inside(isp, sim.SCAN_IMAGE, "python3", "-c", script))
+    assert f"{PROBE6} > {node}" in seen, seen
+    for src in SPOOFED6:
+        assert f"{src} > " not in seen, f"spoofed {src} reached node-a:\n{seen}"
+    after = spoof_in()
+    for why in set(SPOOFED6.values()):
+        assert after.get(why, 0) - before.get(why, 0) >= 5, (why, before, after)

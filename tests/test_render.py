@@ -1151,12 +1151,13 @@ def test_real_hosts_keep_bgp_routes_in_a_table_of_their_own(bird, tmp_path):
     cfg = validate(raw)
     files = plans.border(cfg, cfg.border_routers[0])
     kernels = blocks(files["bird.conf"], "kernel")
-    assert set(kernels) == {"kernel_v4", "kernel_own_v4"}
-    assert "kernel table 179;" in kernels["kernel_v4"] and "if source = RTS_BGP then accept;" in kernels["kernel_v4"]
-    assert "own_v4" not in kernels["kernel_v4"]
-    own = kernels["kernel_own_v4"]
-    assert "kernel table" not in own and "metric 4200;" in own and "table own_kernel_v4;" in own
-    assert "route 44.30.127.0/24 unreachable;" in blocks(files["bird.conf"], "static")["own_unreachable_v4"]
+    assert set(kernels) == {"kernel_v4", "kernel_own_v4", "kernel_v6", "kernel_own_v6"}  # staging is dual-stack
+    for v, own_prefix in ((4, "44.30.127.0/24"), (6, "2001:db8:4430::/48")):
+        assert "kernel table 179;" in kernels[f"kernel_v{v}"] and "if source = RTS_BGP then accept;" in kernels[f"kernel_v{v}"]
+        assert f"own_v{v}" not in kernels[f"kernel_v{v}"]
+        own = kernels[f"kernel_own_v{v}"]
+        assert "kernel table" not in own and "metric 4200;" in own and f"table own_kernel_v{v};" in own
+        assert f"route {own_prefix} unreachable;" in blocks(files["bird.conf"], "static")[f"own_unreachable_v{v}"]
     assert_parses(bird, files, tmp_path)
     lab = load_file("dev")  # dual-stack: one kernel protocol per family, each on main
     kernels = blocks(plans.border(lab, lab.border_routers[0])["bird.conf"], "kernel")

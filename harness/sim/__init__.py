@@ -36,6 +36,6 @@ from .material import material
 from .outsiders import outsider_http, scan, scan_report
 from .probes import dns_query, stun_mapped
 from .topology import (
-    CUSTOMERS, EDGE_ASN, EDGE_PREFIX, HOST_PRIVILEGES, HOSTS, ISP_IP, ISP_TEST_ADDRESS, NAT_SSH_PORT, NAT_WAN, NETS, REGISTRY,
-    SCAN_ADDRESS,
+    CUSTOMERS, CUSTOMERS6, EDGE_ASN, EDGE_PREFIX, EDGE_PREFIX6, EDGE_UPLINK_ADDRESS6, HOST_PRIVILEGES, HOSTS, ISP_IP, ISP_IP6,
+    ISP_TEST_ADDRESS, ISP_TEST_ADDRESS6, NAT_SSH_PORT, NAT_WAN, NETS, REGISTRY, SCAN_ADDRESS,
 )

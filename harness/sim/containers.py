@@ -28,9 +28,10 @@ class Spec:
     files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # path -> (content, mode)
     cmd: list[str] = field(default_factory=list)
     volumes: dict[str, str] = field(default_factory=dict)  # volume name -> path
+    ip6: dict[str, str] = field(default_factory=dict)  # network key -> IPv6 address (networks with IPv6)
 
     def digest(self, image: str) -> str:
-        h = hashlib.sha256(json.dumps([image, self.nets, self.args, self.cmd, self.volumes]).encode())
+        h = hashlib.sha256(json.dumps([image, self.nets, self.args, self.cmd, self.volumes, self.ip6]).encode())
         for path, (content, mode) in sorted(self.files.items()):
             h.update(path.encode() + hashlib.sha256(content).digest() + str(mode).encode())
         return h.hexdigest()[:16]
@@ -107,14 +108,24 @@ def _create(spec: Spec, digest: str) -> None:
             docker("volume", "create", "--label", LABEL, vol)
     (net0, ip0), *more = spec.nets
     args = ["create", "--name", spec.name, "--label", LABEL, "--label", f"{SPEC_LABEL}={digest}",
-            "--network", NETS[net0].name, "--ip", ip0, "--restart", "unless-stopped"]
+            "--network", NETS[net0].name, "--ip", ip0, *_ip6(spec, net0), "--restart", "unless-stopped"]
     for vol, path in spec.volumes.items():
         args += ["-v", f"{vol}:{path}"]
     docker(*args, *spec.args, spec.image, *spec.cmd)
     for net, ip in more:
-        docker("network", "connect", "--ip", ip, NETS[net].name, spec.name)
+        docker("network", "connect", "--ip", ip, *_ip6(spec, net), NETS[net].name, spec.name)
     if spec.files:
         copy_in(spec.name, spec.files)
+
+
+def _ip6(spec: Spec, net: str) -> list[str]:
+    """`--ip6` on a network with IPv6: a fixed address, never one Docker picks (it could be
+    one a router puts on the link later)."""
+    if not NETS[net].subnet6:
+        return []
+    if net not in spec.ip6:
+        raise SimError(f"{spec.name} on {net}, which carries IPv6, needs a fixed IPv6 address (Spec.ip6)")
+    return ["--ip6", spec.ip6[net]]
 
 
 def run_once(name: str, *args: str, timeout: float = 600) -> str:

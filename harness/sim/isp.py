@@ -8,19 +8,21 @@ from bgp4mesh.docker_cli import LOCAL, docker
 
 from .base import PREFIX, SimError
 from .containers import copy_in
-from .topology import CUSTOMERS, EDGE_ASN, EDGE_PREFIX, ISP_ANNOUNCES, ISP_ASN, ISP_IP
+from .topology import CUSTOMERS, CUSTOMERS6, EDGE_ASN, EDGE_PREFIX, EDGE_PREFIX6, ISP_ANNOUNCES, ISP_ANNOUNCES6, ISP_ASN, ISP_IP, ISP_IP6
 
 ISP = PREFIX + "isp"
 CONF = "/etc/bird/bird.conf"
 
 
 def isp_conf(password: str) -> str:
-    """The ISP's BIRD configuration (the ISP is not ours: written here, small). BFD runs on
-    every session; a customer that does not run it leaves that BFD session down, which BIRD
-    ignores until it has once been up."""
-    sessions = "".join(_isp_session(name, address, password) for name, address in CUSTOMERS.items())
-    return f"""# Sim ISP AS {ISP_ASN} (harness/sim/isp.py): announces {ISP_ANNOUNCES} and a default
-# route to each customer router, accepts only {EDGE_PREFIX} from them, MD5-protected sessions.
+    """The ISP's BIRD configuration (the ISP is not ours: written here, small). One session
+    per customer address and family; BFD runs on every session, and a customer that does not
+    run it leaves that BFD session down, which BIRD ignores until it has once been up."""
+    sessions = "".join(_isp_session(name, address, password, 4) for name, address in CUSTOMERS.items())
+    sessions += "".join(_isp_session(name, address, password, 6) for name, address in CUSTOMERS6.items())
+    return f"""# Sim ISP AS {ISP_ASN} (harness/sim/isp.py): announces {ISP_ANNOUNCES}, {ISP_ANNOUNCES6} and
+# defaults to each customer router, accepts only {EDGE_PREFIX} and {EDGE_PREFIX6} from them,
+# MD5-protected sessions.
 log stderr all;
 router id {ISP_IP};
 
@@ -35,10 +37,24 @@ protocol static announce_v4 {{
   route {ISP_ANNOUNCES} blackhole;
   route 0.0.0.0/0 blackhole;
 }}
+
+protocol static announce_v6 {{
+  ipv6;
+  route {ISP_ANNOUNCES6} blackhole;
+  route ::/0 blackhole;
+}}
 {sessions}
-# Routes learnt from the edge go to the kernel: the way back to {EDGE_PREFIX}.
+# Routes learnt from the edge go to the kernel: the way back to the customer's prefixes.
 protocol kernel {{
   ipv4 {{
+    import none;
+    export where source = RTS_BGP;
+  }};
+  learn off;
+}}
+
+protocol kernel {{
+  ipv6 {{
     import none;
     export where source = RTS_BGP;
   }};
@@ -47,20 +63,21 @@ protocol kernel {{
 """
 
 
-def _isp_session(name: str, address: str, password: str) -> str:
+def _isp_session(name: str, address: str, password: str, version: int) -> str:
+    local, prefix = (ISP_IP, EDGE_PREFIX) if version == 4 else (ISP_IP6, EDGE_PREFIX6)
     return f"""
 protocol bgp {name} {{
   description "customer AS{EDGE_ASN} (bgp4mesh edge {address})";
-  local {ISP_IP} as {ISP_ASN};
+  local {local} as {ISP_ASN};
   neighbor {address} as {EDGE_ASN};
   password "{password}";
   hold time 9;
   keepalive time 3;
   connect retry time 2;
   bfd on;
-  ipv4 {{
+  ipv{version} {{
     import filter {{
-      if net = {EDGE_PREFIX} then accept;
+      if net = {prefix} then accept;
       reject;
     }};
     export where source = RTS_STATIC;

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from bgp4mesh.docker_cli import docker
+from components.docker_parts import ipv6_isolation
 
 from .base import LABEL, SimError, inspect, wait
 from .topology import NETS
@@ -25,10 +26,19 @@ def _intra_bridge_rule(network_id: str) -> list[str]:
     return ["DOCKER-USER", "-i", br, "-o", br, "-j", "ACCEPT"]
 
 
-def _iptables(*args: str, check: bool = True) -> bool:
-    proc = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+def _bridge_rules(network_id: str, ipv6: bool) -> list[tuple[str, list[str]]]:
+    """(tool, rule) of every host rule a sim network needs: routing inside its bridge, and
+    with IPv6 the isolation Docker gives IPv4 alone (components/docker_parts.ipv6_isolation)."""
+    rules = [("iptables", _intra_bridge_rule(network_id))]
+    if ipv6:
+        rules += [("ip6tables", rule.split()) for rule in ipv6_isolation(f"br-{network_id[:12]}")]
+    return rules
+
+
+def _iptables(tool: str, *args: str, check: bool = True) -> bool:
+    proc = subprocess.run([tool, "-w", *args], capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise SimError(f"iptables {' '.join(args)}: {proc.stderr.strip()}")
+        raise SimError(f"{tool} {' '.join(args)}: {proc.stderr.strip()}")
     return proc.returncode == 0
 
 
@@ -72,24 +82,26 @@ def ensure_networks() -> None:
     for net in NETS.values():
         found = inspect("network", net.name)
         if found:
-            cfg = (found.get("IPAM", {}).get("Config") or [{}])[0]
-            if not (found.get("Internal") and cfg.get("Subnet") == net.subnet):
+            cfg = found.get("IPAM", {}).get("Config") or []
+            if not (found.get("Internal") and {c.get("Subnet") for c in cfg} == net.subnets):
                 raise SimError(f"network {net.name} exists with another shape ({cfg}); run `scripts/sim down` first")
         else:
+            six = ["--ipv6", "--subnet", net.subnet6, "--gateway", net.gateway6] if net.subnet6 else []
             docker("network", "create", "--internal", "--driver", "bridge", "--label", LABEL,
-                   "--subnet", net.subnet, "--gateway", net.gateway, "--ip-range", net.ip_range, net.name)
+                   "--subnet", net.subnet, "--gateway", net.gateway, "--ip-range", net.ip_range, *six, net.name)
             found = inspect("network", net.name)
-        rule = _intra_bridge_rule(found["Id"])
-        if not _iptables("-C", *rule, check=False):
-            _iptables("-I", *rule)
+        for tool, rule in _bridge_rules(found["Id"], bool(net.subnet6)):
+            if not _iptables(tool, "-C", *rule, check=False):
+                _iptables(tool, "-I", *rule)
 
 
 def remove_network(name: str) -> Optional[str]:
     """Remove network `name` and its bridge rule; what went wrong, if anything."""
     found = inspect("network", name)
     if found:
-        while _iptables("-D", *_intra_bridge_rule(found["Id"]), check=False):
-            pass
+        for tool, rule in _bridge_rules(found["Id"], True):
+            while _iptables(tool, "-D", *rule, check=False):
+                pass
     try:  # endpoints of just-removed containers are released asynchronously
         wait(f"removal of network {name}", lambda: docker("network", "rm", name) or True, 10)
     except SimError as exc:

@@ -9,7 +9,7 @@ from .images import UPSTREAM, own_ref
 from .isp import CONF, ISP, isp_conf
 from .material import Material
 from .topology import (
-    ACME_DIRECTORY, ACME_IP, HOST_PRIVILEGES, HOSTS, ISP_IP, ISP_TEST_ADDRESS, NAT_LAN, NAT_SSH_PORT, NAT_WAN, NETS,
+    ACME_DIRECTORY, ACME_IP, HOST_PRIVILEGES, HOSTS, ISP_IP, ISP_IP6, ISP_TEST_ADDRESS, ISP_TEST_ADDRESS6, NAT_LAN, NAT_SSH_PORT, NAT_WAN, NETS,
     REGISTRY_IP, RESOLVER, STUN_IP, WHOAMI_IP, WHOAMI_NAMES, ZONE, Host,
 )
 
@@ -43,8 +43,9 @@ def specs(m: Material) -> list[Spec]:
         Spec(PREFIX + "whoami", UPSTREAM["caddy:2.8.4"], [("internet", WHOAMI_IP)], ["--hostname", "whoami", *dns],
              files={"/etc/caddy/Caddyfile": (whoami_caddyfile().encode(), 0o644), "/etc/sim/ca.pem": (m.ca_pem.encode(), 0o644)}),
         Spec(ISP, own_ref("bird"), [("uplink", ISP_IP)],
-             ["--hostname", "isp", "--cap-add", "NET_ADMIN", "-e", f"ISP_ADDRESSES={ISP_TEST_ADDRESS}/32", "-e", "ROUTES_FROM_BGP_ONLY=1"],
-             files={CONF: (isp_conf(m.md5).encode(), 0o600)}),
+             ["--hostname", "isp", "--cap-add", "NET_ADMIN", "-e", f"ISP_ADDRESSES={ISP_TEST_ADDRESS}/32 {ISP_TEST_ADDRESS6}/128",
+              "-e", "ROUTES_FROM_BGP_ONLY=1"],
+             files={CONF: (isp_conf(m.md5).encode(), 0o600)}, ip6={"uplink": ISP_IP6}),
         Spec(PREFIX + "nat", "bgp4mesh/sim-nat:local", [("internet", NAT_WAN), ("home", NAT_LAN)],
              ["--hostname", "router", "--cap-add", "NET_ADMIN", "--sysctl", "net.ipv4.ip_forward=1",
               "-e", f"WAN_ADDR={NAT_WAN}", "-e", f"LAN_ADDR={NAT_LAN}", "-e", f"LAN_NET={NETS['home'].subnet}",
@@ -67,4 +68,5 @@ def _host_spec(h: Host, m: Material) -> Spec:
             "/root/.ssh/authorized_keys": ((m.operator_pub + " bgp4mesh-sim-operator\n").encode(), 0o600),
         },
         volumes={f"{h.container}-docker": "/var/lib/docker"},
+        ip6=dict(h.addresses6),
     )

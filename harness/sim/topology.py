@@ -31,6 +31,10 @@ EDGE_UPLINK_ADDRESS, EDGE_ASN, EDGE_PREFIX = "192.0.2.10", 64500, "44.30.127.0/2
 EDGE_B_UPLINK_ADDRESS = "192.0.2.11"  # the second border router's (staging-ha)
 CUSTOMERS = {"peer_edge": EDGE_UPLINK_ADDRESS, "peer_edge_b": EDGE_B_UPLINK_ADDRESS}
 """The ISP's sessions: BIRD protocol -> the customer router's uplink address."""
+ISP_IP6, ISP_TEST_ADDRESS6, ISP_ANNOUNCES6 = "2001:db8:ac2e::9", "2001:db8:5100::1", "2001:db8:5100::/48"
+EDGE_UPLINK_ADDRESS6, EDGE_PREFIX6 = "2001:db8:ac2e::a", "2001:db8:4430::/48"
+CUSTOMERS6 = {"peer6_edge": EDGE_UPLINK_ADDRESS6}
+"""The ISP's IPv6 sessions (staging is dual-stack; staging-ha stays IPv4-only)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class Net:
     subnet: str
     gateway: str
     ip_range: str  # where Docker may pick addresses, away from the fixed ones
+    subnet6: str = ""
+    """IPv6 too (every container on it gets a fixed IPv6 address: Spec.ip6)."""
+    gateway6: str = ""
+
+    @property
+    def subnets(self) -> set[str]:
+        return {self.subnet} | ({self.subnet6} if self.subnet6 else set())
 
     @property
     def name(self) -> str:
@@ -51,7 +62,7 @@ NETS = {
         # /26, not /24: this workplace reaches its package registries at 203.0.113.80, and a
         # connected /24 on the operator's machine would capture that (apt, pip, go break).
         Net("internet", "203.0.113.0/26", "203.0.113.1", "203.0.113.56/29"),
-        Net("uplink", "192.0.2.8/29", "192.0.2.14", "192.0.2.12/30"),
+        Net("uplink", "192.0.2.8/29", "192.0.2.14", "192.0.2.12/30", "2001:db8:ac2e::/64", "2001:db8:ac2e::e"),
         Net("home", "192.168.77.0/24", "192.168.77.254", "192.168.77.128/25"),
     )
 }
@@ -65,6 +76,8 @@ class Host:
     default_via: str
     ssh_address: str
     ssh_port: int = 22
+    addresses6: tuple[tuple[str, str], ...] = ()
+    """(network key, IPv6 address) on the networks that carry IPv6."""
 
     @property
     def container(self) -> str:
@@ -83,9 +96,11 @@ class Host:
 HOSTS = {
     h.name: h
     for h in (
-        Host("edge", (("internet", "203.0.113.10"), ("uplink", "192.0.2.13")), "wan=203.0.113.10 uplink=192.0.2.13", "203.0.113.1", "203.0.113.10"),
+        Host("edge", (("internet", "203.0.113.10"), ("uplink", "192.0.2.13")), "wan=203.0.113.10 uplink=192.0.2.13", "203.0.113.1", "203.0.113.10",
+             addresses6=(("uplink", "2001:db8:ac2e::d"),)),
         # The second edge of the two-router variant (Pulumi.staging-ha.yaml); staging leaves it idle.
-        Host("edge-b", (("internet", "203.0.113.11"), ("uplink", "192.0.2.12")), "wan=203.0.113.11 uplink=192.0.2.12", "203.0.113.1", "203.0.113.11"),
+        Host("edge-b", (("internet", "203.0.113.11"), ("uplink", "192.0.2.12")), "wan=203.0.113.11 uplink=192.0.2.12", "203.0.113.1", "203.0.113.11",
+             addresses6=(("uplink", "2001:db8:ac2e::c"),)),
         Host("control", (("internet", "203.0.113.20"),), "wan=203.0.113.20", "203.0.113.1", "203.0.113.20"),
         Host("node-a", (("internet", "203.0.113.30"),), "wan=203.0.113.30", "203.0.113.1", "203.0.113.30"),
         Host("node-b", (("home", "192.168.77.10"),), "wan=192.168.77.10", NAT_LAN, NAT_WAN, NAT_SSH_PORT),

@@ -13,13 +13,11 @@ import sys
 import time
 
 from . import core
+from .schema import DEFAULT6_RULES, DEFAULT6_TABLE, RULE_PREF, TABLE
 
 LIB = "/usr/local/lib/bgp4mesh/netclient.sh"
 """The netclient image's shell helpers: restart_daemon asks the daemon's supervisor."""
 NORMAL, DRAINED = "/etc/bird/bird.conf", "/etc/bird/bird-drained.conf"
-TABLE = "44"
-"""Inbound for the mesh, forwarded to the active gateway."""
-RULE_PREF = 1000
 UNREACHABLE_METRIC = "4242"
 """The last resort: every real route to the mesh range wins."""
 FALLBACK_METRIC = "4096"
@@ -96,6 +94,13 @@ def routed(interface: str) -> frozenset[str]:
     """The prefixes routed into `interface`, both families (egress ranges may be IPv6)."""
     out = "".join(run("ip", family, "route", "show", "dev", interface).stdout for family in ("-4", "-6"))
     return frozenset(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def has_default6(interface: str) -> bool:
+    """IPv6's default into `interface` and the rules that look it up are in place."""
+    route = run("ip", "-6", "route", "show", "table", DEFAULT6_TABLE, "default", "dev", interface).stdout.strip()
+    rules = run("ip", "-6", "rule", "show").stdout
+    return bool(route) and all(f"{pref}:" in rules for pref, _table, _extra in DEFAULT6_RULES)
 
 
 class System:
@@ -195,6 +200,15 @@ class System:
 
     def _FallbackRoute(self, a: core.FallbackRoute) -> bool:
         return run("ip", "route", "replace", a.range, "dev", self.interface, "metric", FALLBACK_METRIC).returncode == 0
+
+
+    def _DefaultRoute6(self, a: core.DefaultRoute6) -> bool:
+        ok = run("ip", "-6", "route", "replace", "default", "dev", self.interface, "table", DEFAULT6_TABLE).returncode == 0
+        for pref, table, extra in DEFAULT6_RULES:
+            while run("ip", "-6", "rule", "del", "pref", str(pref)).returncode == 0:
+                pass
+            ok = run("ip", "-6", "rule", "add", "pref", str(pref), "lookup", table, *extra).returncode == 0 and ok
+        return ok
 
 
 class Reporter:

@@ -101,7 +101,13 @@ class FallbackRoute:
     range: str
 
 
-Action = Union[Log, Refuse, Announce, ForwardTo, RestartDaemon, ClearRules, InstallRules, SetAllowedIps, FallbackRoute]
+@dataclass(frozen=True)
+class DefaultRoute6:
+    """IPv6's default into the mesh, in a table looked up after the main table's specific
+    routes, as netclient keeps IPv4's for an internet gateway's client."""
+
+
+Action = Union[Log, Refuse, Announce, ForwardTo, RestartDaemon, ClearRules, InstallRules, SetAllowedIps, FallbackRoute, DefaultRoute6]
 
 
 # ---- border router ------------------------------------------------------------------------
@@ -264,6 +270,8 @@ class NodeSeen:
     """WireGuard peers of the mesh interface: (public key, allowed IPs), in `wg show` order."""
     routed: frozenset[str]
     """Destinations routed through the mesh interface."""
+    default6: bool = False
+    """IPv6's default into the mesh is in place (looked at only for node.internet6)."""
 
 
 def start_node(node: Node) -> tuple[NodeState, list[Action]]:
@@ -282,6 +290,8 @@ def decide_node(node: Node, probe: Probe, state: NodeState, seen: NodeSeen) -> t
     active = next((gw for gw in node.gateways if gateways[gw].up), "")
     if active:
         actions += range_fixes(node.ranges, active, seen.allowed_ips, seen.routed)
+    if node.internet6 and not seen.default6 and any("::/0" in ips for _key, ips in seen.allowed_ips):
+        actions += [Log("a peer holds ::/0 but IPv6 has no default into the mesh (netclient routes IPv4's alone): adding it"), DefaultRoute6()]
     return NodeState(gateways=gateways, active=active), actions
 
 

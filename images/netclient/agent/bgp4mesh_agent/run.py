@@ -49,7 +49,8 @@ def run_node(config: AgentConfig) -> None:
     while True:
         started = time.monotonic()
         seen = core.NodeSeen(probes=adapters.probe(node.gateways, probe.port, probe.timeout_ms),
-                             allowed_ips=adapters.mesh_allowed_ips(INTERFACE), routed=adapters.routed(INTERFACE))
+                             allowed_ips=adapters.mesh_allowed_ips(INTERFACE), routed=adapters.routed(INTERFACE),
+                             default6=node.internet6 and adapters.has_default6(INTERFACE))
         state, actions = core.decide_node(node, probe, state, seen)
         _carry_out(system, state, actions)
         report(encode_state(NODE_FIELDS, {"active": state.active}))

@@ -15,6 +15,20 @@ NODE_STATE = "/run/bgp4mesh/egress-failover"
 MAINTENANCE_FLAG = "/var/lib/bgp4mesh/maintenance"
 """The drain switch, on the container's own disk: survives stop/start."""
 
+TABLE = "44"
+"""Inbound for the mesh, forwarded to the active gateway."""
+RULE_PREF = 1000
+"""border-health's rules: RULE_PREF to RULE_PREF + 3, per family."""
+DEFAULT6_TABLE = "112"
+"""IPv6's default into the mesh on an internet gateway's client (netclient's IPv4 one: 111)."""
+DEFAULT6_RULES = ((2600, "main", ("suppress_prefixlength", "0")), (3100, DEFAULT6_TABLE, ()))
+"""The main table's specific routes first, then the mesh's default (netclient's order for
+IPv4, at prefs of their own)."""
+HOST_ROUTING = tuple((v, p) for v in (4, 6) for p in range(RULE_PREF, RULE_PREF + 4)) + tuple((6, p) for p, _t, _e in DEFAULT6_RULES)
+"""(IP version, rule preference) of every rule the agent makes: with host networking (real
+hosts) they are the host's, and bgp4mesh removes them when the stack is destroyed."""
+HOST_TABLES = ((4, TABLE), (6, TABLE), (6, DEFAULT6_TABLE))
+
 ROUTER_FIELDS = ("maintenance", "mesh", "upstream", "port", "available", "announce", "active")
 NODE_FIELDS = ("active",)
 STATE_FIELDS = {ROUTER_STATE: ROUTER_FIELDS, NODE_STATE: NODE_FIELDS}
@@ -64,8 +78,11 @@ class Node:
     """A mesh node: keeps its egress ranges on the first gateway that serves."""
 
     gateways: tuple[str, ...]
-    """The routers' mesh addresses, in priority order."""
+    """The routers' mesh addresses, in priority order (empty: no egress failover)."""
     ranges: tuple[str, ...]
+    internet6: bool = False
+    """A client of the internet gateway in a mesh with range6: netclient gives it the
+    gateway's ::/0 but routes IPv4's default alone, so the agent keeps IPv6's into the mesh."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,8 @@ class AgentConfig:
             raise ValueError("agent config: router.self_ip and router.mesh_range are needed with several gateways")
         if self.router and self.router.mesh_range6 and not all(g.ibgp6 for g in self.router.gateways):
             raise ValueError("agent config: router.mesh_range6 needs every gateway's ibgp6")
-        if self.node and len(self.node.gateways) < 2:
-            raise ValueError("agent config: node.gateways needs several gateways")
+        if self.node and len(self.node.gateways) < 2 and not (self.node.internet6 and not self.node.gateways):
+            raise ValueError("agent config: node.gateways needs several gateways (or none, with internet6)")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -116,7 +133,7 @@ def _typed(cls, raw: dict[str, Any], where: str):
         if isinstance(value, list):
             value = tuple(value)
         kind = known[name].type
-        if kind in ("int", "str") and type(value).__name__ != kind:
+        if kind in ("int", "str", "bool") and type(value).__name__ != kind:
             raise ValueError(f"agent config: {where}.{name} must be {kind}, not {value!r}")
         if kind.startswith("tuple[str") and not all(isinstance(v, str) for v in value):
             raise ValueError(f"agent config: {where}.{name} must be a list of strings")
