@@ -115,10 +115,12 @@ def _lab_internet(plan: StackPlan) -> tuple[Node, ...]:
     """A lab's exchange LAN and the probe on it (the Internet beyond the mock ISPs)."""
     found = []
     if plan.exchange is not None:
-        found.append(Node(node_id("exchange", "exchange"), "exchange", ("exchange", str(plan.exchange.subnet)), False))
+        subnets = [str(n) for n in (plan.exchange.subnet, plan.exchange.subnet6) if n is not None]
+        found.append(Node(node_id("exchange", "exchange"), "exchange", ("exchange", *subnets), False))
     if plan.probe is not None:
         probe = plan.probe
-        found.append(Node(node_id("probe", "probe"), "probe", ("probe", f"AS {probe.asn}", probe.test_address), False))
+        tests = [a for a in (probe.test_address, probe.test_address6) if a]
+        found.append(Node(node_id("probe", "probe"), "probe", ("probe", f"AS {probe.asn}", *tests), False))
     return tuple(found)
 
 
@@ -227,13 +229,18 @@ def _gateway_roles(plan: StackPlan) -> dict[str, list[str]]:
     return roles
 
 
+def _ebgp_at(addresses: dict) -> str:
+    """An exchange session's label: its address in each family it peers in."""
+    return "eBGP " + ", ".join(str(a) for _v, a in sorted(addresses.items()))
+
+
 def _exchange_edges(plan: StackPlan) -> list[Edge]:
     if plan.exchange is None:
         return []
     exchange = node_id("exchange", "exchange")
-    edges = [Edge(node_id("upstream", i.name), exchange, "exchange", f"eBGP {i.exchange_address}") for i in plan.isps if i.exchange_address]
+    edges = [Edge(node_id("upstream", i.name), exchange, "exchange", _ebgp_at(i.exchange_addresses)) for i in plan.isps if i.exchange_address]
     if plan.probe is not None:
-        edges.append(Edge(node_id("probe", "probe"), exchange, "exchange", f"eBGP {plan.probe.address}"))
+        edges.append(Edge(node_id("probe", "probe"), exchange, "exchange", _ebgp_at(plan.probe.addresses)))
     return edges
 
 

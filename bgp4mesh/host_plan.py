@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Optional
 
-from .config import BorderRouter, Host, StackConfig
 from .agent_config import schema as agent_schema
+from .config import BorderRouter, Host, StackConfig
 from .edge_rules import JUMPS as EDGE_JUMPS, PREFIX as EDGE_PREFIX
 from .jinja import template
 from .monitoring import exporter_ports
@@ -190,14 +190,16 @@ def render_host_prep(plan: HostPlan) -> str:
     return template("host-prep.sh.j2").render(plan=plan, script_path=SCRIPT_PATH, table=NFT_TABLE)
 
 
-EDGE_UNDO = "".join(
-    f"""if command -v {tool} >/dev/null 2>&1; then
-""" + "".join(f"""  while {tool} -w -D {hook} -j {EDGE_PREFIX}-{hook} 2>/dev/null; do :; done
-""" for hook in EDGE_JUMPS) + f"""  chains=$({tool} -w -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^{EDGE_PREFIX}-/ {{print $2}}')
-  for c in $chains; do {tool} -w -F "$c"; done
-  for c in $chains; do {tool} -w -X "$c"; done
-fi
-""" for tool in ("iptables", "ip6tables"))
+def _edge_undo(tool: str) -> str:
+    """`tool`'s (iptables, ip6tables) jumps to the edge chains, then the chains."""
+    jumps = "".join(f"  while {tool} -w -D {hook} -j {EDGE_PREFIX}-{hook} 2>/dev/null; do :; done\n" for hook in EDGE_JUMPS)
+    return (f"if command -v {tool} >/dev/null 2>&1; then\n{jumps}"
+            f"  chains=$({tool} -w -S 2>/dev/null | awk '$1 == \"-N\" && $2 ~ /^{EDGE_PREFIX}-/ {{print $2}}')\n"
+            f"  for c in $chains; do {tool} -w -F \"$c\"; done\n"
+            f"  for c in $chains; do {tool} -w -X \"$c\"; done\nfi\n")
+
+
+EDGE_UNDO = _edge_undo("iptables") + _edge_undo("ip6tables")
 """The members' edge firewall (host networking: in the host's own tables) outlives their
 containers: its jumps and chains go too, or its anti-spoofing would keep dropping the
 uplink's other sources after the stack is gone."""

@@ -153,8 +153,9 @@ def test_lab_shows_sessions_ibgp_gateway_order_and_the_probe():
     assert labelled(text, "member, egress gateway 1 (preferred)") == [("router_border_a", "mesh_bgp4mesh")]
     assert labelled(text, "member, egress gateway 2") == [("router_border_b", "mesh_bgp4mesh")]
     assert labelled(text, "member") == [("node_node1", "mesh_bgp4mesh"), ("node_node2", "mesh_bgp4mesh")]
-    assert labelled(text, "eBGP 172.30.18.3") == [("probe_probe", "exchange_exchange")]
-    assert 'probe_probe>"probe<br/>AS 65010<br/>192.0.2.1"]' in text
+    assert labelled(text, "eBGP 172.30.18.3, 2001:db8:ac1e:12::3") == [("probe_probe", "exchange_exchange")]  # both families
+    assert labelled(text, "eBGP 172.30.18.1, 2001:db8:ac1e:12::1") == [("upstream_isp_a", "exchange_exchange")]
+    assert 'probe_probe>"probe<br/>AS 65010<br/>192.0.2.1<br/>2001:db8:1920::1"]' in text
     assert 'upstream_isp_b{{"isp-b<br/>AS 65002<br/>mock<br/>172.30.17.1"}}' in text
     assert 'node_node2("node2<br/>mesh assigned at join<br/>host local")' in text
 

@@ -11,8 +11,8 @@ from .base import info_path
 from .images import PUBLISHED, UPSTREAM
 from .material import Material
 from .topology import (
-    ACME_DIRECTORY, EDGE_ASN, EDGE_PREFIX, EDGE_UPLINK_ADDRESS, HOSTS, ISP_ANNOUNCES, ISP_ASN, ISP_IP, ISP_TEST_ADDRESS,
-    NAT_WAN, NETS, REGISTRY, RESOLVER, STUN, ZONE, Host,
+    ACME_DIRECTORY, EDGE_ASN, EDGE_PREFIX, EDGE_PREFIX6, EDGE_UPLINK_ADDRESS, EDGE_UPLINK_ADDRESS6, HOSTS, ISP_ANNOUNCES,
+    ISP_ANNOUNCES6, ISP_ASN, ISP_IP, ISP_IP6, ISP_TEST_ADDRESS, ISP_TEST_ADDRESS6, NAT_WAN, NETS, REGISTRY, RESOLVER, STUN, ZONE, Host,
 )
 
 
@@ -42,9 +42,12 @@ def sim_info(m: Material, tag: str, root_pem: str, root_path: Path, published: d
             "address": ISP_IP,
             "asn": ISP_ASN,
             "test_address": ISP_TEST_ADDRESS,
-            "announces": [ISP_ANNOUNCES, "0.0.0.0/0"],
-            "accepts": [EDGE_PREFIX],
+            "announces": [ISP_ANNOUNCES, "0.0.0.0/0", ISP_ANNOUNCES6, "::/0"],
+            "accepts": [EDGE_PREFIX, EDGE_PREFIX6],
             "neighbor": EDGE_UPLINK_ADDRESS,
+            "address6": ISP_IP6,
+            "test_address6": ISP_TEST_ADDRESS6,
+            "neighbor6": EDGE_UPLINK_ADDRESS6,
             "neighbor_asn": EDGE_ASN,
             "md5_password_file": str(m.md5_path),
             "md5_password": m.md5,  # secret: this file is 0600; never printed
