@@ -173,7 +173,8 @@ def test_lab_stack_is_highly_available():
     for node in ("node1", "node2"):
         assert _agent(container(mocks, f"bgp4mesh-lab-{node}"))["node"] == {
             "gateways": ["44.30.127.1", "44.30.127.2"],
-            "ranges": ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8:5100::/48", "2001:db8:2030::/48", "2001:db8:1920::/48"]}
+            "ranges": ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8:5100::/48", "2001:db8:2030::/48", "2001:db8:1920::/48"],
+            "internet6": False}  # egress ranges, no internet gateway
     egress = {r.name: r.inputs for r in mocks.resources if r.name.endswith("-egress")}
     assert {n: (e["gatewayHostName"] if "gatewayHostName" in e else e["gateway_host_name"], e["metric"]) for n, e in egress.items()} == {
         "border-a-egress": ("border-a", 256), "border-b-egress": ("border-b", 257)}
