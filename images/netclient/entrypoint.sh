@@ -100,14 +100,22 @@ offline_env ""   # no token: the API host from servers.json
 # netclient v1.6.0 can lose its interface for good when a peer update lands while the daemon
 # starts (two configure runs race and one removes the other's UAPI socket: "could not
 # configure netmaker interface: file does not exist"); the daemon keeps running without it.
-# A pull makes it again, so a member whose interface stays gone for two looks pulls.
+# Or keep the interface with no listening port, when wireguard-go's bind was refused ("wguser:
+# errno=-98", the port briefly still held): peers are set, yet nothing reaches it, and netclient
+# does not retry. A pull configures it again, so a member whose interface stays gone or deaf
+# for two looks pulls.
+interface_fault() {
+    ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1 || { echo "is gone"; return; }
+    [[ "$(wg show "$MESH_INTERFACE" listen-port 2>/dev/null)" != 0 ]] || echo "listens on no port"
+}
 keep_interface() {
-    local missing=0
+    local missing=0 fault
     while sleep 5; do
-        if ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1; then missing=0; continue; fi
+        fault="$(interface_fault)"
+        if [[ -z "$fault" ]]; then missing=0; continue; fi
         missing=$((missing + 1))
         (( missing >= 2 )) || continue
-        log "$MESH_INTERFACE is gone while the daemon runs: netclient pull"
+        log "$MESH_INTERFACE $fault while the daemon runs: netclient pull"
         timeout 30 netclient pull >/dev/null 2>&1 || log "netclient pull failed ($?)"
         missing=0
     done
