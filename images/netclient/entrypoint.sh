@@ -104,10 +104,6 @@ offline_env ""   # no token: the API host from servers.json
 # errno=-98", the port briefly still held): peers are set, yet nothing reaches it, and netclient
 # does not retry. A pull configures it again, so a member whose interface stays gone or deaf
 # for two looks pulls.
-interface_fault() {
-    ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1 || { echo "is gone"; return; }
-    [[ "$(wg show "$MESH_INTERFACE" listen-port 2>/dev/null)" != 0 ]] || echo "listens on no port"
-}
 keep_interface() {
     local missing=0 fault
     while sleep 5; do

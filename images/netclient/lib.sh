@@ -52,6 +52,13 @@ if [[ -n "${NETCLIENT_VERBOSITY:-}" ]]; then verbosity=(-v "$NETCLIENT_VERBOSITY
 source /usr/local/lib/bgp4mesh/supervise.sh
 # restart_daemon: the netclient daemon ends and its supervisor starts it again (fails when
 # no daemon runs)
+# interface_fault: what is wrong with the mesh interface (nothing printed: nothing): "is gone",
+# or "listens on no port" (wireguard-go's bind refused: peers set, nothing received)
+interface_fault() {
+    ip link show dev "$MESH_INTERFACE" >/dev/null 2>&1 || { echo "is gone"; return; }
+    [[ "$(wg show "$MESH_INTERFACE" listen-port 2>/dev/null)" != 0 ]] || echo "listens on no port"
+}
+
 restart_daemon() {
     local pid
     pid="$(cat "$DAEMON_PID" 2>/dev/null)" && [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null
