@@ -27,7 +27,9 @@ def update(tmp_path, monkeypatch):
     targets, rules = tmp_path / "targets", tmp_path / "rules"
     monkeypatch.setattr(module, "FOLDERS", (str(targets), str(rules)))
     monkeypatch.setattr(module, "PIDFILE", str(tmp_path / "prometheus.pid"))
-    sleeper = subprocess.Popen(["sleep", "60"])
+    # SIGHUP's default action restored: under nohup (a detached CI run) the stand-in would
+    # inherit "ignore" and outlive the reload the test waits for
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     (tmp_path / "prometheus.pid").write_text(f"{sleeper.pid}\n")
 
     def run(files: dict) -> int:
