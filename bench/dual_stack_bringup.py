@@ -60,19 +60,13 @@ def load() -> str:
 
 
 def stack_of(name: str, config: dict | None = None) -> Stack:
-    """Stack `name` with `config` (None: its stack file's); staging's with the simulation's
-    per-machine values and the session's password (harness/staging.py)."""
+    """Stack `name` with `config` (None: its stack file's); staging's through harness/staging.py
+    (the simulation's per-machine values, the session's password as a secret)."""
     if not name.startswith("staging"):
         return Stack(name, config)
-    from harness import sim, staging
+    from harness import staging
 
-    made = staging.stack(name)
-    if config is None:
-        return made
-    stack = Stack(name, config)
-    for i in range(len(config["bgp4mesh:upstreams"])):
-        stack.set_secret(f"bgp4mesh:upstreams[{i}].password", sim.load_info()["isp"]["md5_password"])
-    return stack
+    return staging.stack(name, cfg=config)
 
 
 def model_of(stack: Stack):
@@ -83,9 +77,9 @@ def model_of(stack: Stack):
     from bgp4mesh.stack import validate
     from harness import sim
 
-    config = copy.deepcopy(stack.config)
+    config, password = copy.deepcopy(stack.config), sim.load_info()["isp"]["md5_password"]
     for upstream in config["bgp4mesh:upstreams"]:
-        upstream["password"] = sim.load_info()["isp"]["md5_password"]
+        upstream["password"] = password
     return validate({key.split(":", 1)[1]: value for key, value in config.items()})
 
 

@@ -47,9 +47,11 @@ def _digest(ref: str, info: dict[str, Any]) -> str:
     return digests[ref]
 
 
-def stack(name: str = "staging", info: Optional[dict[str, Any]] = None) -> Stack:
+def stack(name: str = "staging", info: Optional[dict[str, Any]] = None, cfg: Optional[dict[str, Any]] = None) -> Stack:
+    """Stack `name` on the simulation: `cfg` (default: its stack file's, filled in from `info`)
+    with the session's password set as a secret."""
     info = info or sim.load_info()
-    cfg = config(info, name)
+    cfg = cfg if cfg is not None else config(info, name)
     staging = Stack(name, cfg)
     for i in range(len(cfg["bgp4mesh:upstreams"])):  # every session is with the sim ISP
         staging.set_secret(f"bgp4mesh:upstreams[{i}].password", info["isp"]["md5_password"])

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, TypeVar
 
 from bgp4mesh.agent_config import schema as agent_schema
 from bgp4mesh.docker_cli import LOCAL, Engine, docker
-from bgp4mesh.host_plan import NETCLIENT_IGW_RULES
+from bgp4mesh.host_plan import NETCLIENT_IGW_RULES, NETCLIENT_IGW_TABLE
 from bgp4mesh.verify import RETRIED
 from bgp4mesh.waiting import WaitTimeout, until
 
@@ -44,9 +44,8 @@ def leftovers(stack: str) -> list[str]:
 LEFT_PREFS = sorted({p for _v, p in agent_schema.HOST_ROUTING} | {p for p, _t in NETCLIENT_IGW_RULES})
 HOST_STATE = ("{ iptables -w -S; ip6tables -w -S; } 2>/dev/null | grep BGP4MESH; "
               "{ ip -4 rule show; ip -6 rule show; } | grep -E '^(" + "|".join(str(p) for p in LEFT_PREFS) + "):'; "
-              "ip -4 route show table 111; ip -6 route show table 111 2>/dev/null; true")
-"""What the members' edge firewall, the HA agent and netclient's internet gateway (its rules
-look up table 111) leave in a real host's own tables (host networking): nothing, once the
+              f"ip -4 route show table {NETCLIENT_IGW_TABLE}; ip -6 route show table {NETCLIENT_IGW_TABLE} 2>/dev/null; true")
+"""What the members' edge firewall, the HA agent and netclient's internet gateway leave in a real host's own tables (host networking): nothing, once the
 stack is destroyed."""
 
 

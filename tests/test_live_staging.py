@@ -392,6 +392,13 @@ def _members6(d: Deployment) -> dict[str, str]:
     return {"border": d.outputs["border_routers"]["border"]["mesh_ip6"], **d.outputs["mesh_nodes_ipv6"]}
 
 
+def _isp_interface6(address: str) -> str:
+    """The sim ISP's interface towards `address` from its v6 test address (nmap and scapy need it)."""
+    route = subprocess.run(["docker", "exec", sim.PREFIX + "isp", "ip", "-6", "route", "get", address, "from", PROBE6],
+                           capture_output=True, text=True, check=True).stdout
+    return route.split(" dev ")[1].split()[0]
+
+
 def _isp_birdc(*args: str) -> str:
     return subprocess.run(["docker", "exec", sim.PREFIX + "isp", "birdc", *args], capture_output=True, text=True, check=True).stdout
 
@@ -443,16 +450,9 @@ def test_nothing_is_open_on_the_public_v6_mesh_addresses(deployed):
     listens on every address of its host."""
     targets = list(_members6(deployed).values())
     isp = sim.PREFIX + "isp"
-    route = subprocess.run(["docker", "exec", isp, "ip", "-6", "route", "get", targets[0], "from", PROBE6],
-                           capture_output=True, text=True, check=True).stdout
-    iface = route.split(" dev ")[1].split()[0]
-    proc = subprocess.run(
-        ["docker", "run", "--rm", "--network", f"container:{isp}", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN", sim.SCAN_IMAGE,
-         "-6", "-n", "-Pn", "-sS", "-S", PROBE6, "-e", iface, "-p", "1-1024,5201,8000-8100,9100-9600,51821", "--min-rate", "5000",
-         "--max-retries", "1", "-oX", "-", *targets],
-        capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    found = open_ports(proc.stdout, targets)
+    xml = inside(isp, sim.SCAN_IMAGE, "nmap", "-6", "-n", "-Pn", "-sS", "-S", PROBE6, "-e", _isp_interface6(targets[0]),
+                 "-p", "1-1024,5201,8000-8100,9100-9600,51821", "--min-rate", "5000", "--max-retries", "1", "-oX", "-", *targets)
+    found = open_ports(xml, targets)
     print("\nopen ports on the public v6 mesh addresses from", PROBE6, json.dumps(found))
     assert found == {t: [] for t in targets}
     for address in targets:  # reachable, so the closed ports are the rules (sshd listens on every address)
@@ -474,8 +474,7 @@ def test_spoofed_v6_sources_from_the_isp_never_reach_a_node_and_are_counted(depl
     def spoof_in() -> dict[str, int]:
         return counters(sim.PREFIX + "edge", "BGP4MESH-SPOOF-IN", "ip6tables")
 
-    route = subprocess.run(["docker", "exec", isp, "ip", "-6", "route", "get", node, "from", PROBE6], capture_output=True, text=True, check=True).stdout
-    iface = route.split(" dev ")[1].split()[0]
+    iface = _isp_interface6(node)
     mac = json.loads(deployed.out("edge", "ip -j link show uplink"))[0]["address"]
     script = ("from scapy.all import Ether, IPv6, ICMPv6EchoRequest, sendp\n"
               f"for s in {[*SPOOFED6, PROBE6]!r}:\n    sendp(Ether(dst={mac!r})/IPv6(src=s, dst={node!r})/ICMPv6EchoRequest(id=4242), "

@@ -201,7 +201,6 @@ class System:
     def _FallbackRoute(self, a: core.FallbackRoute) -> bool:
         return run("ip", "route", "replace", a.range, "dev", self.interface, "metric", FALLBACK_METRIC).returncode == 0
 
-
     def _DefaultRoute6(self, a: core.DefaultRoute6) -> bool:
         ok = run("ip", "-6", "route", "replace", "default", "dev", self.interface, "table", DEFAULT6_TABLE).returncode == 0
         for pref, table, extra in DEFAULT6_RULES:
