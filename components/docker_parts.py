@@ -56,10 +56,16 @@ def lab_network(name: str, stack: str, subnet: str, gateway: str, opts: Optional
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
     bridge = network.id.apply(lambda i: f"br-{i[:12]}")
-    _host_rules(f"{name}-intra-bridge-routing", "iptables", bridge.apply(lambda b: [f"DOCKER-USER -i {b} -o {b} -j ACCEPT"]), network)
+    _host_rules(f"{name}-intra-bridge-routing", "iptables", bridge.apply(intra_bridge_routing), network)
     if v6:
         _host_rules(f"{name}-ipv6-isolation", "ip6tables", bridge.apply(ipv6_isolation), network)
     return network
+
+
+def intra_bridge_routing(bridge: str) -> list[str]:
+    """The iptables rule that lets packets enter and leave the same internal bridge (routing
+    between its containers), and nothing else."""
+    return [f"DOCKER-USER -i {bridge} -o {bridge} -j ACCEPT"]
 
 
 def ipv6_isolation(bridge: str) -> list[str]:

@@ -10,28 +10,22 @@ from pathlib import Path
 from typing import Optional
 
 from bgp4mesh.docker_cli import docker
-from components.docker_parts import ipv6_isolation
+from components.docker_parts import intra_bridge_routing, ipv6_isolation
 
 from .base import LABEL, SimError, inspect, wait
 from .topology import NETS
 
 
-def _intra_bridge_rule(network_id: str) -> list[str]:
-    """Docker isolates an internal network with FORWARD rules that, with br_netfilter on,
-    also drop packets routed between containers of the same bridge when an address is
-    outside the subnet (node-b -> router -> the Internet, edge -> ISP for the mesh). This
-    DOCKER-USER rule accepts only what enters and leaves that same bridge, so nothing
-    can leave the machine (as components/docker_parts.lab_network does for labs)."""
-    br = f"br-{network_id[:12]}"
-    return ["DOCKER-USER", "-i", br, "-o", br, "-j", "ACCEPT"]
-
-
 def _bridge_rules(network_id: str, ipv6: bool) -> list[tuple[str, list[str]]]:
-    """(tool, rule) of every host rule a sim network needs: routing inside its bridge, and
-    with IPv6 the isolation Docker gives IPv4 alone (components/docker_parts.ipv6_isolation)."""
-    rules = [("iptables", _intra_bridge_rule(network_id))]
+    """(tool, rule) of every host rule a sim network needs, as components/docker_parts gives a
+    lab's: Docker's isolation of an internal network (br_netfilter on) also drops packets
+    routed between containers of the same bridge (node-b -> router -> the Internet, edge ->
+    ISP for the mesh), so what enters and leaves that bridge is accepted; with IPv6, the
+    isolation Docker gives IPv4 alone."""
+    bridge = f"br-{network_id[:12]}"
+    rules = [("iptables", rule.split()) for rule in intra_bridge_routing(bridge)]
     if ipv6:
-        rules += [("ip6tables", rule.split()) for rule in ipv6_isolation(f"br-{network_id[:12]}")]
+        rules += [("ip6tables", rule.split()) for rule in ipv6_isolation(bridge)]
     return rules
 
 
